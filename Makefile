@@ -1,0 +1,31 @@
+# Two commands matter: `make demo` (try it) and `make test` (what CI runs).
+# Both create their own virtual environment in .venv; nothing else needs installing by hand.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: test lint pytest venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[local,test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check jupyter_providers tests
+	$(VENV)/bin/ruff format --check jupyter_providers tests
+	$(VENV)/bin/mypy
+
+pytest: venv
+	$(PY) -m pytest -q
+
+## test: set up everything and run the whole suite (lint, types, tests) - this is what CI runs
+test: lint pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output

@@ -1,0 +1,56 @@
+"""Bring any large language model into a Jupyter notebook.
+
+>>> from jupyter_providers import get_store, chat
+>>> store = get_store()
+>>> store.add("vLLM", type="openai", base_url="http://localhost:8000/", api_key="")   # doctest: +SKIP
+>>> chat("Hello", provider="vLLM", model="smollm2").text                             # doctest: +SKIP
+
+Importing this package loads neither IPython nor ipywidgets nor httpx.
+"""
+
+from __future__ import annotations
+
+from ._types import KeyVerdict, Message, Usage, Verification
+from .api import chat
+from .errors import (
+    AuthenticationError,
+    BadResponseError,
+    BadURLError,
+    ModelNotFoundError,
+    ProviderConfigError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+)
+from .reply import Reply
+from .store import PROVIDER_TYPES, Model, Provider, ProviderStore, get_store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PROVIDER_TYPES",
+    "AuthenticationError",
+    "BadResponseError",
+    "BadURLError",
+    "KeyVerdict",
+    "Message",
+    "Model",
+    "ModelNotFoundError",
+    "Provider",
+    "ProviderConfigError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderStore",
+    "ProviderTimeoutError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "Reply",
+    "ServerError",
+    "Usage",
+    "Verification",
+    "chat",
+    "get_store",
+]

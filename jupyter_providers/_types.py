@@ -1,0 +1,67 @@
+"""Small value types shared by the store, the adapters and the client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, TypedDict
+
+__all__ = ["KeyVerdict", "Message", "Usage", "Verification", "VerifyKind"]
+
+VerifyKind = Literal[
+    "ok",
+    "unreachable",
+    "bad_url",
+    "auth",
+    "model_not_found",
+    "rate_limited",
+    "server_error",
+    "timeout",
+    "bad_response",
+    "no_model",
+    "disabled",
+]
+
+
+class Message(TypedDict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
+
+@dataclass(frozen=True)
+class KeyVerdict:
+    """The outcome for one key when a provider holds several (``key 2 of 3``); never the key itself."""
+
+    index: int
+    ok: bool
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The verdict of :meth:`ProviderStore.verify`. ``str()`` gives the line a person reads."""
+
+    ok: bool
+    kind: VerifyKind
+    message: str
+    latency_s: float | None = None
+    model: str | None = None
+    provider: str | None = None
+    status: int | None = None
+    keys: tuple[KeyVerdict, ...] = field(default_factory=tuple)
+
+    def __str__(self) -> str:
+        head = "OK" if self.ok else self.kind.replace("_", " ")
+        return f"{head} - {self.message}"

@@ -1,0 +1,214 @@
+"""What every adapter builds and parses. Adapters do no I/O: requests out, parsed values in."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .._types import Message, Usage
+
+if TYPE_CHECKING:
+    from .._sse import SSEEvent
+    from ..store import Provider
+
+__all__ = [
+    "ChatParams",
+    "Completion",
+    "Delta",
+    "ErrorInfo",
+    "HTTPRequest",
+    "ProtocolError",
+    "StreamErrorEvent",
+    "StreamParser",
+]
+
+
+@dataclass(frozen=True)
+class HTTPRequest:
+    method: str
+    url: str  # never holds a key
+    headers: dict[str, str] = field(repr=False)  # may hold a key
+    json: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ChatParams:
+    model: str
+    messages: list[Message]  # user/assistant turns; a system message here is moved to ``system``
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+
+    def split_system(self) -> tuple[str | None, list[Message]]:
+        """The system prompt (argument and system messages joined) and the other turns."""
+        systems = [m["content"] for m in self.messages if m["role"] == "system"]
+        if self.system:
+            systems.insert(0, self.system)
+        turns = [m for m in self.messages if m["role"] != "system"]
+        return ("\n\n".join(systems) if systems else None), turns
+
+
+@dataclass
+class Delta:
+    """One parsed stream increment."""
+
+    text: str = ""
+    reasoning: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    reasoning: str = ""
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """A server's error, classified. ``kind`` uses the verify vocabulary."""
+
+    kind: str
+    message: str
+    code: str | None = None
+    retry_after: float | None = None
+    quota: bool = False
+
+
+class ProtocolError(ValueError):
+    """The server's answer does not follow the protocol."""
+
+
+class StreamErrorEvent(Exception):
+    """An error event arrived in the middle of a stream."""
+
+    def __init__(self, info: ErrorInfo) -> None:
+        super().__init__(info.message)
+        self.info = info
+
+
+class StreamParser(Protocol):
+    complete: bool  # the protocol's end-of-stream marker has been seen
+
+    def feed(self, event: SSEEvent) -> Delta | None: ...
+
+
+class Adapter(Protocol):
+    def chat_url(self, p: Provider, model: str, stream: bool) -> str: ...
+    def chat_request(self, p: Provider, key: str, params: ChatParams, stream: bool) -> HTTPRequest: ...
+    def models_request(self, p: Provider, key: str, page: str | None) -> HTTPRequest: ...
+    def parse_models(self, data: Any) -> tuple[list[str], str | None]: ...
+    def parse_completion(self, data: Any) -> Completion: ...
+    def stream_parser(self) -> StreamParser: ...
+    def classify_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> ErrorInfo: ...
+
+
+# -- helpers shared by the adapters ------------------------------------------------------------
+def base_headers(p: Provider, extra: Mapping[str, str]) -> dict[str, str]:
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    headers.update(extra)
+    headers.update(p.headers)
+    return headers
+
+
+def load_json(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ProtocolError(f"the stream sent an event that is not JSON: {data[:80]!r}") from None
+
+
+def obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"expected a JSON object for {what}, got {type(value).__name__}")
+    return value
+
+
+def as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def server_message(body: Any, text: str) -> tuple[str, str | None, str | None]:
+    """(message, code, type) from the usual error shapes: OpenAI, Anthropic, Gemini, FastAPI, plain."""
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, str):
+            return err, None, None
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail") or body.get("detail") or body.get("message")
+            code = err.get("code")
+            typ = err.get("type") or err.get("status")
+            return (
+                str(msg) if msg else json.dumps(err)[:300],
+                str(code) if code is not None else None,
+                str(typ) if typ is not None else None,
+            )
+    stripped = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+    return stripped[:300], None, None
+
+
+def looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:200].lower()
+    return head.startswith("<!doctype html") or head.startswith("<html") or "<body" in head
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        from datetime import datetime, timezone
+
+        when = parsedate_to_datetime(value)
+        return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def kind_for_status(status: int) -> str:
+    if status in (401, 403):
+        return "auth"
+    if status == 404:
+        return "bad_url"
+    if status == 429:
+        return "rate_limited"
+    if status in (408, 504):
+        return "timeout" if status == 408 else "server_error"
+    if status >= 500:
+        return "server_error"
+    if status in (405,):
+        return "bad_url"
+    return "bad_response"
+
+
+def classify_common(
+    status: int, body: Any, text: str, headers: Mapping[str, str], model_words: tuple[str, ...] = ("model",)
+) -> ErrorInfo:
+    """The classification every protocol shares; adapters adjust it for their quirks."""
+    message, code, typ = server_message(body, text)
+    kind = kind_for_status(status)
+    if status == 404 and isinstance(body, dict):
+        low = f"{message} {code} {typ}".lower()
+        if any(w in low for w in model_words):
+            kind = "model_not_found"
+    quota = status == 429 and "insufficient_quota" in f"{code} {typ}"
+    return ErrorInfo(kind, message, code or typ, retry_after(headers), quota)

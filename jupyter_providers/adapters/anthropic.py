@@ -1,0 +1,159 @@
+"""Anthropic Messages API: ``x-api-key``, a top-level system prompt, named SSE events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from .._types import Usage
+from ._base import (
+    ChatParams,
+    Completion,
+    Delta,
+    ErrorInfo,
+    HTTPRequest,
+    ProtocolError,
+    StreamErrorEvent,
+    as_int,
+    base_headers,
+    classify_common,
+    load_json,
+    obj,
+)
+
+if TYPE_CHECKING:
+    from .._sse import SSEEvent
+    from ..store import Provider
+
+__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "AnthropicStreamParser"]
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096  # the API requires max_tokens
+_ERROR_KINDS = {
+    "authentication_error": "auth",
+    "permission_error": "auth",
+    "not_found_error": "model_not_found",
+    "rate_limit_error": "rate_limited",
+    "overloaded_error": "server_error",
+    "api_error": "server_error",
+    "timeout_error": "timeout",
+}
+
+
+class AnthropicStreamParser:
+    __slots__ = ("complete", "input_tokens", "output_tokens")
+
+    def __init__(self) -> None:
+        self.complete = False
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+
+    def feed(self, event: SSEEvent) -> Delta | None:
+        data = load_json(event.data)
+        if not isinstance(data, dict):
+            raise ProtocolError("a stream event is not a JSON object")
+        typ = data.get("type") or event.event
+        if typ == "content_block_delta":
+            d = data.get("delta") or {}
+            dt = d.get("type")
+            if dt == "text_delta":
+                return Delta(text=d.get("text") or "")
+            if dt == "thinking_delta":
+                return Delta(reasoning=d.get("thinking") or "")
+            return None
+        if typ == "message_start":
+            usage = (data.get("message") or {}).get("usage") or {}
+            self.input_tokens = as_int(usage.get("input_tokens"))
+            self.output_tokens = as_int(usage.get("output_tokens"))
+            return Delta(usage=Usage(self.input_tokens, self.output_tokens))
+        if typ == "message_delta":
+            usage = data.get("usage") or {}
+            out = as_int(usage.get("output_tokens"))
+            self.output_tokens = out if out is not None else self.output_tokens
+            inp = as_int(usage.get("input_tokens"))
+            self.input_tokens = inp if inp is not None else self.input_tokens
+            stop = (data.get("delta") or {}).get("stop_reason")
+            return Delta(finish_reason=stop, usage=Usage(self.input_tokens, self.output_tokens))
+        if typ == "message_stop":
+            self.complete = True
+            return None
+        if typ == "error":
+            err = data.get("error") or {}
+            etype = err.get("type") if isinstance(err, dict) else None
+            msg = err.get("message") if isinstance(err, dict) else str(err)
+            kind = _ERROR_KINDS.get(str(etype), "server_error")
+            raise StreamErrorEvent(ErrorInfo(kind, str(msg or etype or "stream error"), etype))
+        return None  # ping, content_block_start/stop, and event types added later
+
+
+class AnthropicAdapter:
+    type = "anthropic"
+
+    def chat_url(self, p: Provider, model: str, stream: bool) -> str:
+        return p.resolved_base + "/messages"
+
+    def _headers(self, p: Provider, key: str) -> dict[str, str]:
+        extra = {"anthropic-version": API_VERSION}
+        if key:
+            extra["x-api-key"] = key
+        return base_headers(p, extra)
+
+    def chat_request(self, p: Provider, key: str, params: ChatParams, stream: bool) -> HTTPRequest:
+        system, turns = params.split_system()
+        body: dict[str, Any] = {
+            "model": params.model,
+            "max_tokens": params.max_tokens if params.max_tokens is not None else DEFAULT_MAX_TOKENS,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in turns],
+        }
+        if system:
+            body["system"] = system
+        if params.temperature is not None:
+            body["temperature"] = params.temperature
+        if params.stop:
+            body["stop_sequences"] = params.stop
+        headers = self._headers(p, key)
+        if stream:
+            body["stream"] = True
+            headers["accept"] = "text/event-stream"
+        return HTTPRequest("POST", self.chat_url(p, params.model, stream), headers, body)
+
+    def models_request(self, p: Provider, key: str, page: str | None) -> HTTPRequest:
+        query = {"limit": "1000", **({"after_id": page} if page else {})}
+        return HTTPRequest("GET", f"{p.resolved_base}/models?{urlencode(query)}", self._headers(p, key))
+
+    def parse_models(self, data: Any) -> tuple[list[str], str | None]:
+        data = obj(data, "the model list")
+        items = data.get("data")
+        if not isinstance(items, list):
+            raise ProtocolError("the model list has no 'data' array")
+        ids = [str(m["id"]) for m in items if isinstance(m, dict) and m.get("id")]
+        more = data.get("has_more") and data.get("last_id")
+        return ids, str(data["last_id"]) if more else None
+
+    def parse_completion(self, data: Any) -> Completion:
+        data = obj(data, "the reply")
+        blocks = data.get("content")
+        if not isinstance(blocks, list):
+            raise ProtocolError("the reply has no 'content' array")
+        text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+        thinking = "".join(b.get("thinking", "") for b in blocks if isinstance(b, dict) and b.get("type") == "thinking")
+        usage = data.get("usage") or {}
+        return Completion(
+            text=text,
+            reasoning=thinking,
+            finish_reason=data.get("stop_reason"),
+            usage=Usage(as_int(usage.get("input_tokens")), as_int(usage.get("output_tokens"))),
+            model=data.get("model"),
+        )
+
+    def stream_parser(self) -> AnthropicStreamParser:
+        return AnthropicStreamParser()
+
+    def classify_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> ErrorInfo:
+        info = classify_common(status, body, text, headers)
+        if status == 529:
+            return ErrorInfo("server_error", info.message, info.code, info.retry_after)
+        if status == 404 and info.code == "not_found_error" and "model" not in info.message.lower():
+            return ErrorInfo("bad_url", info.message, info.code)
+        return info

@@ -1,0 +1,169 @@
+"""Google Gemini (Generative Language API v1beta): ``x-goog-api-key``, contents/parts, SSE chunks.
+
+The key travels in a header, never in the URL. A bad key is a 400 ``API_KEY_INVALID``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from .._types import Usage
+from ._base import (
+    ChatParams,
+    Completion,
+    Delta,
+    ErrorInfo,
+    HTTPRequest,
+    ProtocolError,
+    StreamErrorEvent,
+    as_int,
+    base_headers,
+    classify_common,
+    load_json,
+    obj,
+)
+
+if TYPE_CHECKING:
+    from .._sse import SSEEvent
+    from ..store import Provider
+
+__all__ = ["GeminiAdapter", "GeminiStreamParser", "parse_gemini_response"]
+
+_KINDS = {
+    "UNAUTHENTICATED": "auth",
+    "PERMISSION_DENIED": "auth",
+    "NOT_FOUND": "model_not_found",
+    "RESOURCE_EXHAUSTED": "rate_limited",
+    "UNAVAILABLE": "server_error",
+    "INTERNAL": "server_error",
+    "DEADLINE_EXCEEDED": "timeout",
+}
+
+
+def _model_path(model: str) -> str:
+    return quote(model.removeprefix("models/"), safe="{}-._~")
+
+
+def parse_gemini_response(data: Any) -> Completion:
+    data = obj(data, "the reply")
+    if "error" in data and "candidates" not in data:
+        raise ProtocolError(f"the server answered 200 with an error: {data['error']}")
+    meta = data.get("usageMetadata") or {}
+    usage = Usage(as_int(meta.get("promptTokenCount")), as_int(meta.get("candidatesTokenCount")))
+    candidates = data.get("candidates")
+    if not candidates:
+        block = (data.get("promptFeedback") or {}).get("blockReason")
+        if block:
+            return Completion("", finish_reason=f"blocked: {block}", usage=usage)
+        if meta:
+            return Completion("", usage=usage)
+        raise ProtocolError("the reply has no 'candidates'")
+    cand = obj(candidates[0], "candidates[0]")
+    parts = (cand.get("content") or {}).get("parts") or []
+    text = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
+    thought = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and p.get("thought"))
+    return Completion(text, thought, cand.get("finishReason"), usage, data.get("modelVersion"))
+
+
+class GeminiStreamParser:
+    """Every chunk is a whole response holding the next piece; the stream ends when the connection closes."""
+
+    __slots__ = ("complete",)
+
+    def __init__(self) -> None:
+        self.complete = False
+
+    def feed(self, event: SSEEvent) -> Delta | None:
+        data = load_json(event.data)
+        if isinstance(data, dict) and "error" in data:
+            err = data["error"] if isinstance(data["error"], dict) else {"message": str(data["error"])}
+            kind = _KINDS.get(str(err.get("status")), "server_error")
+            raise StreamErrorEvent(ErrorInfo(kind, str(err.get("message") or err), err.get("status")))
+        c = parse_gemini_response(data)
+        if c.finish_reason:
+            self.complete = True
+        has_usage = c.usage.input_tokens is not None or c.usage.output_tokens is not None
+        return Delta(c.text, c.reasoning, c.finish_reason, c.usage if has_usage else None)
+
+
+class GeminiAdapter:
+    type = "gemini"
+
+    def chat_url(self, p: Provider, model: str, stream: bool) -> str:
+        verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{p.resolved_base}/models/{_model_path(model)}:{verb}"
+
+    def _headers(self, p: Provider, key: str) -> dict[str, str]:
+        return base_headers(p, {"x-goog-api-key": key} if key else {})
+
+    def chat_request(self, p: Provider, key: str, params: ChatParams, stream: bool) -> HTTPRequest:
+        system, turns = params.split_system()
+        body: dict[str, Any] = {
+            "contents": [
+                {"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]}
+                for m in turns
+            ]
+        }
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
+        config: dict[str, Any] = {}
+        if params.temperature is not None:
+            config["temperature"] = params.temperature
+        if params.max_tokens is not None:
+            config["maxOutputTokens"] = params.max_tokens
+        if params.stop:
+            config["stopSequences"] = params.stop
+        if config:
+            body["generationConfig"] = config
+        headers = self._headers(p, key)
+        if stream:
+            headers["accept"] = "text/event-stream"
+        return HTTPRequest("POST", self.chat_url(p, params.model, stream), headers, body)
+
+    def models_request(self, p: Provider, key: str, page: str | None) -> HTTPRequest:
+        query = {"pageSize": "1000", **({"pageToken": page} if page else {})}
+        return HTTPRequest("GET", f"{p.resolved_base}/models?{urlencode(query)}", self._headers(p, key))
+
+    def parse_models(self, data: Any) -> tuple[list[str], str | None]:
+        data = obj(data, "the model list")
+        items = data.get("models", [])
+        if not isinstance(items, list):
+            raise ProtocolError("the model list has no 'models' array")
+        ids = [
+            str(m["name"]).removeprefix("models/")
+            for m in items
+            if isinstance(m, dict)
+            and m.get("name")
+            and "generateContent" in (m.get("supportedGenerationMethods") or ["generateContent"])
+        ]
+        return ids, data.get("nextPageToken") or None
+
+    def parse_completion(self, data: Any) -> Completion:
+        return parse_gemini_response(data)
+
+    def stream_parser(self) -> GeminiStreamParser:
+        return GeminiStreamParser()
+
+    def classify_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> ErrorInfo:
+        info = classify_common(status, body, text, headers, ("models/", "model"))
+        err = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(err, dict):
+            return info
+        reasons = {d.get("reason") for d in err.get("details") or [] if isinstance(d, dict)}
+        if "API_KEY_INVALID" in reasons or (status == 400 and "api key not valid" in info.message.lower()):
+            return ErrorInfo("auth", info.message, "API_KEY_INVALID")
+        delay = next(
+            (d.get("retryDelay") for d in err.get("details") or [] if isinstance(d, dict) and d.get("retryDelay")),
+            None,
+        )
+        retry = info.retry_after
+        if retry is None and isinstance(delay, str) and re.fullmatch(r"\d+(\.\d+)?s", delay):
+            retry = float(delay[:-1])
+        kind = info.kind
+        if status == 404 and not any(w in info.message.lower() for w in ("model", "models/")):
+            kind = "bad_url"
+        quota = status == 429 and "quota" in info.message.lower() and "per minute" not in info.message.lower()
+        return ErrorInfo(kind, info.message, info.code, retry, quota and retry is None)

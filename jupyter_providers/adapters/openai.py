@@ -1,0 +1,150 @@
+"""OpenAI Chat Completions, as served by OpenAI, vLLM, llama.cpp, Ollama, LiteLLM, ..."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .._types import Usage
+from ._base import (
+    ChatParams,
+    Completion,
+    Delta,
+    ErrorInfo,
+    HTTPRequest,
+    ProtocolError,
+    StreamErrorEvent,
+    as_int,
+    base_headers,
+    classify_common,
+    load_json,
+    obj,
+)
+
+if TYPE_CHECKING:
+    from .._sse import SSEEvent
+    from ..store import Provider
+
+__all__ = ["OpenAIAdapter", "OpenAIStreamParser", "parse_openai_completion"]
+
+
+def _usage(u: Any) -> Usage | None:
+    if not isinstance(u, dict):
+        return None
+    return Usage(as_int(u.get("prompt_tokens")), as_int(u.get("completion_tokens")))
+
+
+def _reasoning(d: dict[str, Any]) -> str:
+    r = d.get("reasoning_content") or d.get("reasoning")
+    return r if isinstance(r, str) else ""
+
+
+def parse_openai_completion(data: Any) -> Completion:
+    data = obj(data, "the reply")
+    if "error" in data and "choices" not in data:
+        raise ProtocolError(f"the server answered 200 with an error: {data['error']}")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise ProtocolError("the reply has no 'choices'")
+    choice = obj(choices[0], "choices[0]")
+    message = obj(choice.get("message") or {}, "choices[0].message")
+    content = message.get("content")
+    return Completion(
+        text=content if isinstance(content, str) else "",
+        reasoning=_reasoning(message),
+        finish_reason=choice.get("finish_reason"),
+        usage=_usage(data.get("usage")) or Usage(),
+        model=data.get("model"),
+    )
+
+
+class OpenAIStreamParser:
+    """``data:`` chunks with ``choices[0].delta``, a usage chunk with ``choices: []``, then ``[DONE]``."""
+
+    __slots__ = ("complete",)
+
+    def __init__(self) -> None:
+        self.complete = False
+
+    def feed(self, event: SSEEvent) -> Delta | None:
+        data = event.data
+        if data == "[DONE]":
+            self.complete = True
+            return None
+        chunk = load_json(data)
+        if not isinstance(chunk, dict):
+            raise ProtocolError("a stream chunk is not a JSON object")
+        if event.event == "error" or "error" in chunk:
+            err = chunk.get("error", chunk)
+            msg = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+            code = err.get("code") or err.get("type") if isinstance(err, dict) else None
+            kind = "rate_limited" if code in (429, "rate_limit_exceeded") else "server_error"
+            raise StreamErrorEvent(ErrorInfo(kind, str(msg), str(code) if code is not None else None))
+        delta = Delta(usage=_usage(chunk.get("usage")))
+        choices = chunk.get("choices")
+        if choices:
+            choice = choices[0]
+            d = choice.get("delta") or {}
+            content = d.get("content")
+            if content:
+                delta.text = content
+            delta.reasoning = _reasoning(d)
+            if choice.get("finish_reason"):
+                delta.finish_reason = choice["finish_reason"]
+        return delta
+
+
+class OpenAIAdapter:
+    type = "openai"
+
+    def chat_url(self, p: Provider, model: str, stream: bool) -> str:
+        return p.resolved_base + "/chat/completions"
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {key}"} if key else {}
+
+    def body(self, p: Provider, params: ChatParams, stream: bool) -> dict[str, Any]:
+        system, turns = params.split_system()
+        messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+        messages += [{"role": m["role"], "content": m["content"]} for m in turns]
+        body: dict[str, Any] = {"model": params.model, "messages": messages}
+        if params.temperature is not None:
+            body["temperature"] = params.temperature
+        if params.max_tokens is not None:
+            # OpenAI itself deprecates max_tokens; compatible servers (Ollama) read only max_tokens.
+            official = urlsplit(p.resolved_base).hostname == "api.openai.com"
+            body["max_completion_tokens" if official else "max_tokens"] = params.max_tokens
+        if params.stop:
+            body["stop"] = params.stop
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def chat_request(self, p: Provider, key: str, params: ChatParams, stream: bool) -> HTTPRequest:
+        headers = base_headers(p, self.auth_headers(key))
+        if stream:
+            headers["accept"] = "text/event-stream"
+        return HTTPRequest("POST", self.chat_url(p, params.model, stream), headers, self.body(p, params, stream))
+
+    def models_url(self, p: Provider) -> str:
+        return p.resolved_base + "/models"
+
+    def models_request(self, p: Provider, key: str, page: str | None) -> HTTPRequest:
+        return HTTPRequest("GET", self.models_url(p), base_headers(p, self.auth_headers(key)))
+
+    def parse_models(self, data: Any) -> tuple[list[str], str | None]:
+        items = obj(data, "the model list").get("data")
+        if not isinstance(items, list):
+            raise ProtocolError("the model list has no 'data' array")
+        return [str(m["id"]) for m in items if isinstance(m, dict) and m.get("id")], None
+
+    def parse_completion(self, data: Any) -> Completion:
+        return parse_openai_completion(data)
+
+    def stream_parser(self) -> OpenAIStreamParser:
+        return OpenAIStreamParser()
+
+    def classify_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> ErrorInfo:
+        return classify_common(status, body, text, headers, ("model", "does not exist"))

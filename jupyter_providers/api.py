@@ -1,0 +1,116 @@
+"""``chat()``: one call from a prompt to a reply, with the store's providers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._types import Message
+from .errors import ProviderConfigError
+from .store import ProviderStore, get_store
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .reply import Reply
+    from .store import Provider
+
+__all__ = ["chat", "check_chat_options", "pick_provider"]
+
+_ROLES = ("system", "user", "assistant")
+
+
+def pick_provider(
+    store: ProviderStore, provider: str | None, model: str | None, default: str | None = None
+) -> tuple[Provider, str]:
+    """The provider and model to use: the ones named, else the default, else the only enabled one."""
+    name = provider or default
+    if name is None:
+        enabled = [p.name for p in store if p.enabled]
+        if len(enabled) != 1:
+            hint = f"enabled: {', '.join(enabled)}" if enabled else "add one with get_store().add(...)"
+            raise ProviderConfigError(f"provider: name the provider to use ({hint})", kind="config")
+        name = enabled[0]
+    if name not in store:
+        known = ", ".join(store.names()) or "none yet"
+        raise ProviderConfigError(f"provider: no provider named {name!r} (known: {known})", kind="config")
+    p = store[name]
+    if not p.enabled:
+        raise ProviderConfigError(f"provider: {name!r} is disabled - enable it first", provider=name, kind="disabled")
+    chosen = model or (p.model_ids[0] if p.models else None)
+    if not chosen:
+        raise ProviderConfigError(
+            f"model: {name!r} has no model - add one (store.add_models) or pass model=",
+            provider=name,
+            kind="no_model",
+        )
+    if any(c.isspace() for c in chosen):
+        raise ProviderConfigError(f"model: {chosen!r} contains spaces", provider=name)
+    return p, chosen
+
+
+def check_chat_options(temperature: Any, max_tokens: Any) -> tuple[float | None, int | None]:
+    """Validate sampling options; raise ``ProviderConfigError`` (a ``ValueError``) naming the field."""
+    t: float | None = None
+    if temperature is not None:
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+            raise ProviderConfigError(f"temperature: {temperature!r} is not a number; use 0 to 2")
+        t = float(temperature)
+        if not math.isfinite(t) or not 0 <= t <= 2:
+            raise ProviderConfigError(f"temperature: {temperature!r} is out of range; use 0 to 2")
+    m: int | None = None
+    if max_tokens is not None:
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+            raise ProviderConfigError(f"max_tokens: {max_tokens!r} is not a whole number")
+        if max_tokens < 1:
+            raise ProviderConfigError(f"max_tokens: {max_tokens} must be at least 1")
+        m = max_tokens
+    return t, m
+
+
+def _messages(prompt: str | Sequence[Message], history: Sequence[Message] | None) -> list[Message]:
+    msgs: list[Message] = list(history or [])
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise ProviderConfigError("prompt: the prompt is empty; write something to send")
+        msgs.append({"role": "user", "content": prompt})
+    else:
+        msgs.extend(prompt)
+    for m in msgs:
+        if not isinstance(m, dict) or m.get("role") not in _ROLES or not isinstance(m.get("content"), str):
+            raise ProviderConfigError(
+                f"messages: {m!r} is not a message; use {{'role': 'user'|'assistant'|'system', 'content': str}}"
+            )
+    if not any(m["role"] == "user" for m in msgs):
+        raise ProviderConfigError("messages: there is no user message to answer")
+    return msgs
+
+
+def chat(
+    prompt: str | Sequence[Message],
+    provider: str | None = None,
+    model: str | None = None,
+    *,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    stream: bool = False,
+    history: Sequence[Message] | None = None,
+    timeout: float | None = None,
+    store: ProviderStore | None = None,
+    http: httpx.Client | None = None,
+) -> Reply:
+    """Ask a model. ``prompt`` is a string or a list of ``{"role", "content"}`` messages.
+
+    With ``stream=True`` iterate the reply to get text pieces as they arrive; ``.text``
+    always gives the whole reply. Errors raise a :class:`~jupyter_providers.ProviderError`.
+    """
+    from .client import chat_provider
+
+    t, m = check_chat_options(temperature, max_tokens)
+    msgs = _messages(prompt, history)
+    p, chosen = pick_provider(store or get_store(), provider, model)
+    return chat_provider(
+        p, msgs, chosen, system=system, temperature=t, max_tokens=m, stream=stream, timeout=timeout, http=http
+    )

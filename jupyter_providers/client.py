@@ -1,0 +1,514 @@
+"""The only module that talks to servers (httpx): chat, stream, list models, verify.
+
+It turns every httpx failure and every error answer into the package's error tree,
+retries what is worth retrying (429/5xx/529 with backoff, honouring ``retry-after``,
+never ``insufficient_quota``), rotates through several keys, and scrubs keys out of
+every message it builds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import random
+import ssl
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ._sse import SSEDecoder
+from ._types import KeyVerdict, Message, Verification
+from .adapters import ADAPTERS
+from .adapters._base import (
+    ChatParams,
+    Delta,
+    ErrorInfo,
+    HTTPRequest,
+    ProtocolError,
+    StreamErrorEvent,
+    looks_like_html,
+)
+from .errors import (
+    AuthenticationError,
+    BadResponseError,
+    BadURLError,
+    ModelNotFoundError,
+    ProviderConfigError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+)
+from .reply import Reply
+
+if TYPE_CHECKING:
+    from .store import Provider
+
+__all__ = ["Settings", "chat_provider", "list_models", "settings", "verify"]
+
+log = logging.getLogger("jupyter_providers")
+
+
+@dataclass
+class Settings:
+    """Network settings for every request: ``jupyter_providers.client.settings.read_timeout = 300``."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0  # the longest silence tolerated between two pieces of a reply
+    verify_timeout: float = 30.0
+    max_retries: int = 2
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 30.0  # a longer server hint is reported, not waited for
+    verify_max_tokens: int = 8
+
+
+settings = Settings()
+
+_ERRORS: dict[str, type[ProviderError]] = {
+    "auth": AuthenticationError,
+    "model_not_found": ModelNotFoundError,
+    "bad_url": BadURLError,
+    "rate_limited": RateLimitError,
+    "server_error": ServerError,
+    "timeout": ProviderTimeoutError,
+    "bad_response": BadResponseError,
+    "unreachable": ProviderConnectionError,
+}
+_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+_clients: dict[bool, httpx.Client] = {}
+_clients_lock = threading.Lock()
+_key_turns: dict[str, itertools.count[int]] = {}
+
+
+def http_client(verify_tls: bool = True) -> httpx.Client:
+    """The shared connection pool (one per TLS-verification setting)."""
+    with _clients_lock:
+        client = _clients.get(verify_tls)
+        if client is None:
+            client = httpx.Client(verify=verify_tls, follow_redirects=False, timeout=_timeout(None))
+            _clients[verify_tls] = client
+        return client
+
+
+def _timeout(value: float | None, read: float | None = None) -> httpx.Timeout:
+    read_t = value if value is not None else (read if read is not None else settings.read_timeout)
+    connect = min(settings.connect_timeout, value) if value is not None else settings.connect_timeout
+    return httpx.Timeout(connect=connect, read=read_t, write=read_t, pool=connect)
+
+
+def _redact(text: str, keys: Sequence[str]) -> str:
+    for k in keys:
+        if k and len(k) >= 4:
+            text = text.replace(k, "***")
+    return text
+
+
+def _next_key(p: Provider) -> str:
+    keys = p.keys
+    if len(keys) <= 1:
+        return keys[0] if keys else ""
+    turn = _key_turns.setdefault(p.name, itertools.count())
+    return keys[next(turn) % len(keys)]
+
+
+def _hint_for_key(p: Provider) -> str:
+    names = " or ".join(p.key_env_names())
+    return f"set {names} or enter a key for {p.name!r} in the panel"
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def _error_from_info(p: Provider, info: ErrorInfo, status: int | None, url: str, model: str, key: str) -> ProviderError:
+    msg = _redact(info.message, p.keys)
+    where = f"{status}: {msg}" if status else msg
+    kind = info.kind
+    if kind == "auth":
+        text = f"the server rejected the key ({where}) - " + (
+            "no key was sent; " + _hint_for_key(p) if not key else "check the key"
+        )
+    elif kind == "model_not_found":
+        text = f"model {model!r} not found ({where}) - pick another model or fetch the server's list"
+    elif kind == "bad_url":
+        text = f"nothing answers at {url} ({status}) - check the API address"
+    elif kind == "rate_limited" and info.quota:
+        return QuotaExceededError(
+            f"out of quota ({where}) - check the account's plan and billing",
+            provider=p.name,
+            status=status,
+            server_message=msg,
+        )
+    elif kind == "rate_limited":
+        after = f"; retry in {info.retry_after:g} s" if info.retry_after is not None else ""
+        text = f"rate limited ({where}){after}"
+    elif kind == "server_error":
+        text = f"server error ({where}) - try again later"
+    elif kind == "timeout":
+        text = f"the server timed out ({where}) - try again later"
+    else:
+        kind = "bad_response"
+        text = f"the server refused the request ({where})"
+    cls = _ERRORS.get(kind, BadResponseError)
+    return cls(text, provider=p.name, status=status, server_message=msg, retry_after=info.retry_after)
+
+
+def _transport_error(p: Provider, exc: httpx.HTTPError, url: str, timeout: httpx.Timeout) -> ProviderError:
+    """Translate an httpx failure into one actionable line."""
+    req_url = httpx.URL(url)
+    host = req_url.host
+    base = p.resolved_base
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ProviderTimeoutError(
+            f"no connection to {host} within {timeout.connect:g} s - check the address and your network",
+            provider=p.name,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderTimeoutError(
+            f"no answer from {host} within {timeout.read:g} s - the server is slow or stuck; "
+            "try again or raise jupyter_providers.client.settings.read_timeout",
+            provider=p.name,
+        )
+    text = str(exc)
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, httpx.ConnectError):
+        low = text.lower()
+        if isinstance(cause, ssl.SSLError) or "ssl" in low or "certificate" in low:
+            reason = cause.args[1] if isinstance(cause, ssl.SSLError) and len(cause.args) > 1 else text
+            return ProviderConnectionError(
+                f"TLS error talking to {host} ({reason}) - check the address (http vs https) or the certificate",
+                provider=p.name,
+            )
+        if any(
+            s in low
+            for s in (
+                "name or service not known",
+                "nodename nor servname",
+                "getaddrinfo",
+                "name resolution",
+                "no address associated",
+                "temporary failure in name",
+            )
+        ):
+            return ProviderConnectionError(f"cannot resolve host {host!r} - check the API address", provider=p.name)
+        return ProviderConnectionError(f"connection refused at {base} - is the server running?", provider=p.name)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return BadResponseError(f"the server closed the connection mid-reply ({text}) - try again", provider=p.name)
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.NetworkError)):
+        return ProviderConnectionError(f"the connection to {host} failed ({text}) - try again", provider=p.name)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return ProviderConfigError(f"the address {url} cannot be used ({text})", provider=p.name)
+    return ProviderConnectionError(f"request to {host} failed ({text})", provider=p.name)
+
+
+# -- sending ---------------------------------------------------------------------------------------
+def _parse_error_body(resp: httpx.Response) -> tuple[Any, str]:
+    text = resp.text[:20000]
+    try:
+        return json.loads(text), text
+    except ValueError:
+        return None, text
+
+
+def _retry_delay(attempt: int, info: ErrorInfo | None) -> float | None:
+    if info is not None and info.retry_after is not None:
+        return info.retry_after if info.retry_after <= settings.max_retry_after else None
+    base: float = min(settings.backoff * (2**attempt), settings.max_backoff)
+    return base * (0.75 + random.random() / 2)
+
+
+def _send(
+    p: Provider,
+    req: HTTPRequest,
+    *,
+    model: str,
+    key: str,
+    http: httpx.Client | None,
+    timeout: httpx.Timeout,
+    retries: int,
+) -> httpx.Response:
+    """Send with retries; return a streaming response with a 2xx/3xx status, or raise."""
+    client = http or http_client(p.verify_tls)
+    adapter = ADAPTERS[p.type]
+    attempt = 0
+    while True:
+        try:
+            request = client.build_request(req.method, req.url, headers=req.headers, json=req.json, timeout=timeout)
+            resp = client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise _transport_error(p, exc, req.url, timeout) from None
+        if resp.status_code < 400:
+            return resp
+        try:
+            resp.read()
+        except httpx.HTTPError as exc:
+            raise _transport_error(p, exc, req.url, timeout) from None
+        finally:
+            resp.close()
+        body, text = _parse_error_body(resp)
+        if resp.status_code == 404 and body is None:
+            info = ErrorInfo("bad_url", text[:200])
+        else:
+            info = adapter.classify_error(resp.status_code, body, text, resp.headers)
+        should = resp.headers.get("x-should-retry", "").lower()
+        retryable = should == "true" or (should != "false" and resp.status_code in _RETRY_STATUSES and not info.quota)
+        delay = _retry_delay(attempt, info) if retryable and attempt < retries else None
+        if delay is None:
+            raise _error_from_info(p, info, resp.status_code, req.url, model, key)
+        log.info("jupyter-providers: %s answered %s; retry %d in %.1f s", p.name, resp.status_code, attempt + 1, delay)
+        time.sleep(delay)
+        attempt += 1
+
+
+def _check_not_html(p: Provider, resp: httpx.Response, text: str, url: str) -> None:
+    if "html" in resp.headers.get("content-type", "") or looks_like_html(text):
+        raise BadURLError(
+            f"{url} answered with a web page, not the API - check the API address",
+            provider=p.name,
+            status=resp.status_code,
+        )
+
+
+def _json_body(p: Provider, resp: httpx.Response, url: str, timeout: httpx.Timeout) -> Any:
+    try:
+        resp.read()
+    except httpx.HTTPError as exc:
+        raise _transport_error(p, exc, url, timeout) from None
+    finally:
+        resp.close()
+    text = resp.text
+    _check_not_html(p, resp, text, url)
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise BadResponseError(
+            f"the answer from {url} is not JSON ({text[:60]!r}) - is this the right API type and address?",
+            provider=p.name,
+            status=resp.status_code,
+        ) from None
+
+
+def _resolve(p: Provider) -> None:
+    if not p.enabled:
+        raise ProviderConfigError(
+            f"provider {p.name!r} is disabled - enable it first", provider=p.name, kind="disabled"
+        )
+    if not p.address and p.type == "azure":
+        raise ProviderConfigError(
+            "Azure needs the address of your resource (https://RESOURCE.openai.azure.com) - "
+            "set it in the panel or AZURE_OPENAI_ENDPOINT",
+            provider=p.name,
+        )
+
+
+def _stream_deltas(
+    p: Provider, resp: httpx.Response, url: str, timeout: httpx.Timeout, cancelled: threading.Event
+) -> Iterator[Delta]:
+    adapter = ADAPTERS[p.type]
+    try:
+        ctype = resp.headers.get("content-type", "")
+        if "event-stream" not in ctype:
+            # Some servers ignore "stream": true and answer with one JSON document.
+            c = _parse_completion(p, _json_body(p, resp, url, timeout), url)
+            yield Delta(c.text, c.reasoning, c.finish_reason, c.usage)
+            return
+        parser = adapter.stream_parser()
+        decoder = SSEDecoder()
+        finished = False
+        for chunk in resp.iter_bytes():
+            for ev in decoder.feed(chunk):
+                d = parser.feed(ev)
+                if d is not None:
+                    finished = finished or bool(d.finish_reason)
+                    yield d
+            if parser.complete:
+                break
+        else:
+            for ev in decoder.close():
+                d = parser.feed(ev)
+                if d is not None:
+                    finished = finished or bool(d.finish_reason)
+                    yield d
+        if not (parser.complete or finished):
+            raise BadResponseError(
+                "the stream ended before the reply was complete - the partial reply is kept; try again",
+                provider=p.name,
+            )
+    except StreamErrorEvent as exc:
+        info = exc.info
+        raise _error_from_info(p, info, None, url, "", "") from None
+    except ProtocolError as exc:
+        raise BadResponseError(f"the stream broke the protocol: {exc}", provider=p.name) from None
+    except httpx.HTTPError as exc:
+        if cancelled.is_set():
+            return
+        if isinstance(exc, httpx.ReadTimeout):
+            raise ProviderTimeoutError(
+                f"the stream stalled: nothing for {timeout.read:g} s - the partial reply is kept",
+                provider=p.name,
+            ) from None
+        raise _transport_error(p, exc, url, timeout) from None
+    finally:
+        resp.close()
+
+
+def _parse_completion(p: Provider, data: Any, url: str) -> Any:
+    try:
+        return ADAPTERS[p.type].parse_completion(data)
+    except ProtocolError as exc:
+        raise BadResponseError(f"unexpected answer from {url}: {exc}", provider=p.name) from None
+
+
+def chat_provider(
+    p: Provider,
+    messages: list[Message],
+    model: str,
+    *,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    stream: bool = False,
+    timeout: float | None = None,
+    retries: int | None = None,
+    http: httpx.Client | None = None,
+) -> Reply:
+    """Send a conversation to one provider; the request goes out now, a stream is read on iteration."""
+    _resolve(p)
+    adapter = ADAPTERS[p.type]
+    key = _next_key(p)
+    params = ChatParams(model, messages, system, temperature, max_tokens)
+    req = adapter.chat_request(p, key, params, stream)
+    t = _timeout(timeout)
+    started = time.perf_counter()
+    resp = _send(
+        p, req, model=model, key=key, http=http, timeout=t, retries=settings.max_retries if retries is None else retries
+    )
+    if not stream:
+        c = _parse_completion(p, _json_body(p, resp, req.url, t), req.url)
+        reply = Reply(p.name, model, started=started)
+        reply._apply(Delta(c.text, c.reasoning, c.finish_reason, c.usage))
+        reply.latency_s = time.perf_counter() - started
+        return reply
+    cancelled = threading.Event()
+
+    def cancel() -> None:
+        cancelled.set()
+        resp.close()
+
+    deltas = _stream_deltas(p, resp, req.url, t, cancelled)
+    return Reply(p.name, model, deltas, on_cancel=cancel, started=started)
+
+
+# -- models and verify ------------------------------------------------------------------------------
+def list_models(p: Provider, *, timeout: float | None = None, http: httpx.Client | None = None) -> list[str]:
+    """Every model id the server lists, all pages followed."""
+    if not p.address and p.type == "azure":
+        _resolve(p)
+    adapter = ADAPTERS[p.type]
+    key = _next_key(p)
+    t = _timeout(timeout, settings.verify_timeout)
+    ids: list[str] = []
+    page: str | None = None
+    for _ in range(100):
+        req = adapter.models_request(p, key, page)
+        resp = _send(p, req, model="", key=key, http=http, timeout=t, retries=0)
+        try:
+            found, page = adapter.parse_models(_json_body(p, resp, req.url, t))
+        except ProtocolError as exc:
+            raise BadResponseError(f"unexpected model list from {req.url}: {exc}", provider=p.name) from None
+        ids.extend(found)
+        if not page:
+            break
+    return list(dict.fromkeys(ids))
+
+
+def _verdict_from_error(exc: ProviderError, model: str | None, p: Provider) -> Verification:
+    kind = exc.kind if exc.kind in _ERRORS else "bad_response"
+    if exc.kind in ("disabled", "no_model"):
+        kind = exc.kind
+    message = exc.message
+    return Verification(False, kind, message, None, model, p.name, exc.status)  # type: ignore[arg-type]
+
+
+def _verify_key(p: Provider, key: str, model: str, timeout: float | None, http: httpx.Client | None) -> Verification:
+    adapter = ADAPTERS[p.type]
+    params = ChatParams(model, [{"role": "user", "content": "Hi"}], max_tokens=settings.verify_max_tokens)
+    req = adapter.chat_request(p, key, params, stream=False)
+    t = _timeout(timeout, settings.verify_timeout)
+    started = time.perf_counter()
+    try:
+        resp = _send(p, req, model=model, key=key, http=http, timeout=t, retries=0)
+        _parse_completion(p, _json_body(p, resp, req.url, t), req.url)
+    except ProviderError as exc:
+        return _verdict_from_error(exc, model, p)
+    latency = time.perf_counter() - started
+    return Verification(True, "ok", f"{model} answered in {latency * 1000:.0f} ms", latency, model, p.name, 200)
+
+
+def verify(
+    p: Provider, model: str | None = None, *, timeout: float | None = None, http: httpx.Client | None = None
+) -> Verification:
+    """Send the smallest chat the protocol allows and classify the outcome (never raises for the server)."""
+    try:
+        _resolve(p)
+    except ProviderConfigError as exc:
+        kind = "disabled" if exc.kind == "disabled" else "bad_url"
+        return Verification(False, kind, exc.message, provider=p.name)  # type: ignore[arg-type]
+    model = model or (p.model_ids[0] if p.models else None)
+    if not model:
+        try:
+            offered = list_models(p, timeout=timeout, http=http)
+        except ProviderError as exc:
+            return _verdict_from_error(exc, None, p)
+        listing = f" (the server offers: {_short_list(offered)})" if offered else ""
+        return Verification(
+            False,
+            "no_model",
+            f"the server answered, but {p.name!r} has no model to test - add one or fetch the list{listing}",
+            provider=p.name,
+        )
+    keys = p.keys or [""]
+    if len(keys) == 1:
+        result = _verify_key(p, keys[0], model, timeout, http)
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(keys), 8)) as pool:
+            results = list(pool.map(lambda k: _verify_key(p, k, model, timeout, http), keys))
+        verdicts = tuple(KeyVerdict(i + 1, r.ok, r.kind, r.message) for i, r in enumerate(results))
+        bad = [v for v in verdicts if not v.ok]
+        first = results[0] if not bad else results[bad[0].index - 1]
+        n = len(keys)
+        if bad:
+            which = ", ".join(str(v.index) for v in bad)
+            message = f"key {which} of {n} failed: {first.message}"
+        else:
+            message = f"all {n} keys work; {first.message}"
+        result = Verification(not bad, first.kind, message, first.latency_s, model, p.name, first.status, verdicts)
+    if result.kind == "model_not_found":
+        try:
+            offered = list_models(p, timeout=timeout, http=http)
+        except ProviderError:
+            offered = []
+        if offered:
+            result = Verification(
+                False,
+                "model_not_found",
+                f"model {model!r} not found; the server offers: {_short_list(offered)}",
+                None,
+                model,
+                p.name,
+                result.status,
+                result.keys,
+            )
+    return result
+
+
+def _short_list(ids: list[str], limit: int = 10) -> str:
+    head = ", ".join(ids[:limit])
+    return head + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")

@@ -1,0 +1,170 @@
+"""A model's reply: iterate it to stream text pieces; ``.text`` waits for the whole reply.
+
+Whatever happens (an error mid-stream, :meth:`Reply.cancel`, Ctrl-C), the text received
+so far stays on the reply, and a raised :class:`ProviderError` carries it as ``partial_text``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from ._types import Usage
+from .adapters._base import Delta
+from .errors import ProviderError
+
+__all__ = ["Reply"]
+
+
+class Reply:
+    """What :func:`jupyter_providers.chat` returns. Thread-safe to :meth:`cancel` from another thread."""
+
+    def __init__(
+        self,
+        provider: str,
+        model: str,
+        deltas: Iterator[Delta] | None = None,
+        *,
+        on_cancel: Callable[[], None] | None = None,
+        started: float | None = None,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self._deltas = deltas
+        self._on_cancel = on_cancel
+        self._pieces: list[str] = []
+        self._reasoning: list[str] = []
+        self._text_cache: str | None = None
+        self.finish_reason: str | None = None
+        self.usage = Usage()
+        self.error: ProviderError | None = None
+        self.cancelled = False
+        self._done = deltas is None
+        self._iterating = False
+        self._lock = threading.Lock()
+        self.started = started if started is not None else time.perf_counter()
+        self.first_token_s: float | None = None
+        self.latency_s: float | None = None if deltas is not None else 0.0
+
+    # -- building (client side) --------------------------------------------------------------
+    def _apply(self, d: Delta) -> str:
+        if d.text:
+            if self.first_token_s is None:
+                self.first_token_s = time.perf_counter() - self.started
+            self._pieces.append(d.text)
+            self._text_cache = None
+        if d.reasoning:
+            self._reasoning.append(d.reasoning)
+        if d.finish_reason:
+            self.finish_reason = d.finish_reason
+        if d.usage is not None:
+            self.usage = d.usage
+        return d.text
+
+    def _finish(self) -> None:
+        self._done = True
+        if self.latency_s is None:
+            self.latency_s = time.perf_counter() - self.started
+        self._deltas = None
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def __iter__(self) -> Iterator[str]:
+        """Yield text pieces as they arrive (a finished reply yields its pieces again)."""
+        if self._done or self._deltas is None:
+            yield from list(self._pieces)
+            return
+        with self._lock:
+            if self._iterating:
+                raise RuntimeError("this reply is already being read; read .text after it finishes")
+            self._iterating = True
+        deltas = self._deltas
+        try:
+            for d in deltas:
+                if self.cancelled:
+                    break
+                piece = self._apply(d)
+                if piece:
+                    yield piece
+        except ProviderError as exc:
+            if not self.cancelled:
+                exc.partial_text = self.text_so_far
+                self.error = exc
+                raise
+        except BaseException:
+            # Ctrl-C or the consumer abandoning the stream: keep what arrived, stop the download.
+            self.cancelled = True
+            raise
+        finally:
+            close = getattr(deltas, "close", None)
+            if close is not None:
+                close()
+            self._iterating = False
+            self._finish()
+
+    def wait(self) -> Reply:
+        """Read the rest of the stream (raises the stream's error, if any) and return the reply."""
+        for _ in self:
+            pass
+        return self
+
+    @property
+    def text_so_far(self) -> str:
+        if self._text_cache is None:
+            self._text_cache = "".join(self._pieces)
+        return self._text_cache
+
+    @property
+    def text(self) -> str:
+        """The whole reply text. On a stream not yet read, this reads it to the end first."""
+        if not self._done and not self._iterating and self.error is None:
+            self.wait()
+        return self.text_so_far
+
+    @property
+    def reasoning(self) -> str:
+        """Reasoning ("thinking") text the model sent apart from the answer, if any."""
+        return "".join(self._reasoning)
+
+    def cancel(self) -> None:
+        """Stop the stream now; the text received so far is kept."""
+        self.cancelled = True
+        if self._on_cancel is not None:
+            with contextlib.suppress(Exception):
+                self._on_cancel()
+        if not self._iterating:
+            deltas, self._deltas = self._deltas, None
+            close = getattr(deltas, "close", None)
+            if close is not None:
+                close()
+            self._finish()
+
+    def close(self) -> None:
+        if not self._done:
+            self.cancel()
+
+    def __enter__(self) -> Reply:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        state = "cancelled" if self.cancelled else "error" if self.error else "done" if self._done else "streaming"
+        return (
+            f"<Reply {self.provider}/{self.model} {state}, {len(self.text_so_far)} chars, "
+            f"finish_reason={self.finish_reason!r}>"
+        )
+
+    def _repr_markdown_(self) -> str:
+        from ._render import safe_markdown
+
+        return safe_markdown(self.text)

@@ -1,0 +1,549 @@
+"""The provider store shared by everything in a kernel: records, validation, change events.
+
+No HTTP here: :meth:`ProviderStore.verify` and :meth:`ProviderStore.fetch_models`
+hand over to :mod:`jupyter_providers.client`, imported only when called.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ._address import check_address, resolve_base
+from ._persist import ConfigFiles, admin_config_paths, default_config_dir, load_admin_entries
+from ._types import Verification
+
+__all__ = ["PROVIDER_TYPES", "Model", "Provider", "ProviderStore", "get_store"]
+
+log = logging.getLogger("jupyter_providers")
+
+PROVIDER_TYPES = ("openai", "gemini", "anthropic", "azure")
+_TYPE_ALIASES = {"azure openai": "azure", "azure-openai": "azure", "azure_openai": "azure", "google": "gemini"}
+#: the official SDKs' variables, tried in order when a provider has no key of its own
+KEY_ENV_VARS: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "azure": ("AZURE_OPENAI_API_KEY",),
+}
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
+_MODEL_ID_RE = re.compile(r"^\S{1,256}$")
+_GROUP_SPLIT_RE = re.compile(r"[-:/_.@]")
+
+Listener = Callable[[str, "str | None"], None]
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model of a provider. ``name`` and ``group`` are for display; empty means derived from ``id``."""
+
+    id: str
+    name: str = ""
+    group: str = ""
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+    @property
+    def group_name(self) -> str:
+        if self.group:
+            return self.group
+        tail = self.id.rsplit("/", 1)[-1]
+        return _GROUP_SPLIT_RE.split(tail, maxsplit=1)[0] or self.id
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A snapshot of one provider. Change it through the store, which validates and persists."""
+
+    name: str
+    type: str
+    base_url: str = ""
+    #: ``None``: take the key from the SDK's environment variable; ``""``: send no key
+    api_key: str | None = field(default=None, repr=False)
+    api_key_env: str | None = None
+    enabled: bool = True
+    models: tuple[Model, ...] = ()
+    api_version: str | None = None
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    verify_tls: bool = True
+    readonly: bool = False
+    last_verification: Verification | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def model_ids(self) -> list[str]:
+        return [m.id for m in self.models]
+
+    @property
+    def address(self) -> str:
+        """The address with blanks filled: Azure reads ``AZURE_OPENAI_ENDPOINT`` when none was typed."""
+        if not self.base_url and self.type == "azure":
+            return os.environ.get("AZURE_OPENAI_ENDPOINT", "").strip()
+        return self.base_url
+
+    @property
+    def resolved_base(self) -> str:
+        return resolve_base(self.type, self.address)
+
+    def key_env_names(self) -> tuple[str, ...]:
+        if self.api_key_env:
+            return (self.api_key_env,)
+        return KEY_ENV_VARS[self.type]
+
+    def _key_text(self) -> tuple[str, str]:
+        """(raw key text, source): an entered key wins, then the variable, ``""`` means none."""
+        if self.api_key:
+            return self.api_key, "entered"
+        if self.api_key == "" and not self.api_key_env:
+            return "", "none"
+        for var in self.key_env_names():
+            if os.environ.get(var):
+                return os.environ[var], f"${var}"
+        return "", "none"
+
+    @property
+    def keys(self) -> list[str]:
+        """The key(s) requests use: comma-separated keys are several keys. Never printed."""
+        return [k.strip() for k in self._key_text()[0].split(",") if k.strip()]
+
+    @property
+    def key_source(self) -> str:
+        """Where the key comes from, for display: ``entered``, ``$VAR`` or ``none``."""
+        return self._key_text()[1]
+
+    @property
+    def effective_api_version(self) -> str:
+        return self.api_version or os.environ.get("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
+
+    def model(self, model_id: str) -> Model | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+
+def _check_type(value: str) -> str:
+    t = str(value).strip().lower()
+    t = _TYPE_ALIASES.get(t, t)
+    if t not in PROVIDER_TYPES:
+        raise ValueError(f"type: {value!r} is not a provider type; use one of {', '.join(PROVIDER_TYPES)}")
+    return t
+
+
+def _check_name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("name: a provider needs a non-empty name")
+    name = value.strip()
+    if len(name) > 64 or any(ord(c) < 32 for c in name):
+        raise ValueError(f"name: {name[:20]!r}... must be at most 64 printable characters")
+    return name
+
+
+def check_model_id(value: object) -> str:
+    if not isinstance(value, str) or not _MODEL_ID_RE.match(value.strip() or " "):
+        raise ValueError(f"model: {value!r} is not a model id; ids are non-empty and contain no spaces")
+    if value != value.strip() and any(c.isspace() for c in value.strip()):
+        raise ValueError(f"model: {value!r} contains spaces")
+    return value.strip()
+
+
+def _check_headers(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError("headers: give a dict of header name -> value")
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", k):
+            raise ValueError(f"headers: {k!r} is not a valid header name")
+        if not isinstance(v, str) or "\n" in v or "\r" in v:
+            raise ValueError(f"headers: the value of {k!r} must be a one-line string")
+        out[k] = v
+    return out
+
+
+def _check_key(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("api_key: give the key as a string")
+    key = value.strip()
+    if any(c in key for c in "\r\n\t") or not key.isprintable():
+        raise ValueError("api_key: the key contains invalid characters (newline, tab or control)")
+    return key
+
+
+def _to_entry(p: Provider) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "type": p.type,
+        "base_url": p.base_url,
+        "enabled": p.enabled,
+        "models": [{"id": m.id, "name": m.name, "group": m.group} for m in p.models],
+        "api_version": p.api_version,
+        "headers": dict(p.headers),
+        "api_key_env": p.api_key_env,
+        "verify_tls": p.verify_tls,
+        "no_key": p.api_key == "",
+    }
+
+
+def _from_entry(entry: Mapping[str, Any], key: str | None, readonly: bool = False) -> Provider:
+    models = []
+    for m in entry.get("models") or []:
+        if isinstance(m, str):
+            models.append(Model(m))
+        elif isinstance(m, Mapping) and isinstance(m.get("id"), str):
+            models.append(Model(m["id"], str(m.get("name") or ""), str(m.get("group") or "")))
+    if key is None and entry.get("no_key"):
+        key = ""
+    return Provider(
+        name=_check_name(entry.get("name")),
+        type=_check_type(entry.get("type", "openai")),
+        base_url=check_address(str(entry.get("base_url") or "")),
+        api_key=key,
+        api_key_env=entry.get("api_key_env") or None,
+        enabled=bool(entry.get("enabled", True)),
+        models=tuple(models),
+        api_version=entry.get("api_version") or None,
+        headers=MappingProxyType(_check_headers(entry.get("headers"))),
+        verify_tls=bool(entry.get("verify_tls", True)),
+        readonly=readonly,
+    )
+
+
+class ProviderStore:
+    """Named providers, validated, persisted, observable. ``list(store)`` gives :class:`Provider` records.
+
+    ``directory=None`` uses ``$JUPYTER_PROVIDERS_DIR`` or the Jupyter config dir;
+    ``persist=False`` keeps everything in memory (tests, throw-away sessions).
+    """
+
+    def __init__(
+        self,
+        directory: str | Path | None = None,
+        *,
+        persist: bool = True,
+        admin_paths: Iterable[str | Path] | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._providers: dict[str, Provider] = {}
+        self._admin: dict[str, Provider] = {}
+        self._listeners: list[Listener] = []
+        self._files = ConfigFiles(Path(directory) if directory else default_config_dir()) if persist else None
+        paths = [Path(p) for p in admin_paths] if admin_paths is not None else admin_config_paths()
+        for entry in load_admin_entries(paths):
+            try:
+                p = _from_entry(entry, None, readonly=True)
+            except ValueError as exc:
+                log.warning("jupyter-providers: skipping an admin provider: %s", exc)
+                continue
+            self._admin.setdefault(p.name, p)
+        self.reload()
+
+    # -- reading -------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Re-read the providers file (other kernels may have changed it)."""
+        with self._lock:
+            self._load()
+        self._emit("reloaded", None)
+
+    def _load(self) -> None:
+        if self._files is None:
+            return
+        entries, keys = self._files.load()
+        fresh: dict[str, Provider] = {}
+        for entry in entries:
+            try:
+                p = _from_entry(entry, keys.get(str(entry.get("name"))))
+            except ValueError as exc:
+                log.warning("jupyter-providers: skipping a stored provider: %s", exc)
+                continue
+            old = self._providers.get(p.name)
+            if old is not None:
+                p = dataclasses.replace(p, last_verification=old.last_verification)
+            fresh[p.name] = p
+        self._providers = fresh
+
+    def _sync(self) -> None:
+        if self._files is not None and self._files.changed_on_disk():
+            self._load()
+
+    def _all(self) -> dict[str, Provider]:
+        with self._lock:
+            self._sync()
+            return {**self._admin, **self._providers}
+
+    def __iter__(self) -> Iterator[Provider]:
+        return iter(list(self._all().values()))
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._all()
+
+    def __getitem__(self, name: str) -> Provider:
+        providers = self._all()
+        try:
+            return providers[name]
+        except KeyError:
+            known = ", ".join(providers) or "none yet"
+            raise KeyError(f"no provider named {name!r}; known providers: {known}") from None
+
+    def get(self, name: str) -> Provider | None:
+        return self._all().get(name)
+
+    def names(self) -> list[str]:
+        return list(self._all())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{p.name}({p.type}{'' if p.enabled else ', disabled'})" for p in self)
+        return f"<ProviderStore [{inner}]>"
+
+    # -- changing ------------------------------------------------------------------------
+    def _mutate(self, event: str, name: str, change: Callable[[dict[str, Provider]], None]) -> None:
+        """Apply ``change`` to a fresh copy of the providers, persist it, then notify."""
+        with self._lock:
+            if self._files is None:
+                work = dict(self._providers)
+                change(work)
+                self._providers = work
+            else:
+                with self._files.locked():
+                    self._load()
+                    before = {n: p.api_key for n, p in self._providers.items()}
+                    work = dict(self._providers)
+                    change(work)
+                    after = {n: p.api_key for n, p in work.items()}
+                    changed = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
+                    keys = {n: k for n, k in after.items() if k}
+                    self._files.save([_to_entry(p) for p in work.values()], keys, changed)
+                    self._providers = work
+        self._emit(event, name)
+
+    def _editable(self, work: dict[str, Provider], name: str) -> Provider:
+        if name in self._admin:
+            raise ValueError(f"name: provider {name!r} is managed by your administrator and is read-only")
+        if name not in work:
+            known = ", ".join([*self._admin, *work]) or "none yet"
+            raise KeyError(f"no provider named {name!r}; known providers: {known}")
+        return work[name]
+
+    def add(
+        self,
+        name: str,
+        type: str = "openai",
+        base_url: str = "",
+        api_key: str | None = None,
+        *,
+        models: Iterable[str] = (),
+        enabled: bool = True,
+        api_version: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        api_key_env: str | None = None,
+        verify_tls: bool = True,
+    ) -> Provider:
+        """Add a provider. ``api_key=None`` falls back to the SDK's variable; ``""`` means no key."""
+        provider = Provider(
+            name=_check_name(name),
+            type=_check_type(type),
+            base_url=check_address(str(base_url or "")),
+            api_key=_check_key(api_key),
+            api_key_env=_check_env_name(api_key_env),
+            enabled=bool(enabled),
+            models=tuple(Model(check_model_id(m)) for m in dict.fromkeys(models)),
+            api_version=(api_version or "").strip() or None,
+            headers=MappingProxyType(_check_headers(headers)),
+            verify_tls=bool(verify_tls),
+        )
+
+        def change(work: dict[str, Provider]) -> None:
+            clash = next((n for n in [*self._admin, *work] if n.lower() == provider.name.lower()), None)
+            if clash is not None:
+                raise ValueError(f"name: a provider named {clash!r} already exists; pick another name")
+            work[provider.name] = provider
+
+        self._mutate("added", provider.name, change)
+        return self[provider.name]
+
+    _UPDATABLE = frozenset(
+        {"base_url", "api_key", "api_key_env", "enabled", "api_version", "headers", "verify_tls", "type"}
+    )
+
+    def update(self, name: str, **changes: Any) -> Provider:
+        """Change fields: ``base_url``, ``api_key``, ``enabled``, ``api_version``, ``headers``, ..."""
+        unknown = set(changes) - self._UPDATABLE
+        if unknown:
+            raise ValueError(f"{sorted(unknown)[0]}: not a field you can update; use {sorted(self._UPDATABLE)}")
+        clean: dict[str, Any] = {}
+        for k, v in changes.items():
+            if k == "base_url":
+                clean[k] = check_address(str(v or ""))
+            elif k == "api_key":
+                clean[k] = _check_key(v)
+            elif k == "api_key_env":
+                clean[k] = _check_env_name(v)
+            elif k == "headers":
+                clean[k] = MappingProxyType(_check_headers(v))
+            elif k == "type":
+                clean[k] = _check_type(v)
+            elif k in ("enabled", "verify_tls"):
+                if not isinstance(v, bool):
+                    raise ValueError(f"{k}: give True or False")
+                clean[k] = v
+            else:
+                clean[k] = (str(v).strip() or None) if v is not None else None
+
+        def change(work: dict[str, Provider]) -> None:
+            work[name] = dataclasses.replace(self._editable(work, name), **clean)
+
+        self._mutate("updated", name, change)
+        return self[name]
+
+    def remove(self, name: str) -> None:
+        def change(work: dict[str, Provider]) -> None:
+            del work[self._editable(work, name).name]
+
+        self._mutate("removed", name, change)
+
+    def add_models(self, name: str, *model_ids: str) -> Provider:
+        """Add model ids (each also accepted as a comma-separated string); existing ids are kept once."""
+        ids = [check_model_id(part) for m in model_ids for part in _split_ids(m)]
+        if not ids:
+            raise ValueError("model: give at least one model id")
+
+        def change(work: dict[str, Provider]) -> None:
+            p = self._editable(work, name)
+            have = set(p.model_ids)
+            new = tuple(Model(i) for i in dict.fromkeys(ids) if i not in have)
+            work[name] = dataclasses.replace(p, models=p.models + new)
+
+        self._mutate("updated", name, change)
+        return self[name]
+
+    def remove_model(self, name: str, model_id: str) -> Provider:
+        def change(work: dict[str, Provider]) -> None:
+            p = self._editable(work, name)
+            if model_id not in p.model_ids:
+                raise KeyError(f"provider {name!r} has no model {model_id!r}; it has: {', '.join(p.model_ids)}")
+            work[name] = dataclasses.replace(p, models=tuple(m for m in p.models if m.id != model_id))
+
+        self._mutate("updated", name, change)
+        return self[name]
+
+    def update_model(
+        self,
+        name: str,
+        model_id: str,
+        *,
+        id: str | None = None,
+        display_name: str | None = None,
+        group: str | None = None,
+    ) -> Provider:
+        """Rename a model id, or set its display name / group (``""`` restores the derived one)."""
+        new_id = check_model_id(id) if id is not None else None
+
+        def change(work: dict[str, Provider]) -> None:
+            p = self._editable(work, name)
+            m = p.model(model_id)
+            if m is None:
+                raise KeyError(f"provider {name!r} has no model {model_id!r}; it has: {', '.join(p.model_ids)}")
+            if new_id and new_id != model_id and new_id in p.model_ids:
+                raise ValueError(f"model: {new_id!r} is already in {name!r}")
+            repl = dataclasses.replace(
+                m,
+                id=new_id or m.id,
+                name=m.name if display_name is None else display_name.strip(),
+                group=m.group if group is None else group.strip(),
+            )
+            work[name] = dataclasses.replace(p, models=tuple(repl if x is m else x for x in p.models))
+
+        self._mutate("updated", name, change)
+        return self[name]
+
+    def _record_verification(self, name: str, verdict: Verification) -> None:
+        with self._lock:
+            for table in (self._providers, self._admin):
+                if name in table:
+                    table[name] = dataclasses.replace(table[name], last_verification=verdict)
+        self._emit("verified", name)
+
+    # -- events --------------------------------------------------------------------------
+    def on_change(self, callback: Listener) -> Callable[[], None]:
+        """Call ``callback(event, name)`` after each change; returns a function that unsubscribes.
+
+        Events: ``added``, ``updated``, ``removed``, ``verified``, ``reloaded`` (name ``None``).
+        """
+        with self._lock:
+            self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return unsubscribe
+
+    def _emit(self, event: str, name: str | None) -> None:
+        for cb in list(self._listeners):
+            try:
+                cb(event, name)
+            except Exception:  # a broken observer must not break the store
+                log.exception("jupyter-providers: a store listener failed")
+
+    # -- talking to servers (delegated) --------------------------------------------------
+    def endpoint_preview(self, name: str, model: str | None = None) -> str:
+        """The exact URL a chat request will go to (no key, ever)."""
+        from .adapters import ADAPTERS
+
+        p = self[name]
+        return ADAPTERS[p.type].chat_url(p, model or (p.model_ids[0] if p.models else "{model}"), stream=False)
+
+    def verify(self, name: str, model: str | None = None, *, timeout: float | None = None) -> Verification:
+        """Send a one-token chat and say precisely what happened (see :class:`Verification`)."""
+        from .client import verify
+
+        verdict = verify(self[name], model, timeout=timeout)
+        self._record_verification(name, verdict)
+        return verdict
+
+    def fetch_models(self, name: str, *, timeout: float | None = None) -> list[str]:
+        """The model ids the server offers, all pages followed. Raises a :class:`ProviderError`."""
+        from .client import list_models
+
+        return list_models(self[name], timeout=timeout)
+
+
+def _split_ids(value: str) -> list[str]:
+    if not isinstance(value, str):
+        raise ValueError(f"model: {value!r} is not a model id")
+    parts = [p.strip() for p in value.split(",")]
+    return [p for p in parts if p] if "," in value else [value]
+
+
+def _check_env_name(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+        raise ValueError(f"api_key_env: {value!r} is not an environment variable name")
+    return value
+
+
+_store: ProviderStore | None = None
+_store_lock = threading.Lock()
+
+
+def get_store() -> ProviderStore:
+    """The one store shared by everything in this kernel (created on first use)."""
+    global _store
+    with _store_lock:
+        if _store is None:
+            _store = ProviderStore()
+        return _store

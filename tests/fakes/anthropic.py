@@ -1,0 +1,141 @@
+"""Anthropic Messages API: /v1/messages and the paginated /v1/models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .openai import content_text
+from .server import Protocol, RecordedRequest, Reply, Response, Route, json_response, sse
+
+MESSAGE_ID = "msg_fake0123456789"
+REQUEST_ID = "req_fake0123456789"
+SIGNATURE = "fakesignature=="
+RATE_LIMITED = (
+    "Number of request tokens has exceeded your per-minute rate limit (https://docs.claude.com/en/api/rate-limits);"
+    " see the response headers for current usage. Please reduce the prompt length or the maximum tokens "
+    "requested, or try again later."
+)
+OUT_OF_QUOTA = "You have reached your specified API usage limits. You will regain access on 2099-01-01 at 00:00 UTC."
+ERRORS = {  # kind -> (status, error type, message)
+    "auth": (401, "authentication_error", "invalid x-api-key"),
+    "no_key": (401, "authentication_error", "x-api-key header is required"),
+    "rate_limit": (429, "rate_limit_error", RATE_LIMITED),
+    "quota": (429, "rate_limit_error", OUT_OF_QUOTA),
+    "server_error": (500, "api_error", "Internal server error"),
+    "overloaded": (529, "overloaded_error", "Overloaded"),
+}
+
+
+def anthropic_error(status: int, type_: str, message: str) -> Response:
+    body = {"type": "error", "error": {"type": type_, "message": message}, "request_id": REQUEST_ID}
+    return json_response(status, body, {"request-id": REQUEST_ID})
+
+
+class Anthropic(Protocol):
+    def route(self, req: RecordedRequest) -> Route | Response | None:
+        get = req.method == "GET"
+        if req.path == "/v1/messages" and req.method == "POST":
+            body = req.body or {}
+            return Route("chat", str(body.get("model", "")), body.get("stream") is True)
+        if req.path == "/v1/models" and get:
+            return Route("models")
+        if req.path.startswith("/v1/models/") and get:
+            return Route("model", req.path[len("/v1/models/") :])
+        return None
+
+    def check(self, req: RecordedRequest, route: Route) -> Response | None:
+        key = req.headers.get("x-api-key")
+        if not self.key_ok(key):
+            return self.error("auth" if key else "no_key", req, route)
+        if "anthropic-version" not in req.headers:
+            return anthropic_error(400, "invalid_request_error", "anthropic-version: header is required")
+        if route.kind == "chat":
+            if req.body is None:
+                return anthropic_error(400, "invalid_request_error", "There was an error parsing the body")
+            for name in ("model", "messages", "max_tokens"):
+                if name not in req.body:
+                    return anthropic_error(400, "invalid_request_error", f"{name}: Field required")
+        if route.kind != "models" and route.model not in self.fake.models:
+            return self.error("not_found", req, route)
+        return None
+
+    def error(self, kind: str, req: RecordedRequest, route: Route) -> Response:
+        if kind == "not_found":
+            return anthropic_error(404, "not_found_error", f"model: {route.model}")
+        return anthropic_error(*ERRORS.get(kind, ERRORS["server_error"]))
+
+    def model_entry(self, model: str) -> dict[str, Any]:
+        day = self.fake.models.index(model) % 28 + 1
+        name = model.replace("-", " ").title()
+        return {"type": "model", "id": model, "display_name": name, "created_at": f"2025-02-{day:02d}T00:00:00Z"}
+
+    def list_models(self, req: RecordedRequest, route: Route) -> Response:
+        ids, query = self.fake.models, req.query
+        try:
+            limit = int(query.get("limit", "20"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 1000:
+            return anthropic_error(400, "invalid_request_error", "limit: Input should be between 1 and 1000")
+        limit = min(limit, self.fake.page_size or limit)
+        cursor = query.get("after_id") or query.get("before_id")
+        if cursor is not None and cursor not in ids:
+            return anthropic_error(400, "invalid_request_error", f"Invalid cursor: {cursor}")
+        if "after_id" in query:
+            start = ids.index(query["after_id"]) + 1
+        elif "before_id" in query:
+            start = max(ids.index(query["before_id"]) - limit, 0)
+        else:
+            start = 0
+        page = ids[start : start + limit]
+        has_more = start > 0 if "before_id" in query else start + limit < len(ids)
+        return json_response(200, {
+            "data": [self.model_entry(m) for m in page], "has_more": has_more,
+            "first_id": page[0] if page else None, "last_id": page[-1] if page else None,
+        })  # fmt: skip
+
+    def get_model(self, req: RecordedRequest, route: Route) -> Response:
+        return json_response(200, self.model_entry(route.model))
+
+    def inputs(self, body: dict[str, Any]) -> tuple[list[str], int | None]:
+        texts = [content_text(body.get("system"))]
+        texts += [content_text(m.get("content")) for m in body.get("messages") or [] if isinstance(m, dict)]
+        max_tokens = body.get("max_tokens")
+        return texts, max_tokens if isinstance(max_tokens, int) else None
+
+    def completion(self, req: RecordedRequest, route: Route, reply: Reply) -> Any:
+        content: list[dict[str, Any]] = [{"type": "text", "text": reply.text}]
+        if reply.reasoning:
+            content.insert(0, {"type": "thinking", "thinking": reply.reasoning, "signature": SIGNATURE})
+        return {
+            "id": MESSAGE_ID, "type": "message", "role": "assistant", "model": route.model, "content": content,
+            "stop_reason": "max_tokens" if reply.truncated else "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.output_tokens},
+        }  # fmt: skip
+
+    def stream_events(self, req: RecordedRequest, route: Route, reply: Reply) -> Iterator[tuple[bool, bytes]]:
+        def event(name: str, **data: Any) -> bytes:
+            return sse({"type": name, **data}, event=name)
+
+        message = {**self.completion(req, route, reply), "content": [], "stop_reason": None}
+        message["usage"] = {"input_tokens": reply.prompt_tokens, "output_tokens": 1}
+        yield False, event("message_start", message=message)
+        blocks: list[tuple[str, list[str]]] = [("thinking", reply.reasoning_pieces)] if reply.reasoning else []
+        for index, (kind, pieces) in enumerate([*blocks, ("text", reply.pieces)]):
+            yield False, event("content_block_start", index=index, content_block={"type": kind, kind: ""})
+            if index == 0:
+                yield False, event("ping")
+            for piece in pieces:
+                yield kind == "text", event("content_block_delta", index=index,
+                                            delta={"type": f"{kind}_delta", kind: piece})  # fmt: skip
+            if kind == "thinking":
+                sig = {"type": "signature_delta", "signature": SIGNATURE}
+                yield False, event("content_block_delta", index=index, delta=sig)
+            yield False, event("content_block_stop", index=index)
+        delta = {"stop_reason": "max_tokens" if reply.truncated else "end_turn", "stop_sequence": None}
+        yield False, event("message_delta", delta=delta, usage={"output_tokens": reply.output_tokens})
+        yield False, event("message_stop")
+
+    def stream_error(self) -> bytes:
+        return sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "error")

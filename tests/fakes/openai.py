@@ -1,0 +1,143 @@
+"""OpenAI Chat Completions, as OpenAI and vLLM serve it under /v1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .server import Protocol, RecordedRequest, Reply, Response, Route, json_response, sse
+
+CREATED = 1_700_000_000
+COMPLETION_ID = "chatcmpl-fake0123456789"
+SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
+NO_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header using "
+    "Bearer auth (i.e. Authorization: Bearer YOUR_KEY). You can obtain an API key from "
+    "https://platform.openai.com/account/api-keys."
+)
+
+
+def content_text(content: Any) -> str:
+    """Text of a message content: a string, or a list of {"type": "text", "text": ...} parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def openai_error(status: int, message: str, type_: str, code: str | None = None) -> Response:
+    return json_response(status, {"error": {"message": message, "type": type_, "param": None, "code": code}})
+
+
+class OpenAI(Protocol):
+    prefix = "/v1"
+
+    def route(self, req: RecordedRequest) -> Route | Response | None:
+        path, get = req.path, req.method == "GET"
+        if path == f"{self.prefix}/chat/completions" and req.method == "POST":
+            body = req.body or {}
+            return Route("chat", str(body.get("model", "")), body.get("stream") is True)
+        if path == f"{self.prefix}/models" and get:
+            return Route("models")
+        if path.startswith(f"{self.prefix}/models/") and get:
+            return Route("model", path[len(self.prefix) + len("/models/") :])
+        return None
+
+    def given_key(self, req: RecordedRequest) -> str | None:
+        auth = req.headers.get("authorization", "")
+        return auth[7:] if auth.lower().startswith("bearer ") else None
+
+    def check(self, req: RecordedRequest, route: Route) -> Response | None:
+        key = self.given_key(req)
+        if not self.key_ok(key):
+            return self.error("auth" if key else "no_key", req, route)
+        if route.kind == "chat" and not (req.body or {}).get("messages"):
+            msg = "Missing required parameter: 'messages'." if req.body else "We could not parse the JSON body."
+            return openai_error(400, msg, "invalid_request_error")
+        if route.kind != "models" and route.model not in self.fake.models:
+            return self.error("not_found", req, route)
+        return None
+
+    def error(self, kind: str, req: RecordedRequest, route: Route) -> Response:
+        key = self.given_key(req) or ""
+        masked = key[:3] + "*" * max(len(key) - 7, 0) + key[-4:] if len(key) > 8 else "*" * len(key)
+        if kind == "auth":
+            msg = (
+                f"Incorrect API key provided: {masked}. "
+                "You can find your API key at https://platform.openai.com/account/api-keys."
+            )
+            return openai_error(401, msg, "invalid_request_error", "invalid_api_key")
+        if kind == "no_key":
+            return openai_error(401, NO_KEY, "invalid_request_error")
+        if kind == "rate_limit":
+            msg = (
+                f"Rate limit reached for {route.model or 'requests'} in organization org-fake on requests per "
+                "min (RPM): Limit 3, Used 3, Requested 1. Please try again in 1s."
+            )
+            return openai_error(429, msg, "requests", "rate_limit_exceeded")
+        if kind == "quota":
+            msg = "You exceeded your current quota, please check your plan and billing details."
+            return openai_error(429, msg, "insufficient_quota", "insufficient_quota")
+        if kind == "overloaded":
+            return openai_error(503, "The engine is currently overloaded, please try again later", "server_error")
+        if kind == "not_found":
+            msg = f"The model `{route.model}` does not exist or you do not have access to it."
+            return openai_error(404, msg, "invalid_request_error", "model_not_found")
+        return openai_error(500, SERVER_ERROR, "server_error")
+
+    def model_entry(self, model: str) -> dict[str, Any]:
+        return {"id": model, "object": "model", "created": CREATED, "owned_by": "fake"}
+
+    def list_models(self, req: RecordedRequest, route: Route) -> Response:
+        return json_response(200, {"object": "list", "data": [self.model_entry(m) for m in self.fake.models]})
+
+    def get_model(self, req: RecordedRequest, route: Route) -> Response:
+        return json_response(200, self.model_entry(route.model))
+
+    def inputs(self, body: dict[str, Any]) -> tuple[list[str], int | None]:
+        texts = [content_text(m.get("content")) for m in body.get("messages") or [] if isinstance(m, dict)]
+        max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+        return texts, max_tokens if isinstance(max_tokens, int) else None
+
+    @staticmethod
+    def usage(reply: Reply) -> dict[str, int]:
+        total = reply.prompt_tokens + reply.output_tokens
+        return {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.output_tokens, "total_tokens": total}
+
+    def choice(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+
+    def completion(self, req: RecordedRequest, route: Route, reply: Reply) -> Any:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None}
+        if reply.reasoning:
+            message["reasoning_content"] = reply.reasoning
+        choice = {"index": 0, "message": message, "logprobs": None,
+                  "finish_reason": "length" if reply.truncated else "stop"}  # fmt: skip
+        return {
+            "id": COMPLETION_ID, "object": "chat.completion", "created": CREATED, "model": route.model,
+            "choices": [choice], "usage": self.usage(reply), "system_fingerprint": None,
+        }  # fmt: skip
+
+    def stream_events(self, req: RecordedRequest, route: Route, reply: Reply) -> Iterator[tuple[bool, bytes]]:
+        with_usage = bool(((req.body or {}).get("stream_options") or {}).get("include_usage"))
+
+        def event(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+            chunk = {"id": COMPLETION_ID, "object": "chat.completion.chunk", "created": CREATED,
+                     "model": route.model, "system_fingerprint": None, "choices": choices}  # fmt: skip
+            if with_usage:
+                chunk["usage"] = None
+            return sse({**chunk, **extra})
+
+        yield False, event([self.choice({"role": "assistant", "content": ""})])
+        for piece in reply.reasoning_pieces:
+            yield False, event([self.choice({"reasoning_content": piece})])
+        for piece in reply.pieces:
+            yield True, event([self.choice({"content": piece})])
+        yield False, event([self.choice({}, "length" if reply.truncated else "stop")])
+        if with_usage:
+            yield False, event([], usage=self.usage(reply))
+        yield False, b"data: [DONE]\n\n"
+
+    def stream_error(self) -> bytes:
+        return sse({"error": {"message": SERVER_ERROR, "type": "server_error", "param": None, "code": None}})

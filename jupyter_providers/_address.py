@@ -48,7 +48,7 @@ def check_address(address: str) -> str:
         raise ValueError(f"base_url: port {port} is out of range (1-65535)")
     if parts.username or parts.password:
         raise ValueError("base_url: put credentials in the API key field, not in the address")
-    if parts.query or parts.fragment:
+    if "?" in bare or "#" in bare:  # an empty query ("x?") or a second "#" too
         raise ValueError(f"base_url: {text!r} must not contain '?' or '#' (only a final '#' is allowed)")
     return text
 

@@ -38,6 +38,8 @@ class SSEDecoder:
         self._retry: int | None = None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if not chunk:  # an empty chunk must not forget a pending CR
+            return []
         if self._skip_lf and chunk[:1] == b"\n":
             chunk = chunk[1:]
         self._skip_lf = False
@@ -50,7 +52,7 @@ class SSEDecoder:
             self._buf = buf
             return []
         self._buf = buf[end + 1 :]
-        if buf[end] == 13:  # CR at the very end: a following LF must not count as a blank line
+        if buf[end] == 13 and not self._buf:  # CR at the very end: a following LF must not count as a blank line
             self._skip_lf = True
         events: list[SSEEvent] = []
         for raw in buf[: end + 1].splitlines():
@@ -91,7 +93,7 @@ class SSEDecoder:
         elif name == "id":
             if "\0" not in value:
                 self._id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():
             self._retry = int(value)
         return None
 

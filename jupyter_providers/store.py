@@ -278,7 +278,8 @@ class ProviderStore:
     def _all(self) -> dict[str, Provider]:
         with self._lock:
             self._sync()
-            return {**self._admin, **self._providers}
+            # an administrator's provider wins over a personal one that has the same name
+            return {**self._admin, **{n: p for n, p in self._providers.items() if n not in self._admin}}
 
     def __iter__(self) -> Iterator[Provider]:
         return iter(list(self._all().values()))
@@ -322,7 +323,9 @@ class ProviderStore:
                     work = dict(self._providers)
                     change(work)
                     after = {n: p.api_key for n, p in work.items()}
-                    changed = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
+                    # a provider added or removed always (re)writes its key slot: no stale key is inherited
+                    changed = {n for n in before.keys() | after.keys() if n not in before or n not in after}
+                    changed |= {n for n in before.keys() & after.keys() if before[n] != after[n]}
                     keys = {n: k for n, k in after.items() if k}
                     self._files.save([_to_entry(p) for p in work.values()], keys, changed)
                     self._providers = work
@@ -351,17 +354,18 @@ class ProviderStore:
         verify_tls: bool = True,
     ) -> Provider:
         """Add a provider. ``api_key=None`` falls back to the SDK's variable; ``""`` means no key."""
+        ids = [check_model_id(i) for m in ([models] if isinstance(models, str) else models) for i in _split_ids(m)]
         provider = Provider(
             name=_check_name(name),
             type=_check_type(type),
             base_url=check_address(str(base_url or "")),
             api_key=_check_key(api_key),
             api_key_env=_check_env_name(api_key_env),
-            enabled=bool(enabled),
-            models=tuple(Model(check_model_id(m)) for m in dict.fromkeys(models)),
+            enabled=_check_bool("enabled", enabled),
+            models=tuple(Model(i) for i in dict.fromkeys(ids)),
             api_version=(api_version or "").strip() or None,
             headers=MappingProxyType(_check_headers(headers)),
-            verify_tls=bool(verify_tls),
+            verify_tls=_check_bool("verify_tls", verify_tls),
         )
 
         def change(work: dict[str, Provider]) -> None:
@@ -395,9 +399,7 @@ class ProviderStore:
             elif k == "type":
                 clean[k] = _check_type(v)
             elif k in ("enabled", "verify_tls"):
-                if not isinstance(v, bool):
-                    raise ValueError(f"{k}: give True or False")
-                clean[k] = v
+                clean[k] = _check_bool(k, v)
             else:
                 clean[k] = (str(v).strip() or None) if v is not None else None
 
@@ -526,6 +528,12 @@ def _split_ids(value: str) -> list[str]:
         raise ValueError(f"model: {value!r} is not a model id")
     parts = [p.strip() for p in value.split(",")]
     return [p for p in parts if p] if "," in value else [value]
+
+
+def _check_bool(field: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{field}: give True or False")
+    return value
 
 
 def _check_env_name(value: object) -> str | None:

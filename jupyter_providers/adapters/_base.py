@@ -184,6 +184,36 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+_EVENT_KINDS = {
+    "authentication_error": "auth",
+    "permission_error": "auth",
+    "unauthenticated": "auth",
+    "permission_denied": "auth",
+    "not_found_error": "model_not_found",
+    "rate_limit_error": "rate_limited",
+    "rate_limit_exceeded": "rate_limited",
+    "resource_exhausted": "rate_limited",
+    "429": "rate_limited",
+    "timeout_error": "timeout",
+    "deadline_exceeded": "timeout",
+}
+
+
+def stream_error(data: Any) -> StreamErrorEvent:
+    """The exception for an error event in a stream, whatever its shape.
+
+    Shapes: OpenAI/Gemini ``{"error": {...}}``, Anthropic ``{"type": "error", "error": {...}}``,
+    llama.cpp's ``error:`` field ``{"code", "message", "type"}``, or a bare string.
+    """
+    err = data.get("error", data) if isinstance(data, dict) else data
+    if not isinstance(err, dict):
+        return StreamErrorEvent(ErrorInfo("server_error", str(err)))
+    message = str(err.get("message") or err.get("type") or err)
+    code = err.get("type") or err.get("status") or err.get("code")
+    kind = _EVENT_KINDS.get(str(code).lower(), "server_error")
+    return StreamErrorEvent(ErrorInfo(kind, message, str(code) if code is not None else None))
+
+
 def kind_for_status(status: int) -> str:
     if status in (401, 403):
         return "auth"

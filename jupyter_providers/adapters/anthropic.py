@@ -14,12 +14,12 @@ from ._base import (
     ErrorInfo,
     HTTPRequest,
     ProtocolError,
-    StreamErrorEvent,
     as_int,
     base_headers,
     classify_common,
     load_json,
     obj,
+    stream_error,
 )
 
 if TYPE_CHECKING:
@@ -30,15 +30,6 @@ __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "AnthropicStreamParser"]
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # the API requires max_tokens
-_ERROR_KINDS = {
-    "authentication_error": "auth",
-    "permission_error": "auth",
-    "not_found_error": "model_not_found",
-    "rate_limit_error": "rate_limited",
-    "overloaded_error": "server_error",
-    "api_error": "server_error",
-    "timeout_error": "timeout",
-}
 
 
 class AnthropicStreamParser:
@@ -54,6 +45,8 @@ class AnthropicStreamParser:
         if not isinstance(data, dict):
             raise ProtocolError("a stream event is not a JSON object")
         typ = data.get("type") or event.event
+        if event.event == "error":
+            typ = "error"
         if typ == "content_block_delta":
             d = data.get("delta") or {}
             dt = d.get("type")
@@ -79,11 +72,7 @@ class AnthropicStreamParser:
             self.complete = True
             return None
         if typ == "error":
-            err = data.get("error") or {}
-            etype = err.get("type") if isinstance(err, dict) else None
-            msg = err.get("message") if isinstance(err, dict) else str(err)
-            kind = _ERROR_KINDS.get(str(etype), "server_error")
-            raise StreamErrorEvent(ErrorInfo(kind, str(msg or etype or "stream error"), etype))
+            raise stream_error(data)
         return None  # ping, content_block_start/stop, and event types added later
 
 
@@ -152,6 +141,10 @@ class AnthropicAdapter:
 
     def classify_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> ErrorInfo:
         info = classify_common(status, body, text, headers)
+        low = info.message.lower()
+        if status in (400, 429) and ("usage limit" in low or "credit balance" in low):
+            # spend limit reached or no credit left: retrying cannot help
+            return ErrorInfo("rate_limited", info.message, info.code, info.retry_after, quota=True)
         if status == 529:
             return ErrorInfo("server_error", info.message, info.code, info.retry_after)
         if status == 404 and info.code == "not_found_error" and "model" not in info.message.lower():

@@ -18,12 +18,12 @@ from ._base import (
     ErrorInfo,
     HTTPRequest,
     ProtocolError,
-    StreamErrorEvent,
     as_int,
     base_headers,
     classify_common,
     load_json,
     obj,
+    stream_error,
 )
 
 if TYPE_CHECKING:
@@ -31,16 +31,6 @@ if TYPE_CHECKING:
     from ..store import Provider
 
 __all__ = ["GeminiAdapter", "GeminiStreamParser", "parse_gemini_response"]
-
-_KINDS = {
-    "UNAUTHENTICATED": "auth",
-    "PERMISSION_DENIED": "auth",
-    "NOT_FOUND": "model_not_found",
-    "RESOURCE_EXHAUSTED": "rate_limited",
-    "UNAVAILABLE": "server_error",
-    "INTERNAL": "server_error",
-    "DEADLINE_EXCEEDED": "timeout",
-}
 
 
 def _model_path(model: str) -> str:
@@ -78,10 +68,8 @@ class GeminiStreamParser:
 
     def feed(self, event: SSEEvent) -> Delta | None:
         data = load_json(event.data)
-        if isinstance(data, dict) and "error" in data:
-            err = data["error"] if isinstance(data["error"], dict) else {"message": str(data["error"])}
-            kind = _KINDS.get(str(err.get("status")), "server_error")
-            raise StreamErrorEvent(ErrorInfo(kind, str(err.get("message") or err), err.get("status")))
+        if event.event == "error" or (isinstance(data, dict) and "error" in data):
+            raise stream_error(data)
         c = parse_gemini_response(data)
         if c.finish_reason:
             self.complete = True
@@ -165,5 +153,13 @@ class GeminiAdapter:
         kind = info.kind
         if status == 404 and not any(w in info.message.lower() for w in ("model", "models/")):
             kind = "bad_url"
-        quota = status == 429 and "quota" in info.message.lower() and "per minute" not in info.message.lower()
-        return ErrorInfo(kind, info.message, info.code, retry, quota and retry is None)
+        # A daily quota will not come back in a few seconds: report it, do not retry.
+        quota_ids = [
+            str(v.get("quotaId", ""))
+            for d in err.get("details") or []
+            if isinstance(d, dict)
+            for v in d.get("violations") or []
+            if isinstance(v, dict)
+        ]
+        quota = status == 429 and any("PerDay" in q for q in quota_ids)
+        return ErrorInfo(kind, info.message, info.code, retry, quota)

@@ -14,12 +14,12 @@ from ._base import (
     ErrorInfo,
     HTTPRequest,
     ProtocolError,
-    StreamErrorEvent,
     as_int,
     base_headers,
     classify_common,
     load_json,
     obj,
+    stream_error,
 )
 
 if TYPE_CHECKING:
@@ -76,11 +76,7 @@ class OpenAIStreamParser:
         if not isinstance(chunk, dict):
             raise ProtocolError("a stream chunk is not a JSON object")
         if event.event == "error" or "error" in chunk:
-            err = chunk.get("error", chunk)
-            msg = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-            code = err.get("code") or err.get("type") if isinstance(err, dict) else None
-            kind = "rate_limited" if code in (429, "rate_limit_exceeded") else "server_error"
-            raise StreamErrorEvent(ErrorInfo(kind, str(msg), str(code) if code is not None else None))
+            raise stream_error(chunk)
         delta = Delta(usage=_usage(chunk.get("usage")))
         choices = chunk.get("choices")
         if choices:

@@ -34,15 +34,10 @@ def anthropic_error(status: int, type_: str, message: str) -> Response:
 
 class Anthropic(Protocol):
     def route(self, req: RecordedRequest) -> Route | Response | None:
-        get = req.method == "GET"
         if req.path == "/v1/messages" and req.method == "POST":
             body = req.body or {}
             return Route("chat", str(body.get("model", "")), body.get("stream") is True)
-        if req.path == "/v1/models" and get:
-            return Route("models")
-        if req.path.startswith("/v1/models/") and get:
-            return Route("model", req.path[len("/v1/models/") :])
-        return None
+        return Route("models") if req.path == "/v1/models" and req.method == "GET" else None
 
     def check(self, req: RecordedRequest, route: Route) -> Response | None:
         key = req.headers.get("x-api-key")
@@ -56,7 +51,7 @@ class Anthropic(Protocol):
             for name in ("model", "messages", "max_tokens"):
                 if name not in req.body:
                     return anthropic_error(400, "invalid_request_error", f"{name}: Field required")
-        if route.kind != "models" and route.model not in self.fake.models:
+        if route.kind == "chat" and route.model not in self.fake.models:
             return self.error("not_found", req, route)
         return None
 
@@ -65,38 +60,25 @@ class Anthropic(Protocol):
             return anthropic_error(404, "not_found_error", f"model: {route.model}")
         return anthropic_error(*ERRORS.get(kind, ERRORS["server_error"]))
 
-    def model_entry(self, model: str) -> dict[str, Any]:
-        day = self.fake.models.index(model) % 28 + 1
-        name = model.replace("-", " ").title()
-        return {"type": "model", "id": model, "display_name": name, "created_at": f"2025-02-{day:02d}T00:00:00Z"}
-
     def list_models(self, req: RecordedRequest, route: Route) -> Response:
-        ids, query = self.fake.models, req.query
-        try:
-            limit = int(query.get("limit", "20"))
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= 1000:
+        ids, limit, after = self.fake.models, req.query.get("limit", "20"), req.query.get("after_id")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
             return anthropic_error(400, "invalid_request_error", "limit: Input should be between 1 and 1000")
-        limit = min(limit, self.fake.page_size or limit)
-        cursor = query.get("after_id") or query.get("before_id")
-        if cursor is not None and cursor not in ids:
-            return anthropic_error(400, "invalid_request_error", f"Invalid cursor: {cursor}")
-        if "after_id" in query:
-            start = ids.index(query["after_id"]) + 1
-        elif "before_id" in query:
-            start = max(ids.index(query["before_id"]) - limit, 0)
-        else:
-            start = 0
-        page = ids[start : start + limit]
-        has_more = start > 0 if "before_id" in query else start + limit < len(ids)
-        return json_response(200, {
-            "data": [self.model_entry(m) for m in page], "has_more": has_more,
-            "first_id": page[0] if page else None, "last_id": page[-1] if page else None,
-        })  # fmt: skip
-
-    def get_model(self, req: RecordedRequest, route: Route) -> Response:
-        return json_response(200, self.model_entry(route.model))
+        if after is not None and after not in ids:
+            return anthropic_error(400, "invalid_request_error", f"after_id: unknown model {after}")
+        start, size = ids.index(after) + 1 if after else 0, min(int(limit), self.fake.page_size or 1000)
+        page = [
+            {
+                "type": "model",
+                "id": m,
+                "display_name": m.replace("-", " ").title(),
+                "created_at": f"2025-02-{ids.index(m) % 28 + 1:02d}T00:00:00Z",
+            }
+            for m in ids[start : start + size]
+        ]
+        return json_response(200, {"data": page, "has_more": start + size < len(ids),
+                                   "first_id": page[0]["id"] if page else None,
+                                   "last_id": page[-1]["id"] if page else None})  # fmt: skip
 
     def inputs(self, body: dict[str, Any]) -> tuple[list[str], int | None]:
         texts = [content_text(body.get("system"))]

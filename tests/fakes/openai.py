@@ -34,15 +34,10 @@ class OpenAI(Protocol):
     prefix = "/v1"
 
     def route(self, req: RecordedRequest) -> Route | Response | None:
-        path, get = req.path, req.method == "GET"
-        if path == f"{self.prefix}/chat/completions" and req.method == "POST":
+        if req.path == f"{self.prefix}/chat/completions" and req.method == "POST":
             body = req.body or {}
             return Route("chat", str(body.get("model", "")), body.get("stream") is True)
-        if path == f"{self.prefix}/models" and get:
-            return Route("models")
-        if path.startswith(f"{self.prefix}/models/") and get:
-            return Route("model", path[len(self.prefix) + len("/models/") :])
-        return None
+        return Route("models") if req.path == f"{self.prefix}/models" and req.method == "GET" else None
 
     def given_key(self, req: RecordedRequest) -> str | None:
         auth = req.headers.get("authorization", "")
@@ -55,7 +50,7 @@ class OpenAI(Protocol):
         if route.kind == "chat" and not (req.body or {}).get("messages"):
             msg = "Missing required parameter: 'messages'." if req.body else "We could not parse the JSON body."
             return openai_error(400, msg, "invalid_request_error")
-        if route.kind != "models" and route.model not in self.fake.models:
+        if route.kind == "chat" and route.model not in self.fake.models:
             return self.error("not_found", req, route)
         return None
 
@@ -86,14 +81,9 @@ class OpenAI(Protocol):
             return openai_error(404, msg, "invalid_request_error", "model_not_found")
         return openai_error(500, SERVER_ERROR, "server_error")
 
-    def model_entry(self, model: str) -> dict[str, Any]:
-        return {"id": model, "object": "model", "created": CREATED, "owned_by": "fake"}
-
     def list_models(self, req: RecordedRequest, route: Route) -> Response:
-        return json_response(200, {"object": "list", "data": [self.model_entry(m) for m in self.fake.models]})
-
-    def get_model(self, req: RecordedRequest, route: Route) -> Response:
-        return json_response(200, self.model_entry(route.model))
+        data = [{"id": m, "object": "model", "created": CREATED, "owned_by": "fake"} for m in self.fake.models]
+        return json_response(200, {"object": "list", "data": data})
 
     def inputs(self, body: dict[str, Any]) -> tuple[list[str], int | None]:
         texts = [content_text(m.get("content")) for m in body.get("messages") or [] if isinstance(m, dict)]

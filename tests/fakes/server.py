@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -54,10 +55,10 @@ class Response:
 
 @dataclass
 class Route:
-    kind: str  # "chat", "models" (listing) or "model" (one model)
+    kind: str  # "chat" or "models"
     model: str = ""
     stream: bool = False
-    variant: str = ""  # protocol specific (azure "classic"/"v1", gemini "array")
+    variant: str = ""  # protocol specific (azure "classic" or "v1")
 
 
 @dataclass
@@ -95,7 +96,13 @@ def word_pieces(text: str) -> list[str]:
 
 
 class Protocol:
-    """One wire protocol. Subclasses build routes, bodies and events; the server does the rest."""
+    """One wire protocol. Subclasses build routes, bodies and events; FakeServer does the rest.
+
+    check() returns an error Response (auth, required headers/fields, unknown model) or None; error() kinds
+    are auth, no_key, rate_limit, quota, server_error, overloaded, not_found; inputs() returns (all input
+    texts including the system prompt, requested max output tokens); stream_events() yields
+    (is_text_piece, raw SSE event bytes).
+    """
 
     def __init__(self, fake: FakeServer) -> None:
         self.fake = fake
@@ -103,36 +110,14 @@ class Protocol:
     def key_ok(self, given: str | None) -> bool:
         return not self.fake.api_key or given == self.fake.api_key
 
-    def route(self, req: RecordedRequest) -> Route | Response | None:
-        raise NotImplementedError
-
-    def check(self, req: RecordedRequest, route: Route) -> Response | None:
-        """Auth, required headers/fields and model existence: an error response, or None if fine."""
-        raise NotImplementedError
-
-    def error(self, kind: str, req: RecordedRequest, route: Route) -> Response:
-        """kind: auth, rate_limit, quota, server_error, overloaded, not_found (+ protocol-private kinds)."""
-        raise NotImplementedError
-
-    def list_models(self, req: RecordedRequest, route: Route) -> Response:
-        raise NotImplementedError
-
-    def get_model(self, req: RecordedRequest, route: Route) -> Response:
-        raise NotImplementedError
-
-    def inputs(self, body: dict[str, Any]) -> tuple[list[str], int | None]:
-        """(all input texts including the system prompt, requested max output tokens)."""
-        raise NotImplementedError
-
-    def completion(self, req: RecordedRequest, route: Route, reply: Reply) -> Any:
-        raise NotImplementedError
-
-    def stream_events(self, req: RecordedRequest, route: Route, reply: Reply) -> Iterator[tuple[bool, bytes]]:
-        """Yield (is_text_piece, raw SSE event bytes)."""
-        raise NotImplementedError
-
-    def stream_error(self) -> bytes:
-        raise NotImplementedError
+    def route(self, req: RecordedRequest) -> Route | Response | None: ...
+    def check(self, req: RecordedRequest, route: Route) -> Response | None: ...
+    def error(self, kind: str, req: RecordedRequest, route: Route) -> Response: ...
+    def list_models(self, req: RecordedRequest, route: Route) -> Response: ...
+    def inputs(self, body: dict[str, Any]) -> tuple[list[str], int | None]: ...
+    def completion(self, req: RecordedRequest, route: Route, reply: Reply) -> Any: ...
+    def stream_events(self, req: RecordedRequest, route: Route, reply: Reply) -> Iterator[tuple[bool, bytes]]: ...
+    def stream_error(self) -> bytes: ...
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -145,10 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def finish(self) -> None:
         self.server.fake._conns.discard(self.connection)
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -156,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         self.server.fake._handle(self)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -225,10 +208,8 @@ class FakeServer:
     def stop(self) -> None:
         self._stop.set()
         for conn in list(self._conns):
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -262,17 +243,14 @@ class FakeServer:
 
     def _take_fault(self, applicable: frozenset[str]) -> str | None:
         with self._lock:
-            fault = self._fault
+            fault, count = self._fault, self.fault_count
             if fault is None or fault not in applicable:
                 return None
-            if self.fault_count is not None:
-                if self.fault_count <= 0:
+            if count is not None:
+                self.fault_count = count - 1
+                if count <= 1:  # this was the last faulty request (or fault_count was already 0)
                     self._fault = self.fault_count = None
-                    return None
-                self.fault_count -= 1
-                if self.fault_count == 0:
-                    self._fault = self.fault_count = None
-            return fault
+            return fault if count is None or count > 0 else None
 
     def _respond(self, h: _Handler, req: RecordedRequest) -> None:
         if self.delay and self._stop.wait(self.delay):
@@ -291,8 +269,6 @@ class FakeServer:
             return self._send(h, error)
         if route.kind == "models":
             return self._send(h, self._proto.list_models(req, route))
-        if route.kind == "model":
-            return self._send(h, self._proto.get_model(req, route))
         self._chat(h, req, route, self._take_fault(STREAM_FAULTS | {"huge"}))
 
     def _early_fault(self, h: _Handler, req: RecordedRequest, route: Route, fault: str) -> None:
@@ -300,14 +276,9 @@ class FakeServer:
             self._stop.wait(self.stall_seconds)
             h.close_connection = True
             return
-        if fault == "bad_gateway":
-            resp = html_response(502, HTML_502)
-        elif fault == "html_200":
-            resp = html_response(200, HTML_200)
-        elif fault == "not_json":
-            resp = Response(200, GARBAGE)
-        else:
-            resp = self._proto.error(fault, req, route)
+        canned = {"bad_gateway": html_response(502, HTML_502), "html_200": html_response(200, HTML_200),
+                  "not_json": Response(200, GARBAGE)}  # fmt: skip
+        resp = canned.get(fault) or self._proto.error(fault, req, route)
         if fault == "rate_limit":
             resp.headers.setdefault("retry-after", "1")
         self._send(h, resp)
@@ -319,8 +290,7 @@ class FakeServer:
         for name, value in resp.headers.items():
             h.send_header(name, value)
         h.end_headers()
-        if h.command != "HEAD":
-            h.wfile.write(resp.body)
+        h.wfile.write(resp.body)
 
     def _make_reply(self, body: dict[str, Any], huge: bool) -> Reply:
         texts, max_tokens = self._proto.inputs(body)
@@ -389,9 +359,9 @@ class FakeServer:
         elif fault == "llamacpp_error":
             self._chunk(h, f"error: {json.dumps(LLAMACPP_ERROR)}\n\n".encode())
         elif fault == "cut_stream":
-            start = max(event.find(b"{"), 0)  # cut inside the event's JSON, and never finish the body
+            start = max(event.find(b"{"), 0)  # cut early inside the event's JSON; never finish the body
             if event:
-                self._chunk(h, event[: start + (len(event) - start) // 2])
+                self._chunk(h, event[: start + min(32, (len(event) - start) // 2)])
             return
         elif fault == "stall":
             self._stop.wait(self.stall_seconds)

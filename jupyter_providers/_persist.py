@@ -13,12 +13,12 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,8 @@ def _read_json(path: Path, what: str) -> dict[str, Any] | None:
         if not isinstance(data, dict):
             raise ValueError("the top level is not a JSON object")
     except ValueError as exc:
-        backup = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:10]
+        backup = path.with_name(f"{path.name}.corrupt-{digest}")  # one copy per distinct bad content
         if not backup.exists():
             shutil.copy2(path, backup)
         raise StoreFileError(

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._address import check_address, resolve_base
-from ._persist import ConfigFiles, admin_config_paths, default_config_dir, load_admin_entries
+from ._persist import ConfigFiles, StoreFileError, admin_config_paths, default_config_dir, load_admin_entries
 from ._types import Verification
 
 __all__ = ["PROVIDER_TYPES", "Model", "Provider", "ProviderStore", "get_store"]
@@ -245,13 +245,21 @@ class ProviderStore:
                 log.warning("jupyter-providers: skipping an admin provider: %s", exc)
                 continue
             self._admin.setdefault(p.name, p)
-        self.reload()
+        #: why the providers file could not be read, if it could not (reads then show the last good state,
+        #: changes are refused until the file is fixed, so it is never overwritten)
+        self.load_error: StoreFileError | None = None
+        try:
+            self.reload()
+        except StoreFileError as exc:
+            self.load_error = exc
+            log.warning("jupyter-providers: %s", exc)
 
     # -- reading -------------------------------------------------------------------------
     def reload(self) -> None:
         """Re-read the providers file (other kernels may have changed it)."""
         with self._lock:
             self._load()
+            self.load_error = None
         self._emit("reloaded", None)
 
     def _load(self) -> None:
@@ -273,7 +281,12 @@ class ProviderStore:
 
     def _sync(self) -> None:
         if self._files is not None and self._files.changed_on_disk():
-            self._load()
+            try:
+                self._load()
+                self.load_error = None
+            except StoreFileError as exc:  # reported once per bad version of the file; writes keep raising
+                self.load_error = exc
+                log.warning("jupyter-providers: %s", exc)
 
     def _all(self) -> dict[str, Provider]:
         with self._lock:
@@ -381,7 +394,7 @@ class ProviderStore:
         {"base_url", "api_key", "api_key_env", "enabled", "api_version", "headers", "verify_tls", "type"}
     )
 
-    def update(self, name: str, **changes: Any) -> Provider:
+    def update(self, name: str, /, **changes: Any) -> Provider:
         """Change fields: ``base_url``, ``api_key``, ``enabled``, ``api_version``, ``headers``, ..."""
         unknown = set(changes) - self._UPDATABLE
         if unknown:
@@ -506,6 +519,8 @@ class ProviderStore:
         from .adapters import ADAPTERS
 
         p = self[name]
+        if p.type == "azure" and not p.address:
+            p = dataclasses.replace(p, base_url="https://{resource}.openai.azure.com")
         return ADAPTERS[p.type].chat_url(p, model or (p.model_ids[0] if p.models else "{model}"), stream=False)
 
     def verify(self, name: str, model: str | None = None, *, timeout: float | None = None) -> Verification:

@@ -1,0 +1,69 @@
+"""No key, ever: not in reprs, not in errors (even when a server echoes it), not in the saved config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from jupyter_providers import ProviderError, ProviderStore, chat
+from jupyter_providers import client as client_module
+
+from .fakes import FakeServer
+
+KEY = "sk-leak-canary-Zq8Rw2"
+KEY2 = "sk-second-canary-Lp0Xx"
+
+
+def _echo_key_server(request: httpx.Request) -> httpx.Response:
+    """A server that does what some proxies do: quote the key it was given back in the error."""
+    given = request.headers.get("authorization", "") + request.headers.get("x-api-key", "")
+    given += request.headers.get("api-key", "") + request.headers.get("x-goog-api-key", "")
+    body = {"error": {"message": f"Incorrect API key provided: {given}", "type": "invalid_request_error"}}
+    return httpx.Response(401, json=body)
+
+
+@pytest.mark.parametrize("type_", ["openai", "anthropic", "gemini", "azure"])
+def test_a_server_echoing_the_key_is_redacted(store: ProviderStore, type_: str) -> None:
+    store.add("P", type=type_, base_url="http://127.0.0.1:9", api_key=f"{KEY},{KEY2}", models=["m"])
+    http = httpx.Client(transport=httpx.MockTransport(_echo_key_server))
+    for _ in range(2):  # both keys take a turn
+        with pytest.raises(ProviderError) as info:
+            chat("hi", provider="P", store=store, http=http)
+        text = f"{info.value} {info.value!r} {info.value.server_message} {info.value.args}"
+        assert KEY not in text and KEY2 not in text
+        assert "***" in text
+
+
+def test_reprs_hold_no_key(store: ProviderStore) -> None:
+    store.add("P", base_url="http://127.0.0.1:9", api_key=KEY, headers={"X-Custom": "v"}, models=["m"])
+    for text in (repr(store), str(store), repr(store["P"]), str(store["P"]), repr(list(store))):
+        assert KEY not in text
+
+
+@pytest.mark.parametrize("fault", ["auth", "rate_limit", "server_error", "html_200", "not_json", "midstream_error"])
+def test_errors_and_verdicts_hold_no_key(store: ProviderStore, fault: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module.settings, "max_retries", 0)
+    with FakeServer("openai", api_key=KEY, models=["m"]) as srv:
+        store.add("P", base_url=srv.base_url, api_key=KEY, models=["m"])
+        srv.fault = fault
+        verdict = store.verify("P")
+        assert KEY not in repr(verdict) and KEY not in str(verdict)
+        with pytest.raises(ProviderError) as info:
+            chat("hi", provider="P", store=store, stream=True).wait()
+        assert KEY not in repr(info.value) and KEY not in str(info.value)
+
+
+def test_saved_config_holds_no_key(tmp_path: Path) -> None:
+    store = ProviderStore(tmp_path, admin_paths=[])
+    store.add("P", type="anthropic", base_url="http://127.0.0.1:9", api_key=KEY, models=["m"])
+    store.update("P", api_key=KEY2)
+    for path in tmp_path.iterdir():
+        if path.name == "keys.json":
+            assert (path.stat().st_mode & 0o777) == 0o600
+            assert json.loads(path.read_text()) == {"P": KEY2}
+            continue
+        if path.is_file():
+            assert KEY not in path.read_text(errors="replace") and KEY2 not in path.read_text(errors="replace")

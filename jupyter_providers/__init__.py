@@ -54,3 +54,16 @@ __all__ = [
     "chat",
     "get_store",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext jupyter_providers``: registers ``%%chat``, ``%%llm_chat`` and ``%providers``."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)

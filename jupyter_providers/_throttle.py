@@ -20,7 +20,7 @@ class Throttle:
         self._flush = flush
         self.interval = interval
         self._clock = clock
-        self._last = clock()
+        self._last = clock() - interval  # the first piece shows at once
         self._pending = False
         self.flushes = 0
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .reply import Reply
     from .store import ProviderStore
 
-__all__ = ["Conversation", "Turn"]
+__all__ = ["Conversation", "Turn", "conversations", "get_conversation", "reset_conversations"]
 
 
 @dataclass
@@ -122,3 +122,24 @@ class Conversation:
 
     def __repr__(self) -> str:
         return f"<Conversation {self.provider}/{self.model}, {len(self.turns)} turns>"
+
+
+_conversations: dict[tuple[str, str], Conversation] = {}
+
+
+def get_conversation(provider: str, model: str, *, create: bool = True) -> Conversation | None:
+    """The ``%%chat`` conversation with ``provider``/``model`` in this kernel (created on first use)."""
+    key = (provider, model)
+    if key not in _conversations and create:
+        _conversations[key] = Conversation(provider, model)
+    return _conversations.get(key)
+
+
+def conversations() -> list[Conversation]:
+    """Every ``%%chat`` conversation of this kernel."""
+    return list(_conversations.values())
+
+
+def reset_conversations() -> None:
+    """Forget every ``%%chat`` conversation."""
+    _conversations.clear()

@@ -1,0 +1,135 @@
+"""The ``%providers`` sub-commands, parsed with argparse. No IPython here (the magic displays the result)."""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from ._table import ProvidersTable
+
+if TYPE_CHECKING:
+    from .store import ProviderStore
+
+__all__ = ["USAGE", "ProvidersCommand", "UsageError"]
+
+USAGE = (
+    "usage: %providers [add NAME --type openai|anthropic|gemini|azure --url URL [--key-env VAR] [--no-key] "
+    "[--model ID ...] | verify [NAME] [--model ID] | models NAME [--fetch] [--add ID ...] [--remove ID] | "
+    "enable NAME | disable NAME | remove NAME | key NAME | tls NAME on|off]"
+)
+
+
+class UsageError(ValueError):
+    """A bad sub-command or argument: the magic prints this line and the usage."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"%providers: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise UsageError(message.strip() if message else "")
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="%providers", add_help=False)
+    sub = parser.add_subparsers(dest="cmd", parser_class=_Parser)
+    add = sub.add_parser("add", add_help=False)
+    add.add_argument("name")
+    add.add_argument("--type", "-t", default="openai")
+    add.add_argument("--url", "-u", default="")
+    add.add_argument("--key-env")
+    add.add_argument("--no-key", action="store_true")
+    add.add_argument("--model", "-m", action="append", default=[])
+    add.add_argument("--api-version")
+    verify = sub.add_parser("verify", add_help=False)
+    verify.add_argument("name", nargs="?")
+    verify.add_argument("--model", "-m")
+    models = sub.add_parser("models", add_help=False)
+    models.add_argument("name")
+    models.add_argument("--fetch", action="store_true")
+    models.add_argument("--add", nargs="+", default=[])
+    models.add_argument("--remove", action="append", default=[])
+    for cmd in ("enable", "disable", "remove", "key"):
+        sub.add_parser(cmd, add_help=False).add_argument("name")
+    tls = sub.add_parser("tls", add_help=False)
+    tls.add_argument("name")
+    tls.add_argument("state", choices=("on", "off"))
+    return parser
+
+
+class ProvidersCommand:
+    """Runs one ``%providers`` command line against a store; returns a table or a line of text."""
+
+    def __init__(self, store: ProviderStore) -> None:
+        self.store = store
+
+    def run(self, argv: list[str]) -> ProvidersTable | str:
+        if argv and argv[0] in ("-h", "--help", "help"):
+            raise UsageError("")
+        args = _parser().parse_args(argv)
+        handler = getattr(self, f"_{args.cmd}", None) if args.cmd else None
+        if handler is None:
+            return ProvidersTable(self.store)
+        result: ProvidersTable | str = handler(args)
+        return result
+
+    def _need(self, name: str) -> str:
+        if name not in self.store:
+            known = ", ".join(self.store.names()) or "none yet"
+            raise KeyError(f"no provider named {name!r}; known providers: {known}")
+        return name
+
+    def _add(self, a: Any) -> str:
+        p = self.store.add(
+            a.name, type=a.type, base_url=a.url, api_key="" if a.no_key else None, api_key_env=a.key_env,
+            models=a.model, api_version=a.api_version,
+        )  # fmt: skip
+        return f"added {p.name} ({p.type}): {self.store.endpoint_preview(p.name)} - key: {p.key_source}"
+
+    def _verify(self, a: Any) -> ProvidersTable | str:
+        if a.name:
+            return f"{self._need(a.name)}: {self.store.verify(a.name, model=a.model)}"
+        names = [p.name for p in self.store if p.enabled]
+        with ThreadPoolExecutor(max_workers=min(len(names), 16) or 1) as pool:
+            list(pool.map(self.store.verify, names))
+        return ProvidersTable(self.store)
+
+    def _models(self, a: Any) -> str:
+        name = self._need(a.name)
+        lines = []
+        if a.add:
+            self.store.add_models(name, *a.add)
+        for model_id in a.remove:
+            self.store.remove_model(name, model_id)
+        if a.fetch:
+            offered = self.store.fetch_models(name)
+            lines.append(f"the server offers {len(offered)}: {', '.join(offered) or '-'}")
+        lines.append(f"{name} models: {', '.join(self.store[name].model_ids) or '-'}")
+        return "\n".join(lines)
+
+    def _enable(self, a: Any) -> str:
+        self.store.update(self._need(a.name), enabled=True)
+        return f"{a.name} enabled"
+
+    def _disable(self, a: Any) -> str:
+        self.store.update(self._need(a.name), enabled=False)
+        return f"{a.name} disabled"
+
+    def _remove(self, a: Any) -> str:
+        self.store.remove(self._need(a.name))
+        return f"{a.name} removed"
+
+    def _key(self, a: Any) -> str:
+        import getpass
+
+        name = self._need(a.name)
+        key = getpass.getpass(f"API key for {name} (not echoed, not saved in the notebook): ")
+        self.store.update(name, api_key=key)
+        return f"{name}: key saved (key: {self.store[name].key_source})"
+
+    def _tls(self, a: Any) -> str:
+        self.store.update(self._need(a.name), verify_tls=a.state == "on")
+        state = "ON" if a.state == "on" else "OFF - certificates are not checked"
+        return f"{a.name}: TLS verification {state}"

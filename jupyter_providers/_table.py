@@ -1,0 +1,57 @@
+"""The ``%providers`` table: HTML for notebooks, aligned text for terminals. No IPython here."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .store import Provider, ProviderStore
+
+__all__ = ["ProvidersTable"]
+
+COLUMNS = ("name", "type", "enabled", "address (exact URL called)", "models", "key", "last verify")
+
+
+def _row(store: ProviderStore, p: Provider) -> list[str]:
+    try:
+        preview = store.endpoint_preview(p.name)
+    except (ValueError, KeyError) as exc:
+        preview = f"({exc})"
+    if not p.verify_tls:
+        preview += "  [TLS verification OFF]"
+    v = p.last_verification
+    verdict = "-" if v is None else str(v)
+    flags = "yes" if p.enabled else "no"
+    if p.readonly:
+        flags += " (admin)"
+    return [p.name, p.type, flags, preview, ", ".join(p.model_ids) or "-", p.key_source, verdict]
+
+
+class ProvidersTable:
+    """A snapshot of the store that displays as a table."""
+
+    def __init__(self, store: ProviderStore) -> None:
+        self.rows = [_row(store, p) for p in store]
+
+    def __repr__(self) -> str:
+        if not self.rows:
+            return "No providers yet: %providers add NAME --type openai --url http://localhost:8000/"
+        table = [list(COLUMNS), *self.rows]
+        widths = [min(max(len(r[i]) for r in table), 60) for i in range(len(COLUMNS))]
+        lines = []
+        for r in table:
+            cells = [(c if len(c) <= w else c[: w - 1] + "…").ljust(w) for c, w in zip(r, widths, strict=True)]
+            lines.append("  ".join(cells).rstrip())
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        if not self.rows:
+            return f"<p>{html.escape(repr(self))}</p>"
+        head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in COLUMNS)
+        body = "".join(
+            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in r) + "</tr>"
+            for r in self.rows
+        )
+        return f"<table class='jp-providers-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -1,0 +1,369 @@
+"""``%%chat`` and ``%providers``: the notebook's command line to the shared provider store.
+
+``%load_ext jupyter_providers`` registers them. This is the only module that imports IPython.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import HTML, clear_output, display
+from traitlets import Bool, Enum, Float, Unicode
+
+from ._interpolate import interpolate
+from ._render import safe_markdown
+from ._throttle import Throttle
+from .api import check_chat_options, pick_provider
+from .conversation import get_conversation
+from .errors import ProviderError
+from .reply import Reply
+from .store import ProviderStore, get_store
+
+__all__ = ["ChatMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+
+@dataclass
+class StreamStats:
+    """What the last ``%%chat`` sent to the front end (for tests and benchmarks)."""
+
+    pieces: int = 0
+    updates: int = 0
+    bytes: int = 0
+    displays: int = 0
+
+
+class _StreamPrinter:
+    """Writes the pieces of a streaming reply to stdout, coalesced by a :class:`Throttle`."""
+
+    def __init__(self, interval: float, stats: StreamStats) -> None:
+        self.pending: list[str] = []
+        self.stats = stats
+        self.throttle = Throttle(self._flush, interval)
+
+    def add(self, piece: str) -> None:
+        self.pending.append(piece)
+        self.stats.pieces += 1
+        self.throttle.tick()
+
+    def _flush(self) -> None:
+        text = "".join(self.pending)
+        self.pending.clear()
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        self.stats.updates += 1
+        self.stats.bytes += len(text.encode())
+
+    def done(self) -> None:
+        self.throttle.done()
+
+
+def _code_of(text: str) -> tuple[str, str]:
+    """The first fenced code block of a reply (language, code), else the whole reply as Python."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s.startswith("```"):
+            lang = s[3:].strip() or "python"
+            body: list[str] = []
+            for other in lines[i + 1 :]:
+                if other.strip().startswith("```"):
+                    return lang, "\n".join(body)
+                body.append(other)
+            return lang, "\n".join(body)
+    return "python", text.strip()
+
+
+def _footer(reply: Reply, note: str = "") -> str:
+    parts = [f"{reply.provider} · {reply.model}"]
+    if reply.latency_s is not None:
+        parts.append(f"{reply.latency_s:.2f} s")
+    u = reply.usage
+    if u.input_tokens is not None or u.output_tokens is not None:
+        parts.append(f"{u.input_tokens if u.input_tokens is not None else '?'} → {u.output_tokens or '?'} tokens")
+    if note:
+        parts.append(note)
+    return " · ".join(parts)
+
+
+@dataclass
+class _Column:
+    label: str
+    reply: Reply | None = None
+    error: str = ""
+    started: float = field(default_factory=time.perf_counter)
+    elapsed: float | None = None
+
+
+@magics_class
+class ChatMagics(Magics):
+    """``%%chat`` talks to a model; ``%providers`` manages the shared provider store."""
+
+    default_provider = Unicode(None, allow_none=True, help="Provider used when --provider is not given.").tag(
+        config=True
+    )
+    default_model = Unicode(None, allow_none=True, help="Model used when neither --provider nor --model is given.").tag(
+        config=True
+    )
+    default_format = Enum(("markdown", "text", "code"), "markdown", help="How replies are shown.").tag(config=True)
+    update_interval = Float(0.25, help="Seconds between two output updates while a reply streams.").tag(config=True)
+    show_footer = Bool(True, help="Show provider, model, latency and tokens under each reply.").tag(config=True)
+
+    def __init__(self, shell: Any = None, store: ProviderStore | None = None, **kwargs: Any) -> None:
+        super().__init__(shell, **kwargs)
+        self._store = store
+        self.last_stats = StreamStats()
+
+    @property
+    def store(self) -> ProviderStore:
+        return self._store or get_store()
+
+    @property
+    def _ns(self) -> dict[str, Any]:
+        ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+        return ns
+
+    @property
+    def rich(self) -> bool:
+        """True in a notebook (or captured output); False in a plain terminal, where text is printed as is."""
+        pub = getattr(self.shell, "display_pub", None)
+        return type(pub).__name__ != "DisplayPublisher"
+
+    # -- %%chat -------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("--provider", "-p", help="provider name (default: ChatMagics.default_provider or the only enabled one)")
+    @argument("--model", "-m", help="model id (default: the provider's first model)")
+    @argument("--system", "-s", help="system prompt for this conversation")
+    @argument("--temperature", "-t", type=float, help="sampling temperature, 0 to 2")
+    @argument("--max-tokens", type=int, help="the most tokens the reply may have")
+    @argument("--new", action="store_true", help="start a fresh conversation")
+    @argument("--out", "-o", help="store the reply text in this variable")
+    @argument("--format", "-f", choices=("markdown", "text", "code"), help="how to show the reply")
+    @argument("--no-stream", action="store_true", help="wait for the whole reply")
+    @argument("--compare", "-c", help="PROVIDER:MODEL,... - ask several models at once, side by side")
+    @cell_magic
+    def chat(self, line: str, cell: str) -> None:
+        """Send the cell to a model and show the reply; the conversation continues in the next %%chat."""
+        self._chat(self.chat, line, cell)
+
+    @cell_magic
+    def llm_chat(self, line: str, cell: str) -> None:
+        """The same as %%chat (registered too, in case another extension owns %%chat)."""
+        self._chat(self.chat, line, cell)
+
+    def _chat(self, parser_of: Callable[..., Any], line: str, cell: str) -> None:
+        try:  # shlex, not IPython's arg_split, which keeps the quotes of --system "..."
+            argv = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%%chat: {exc} in the options") from None
+        args = parser_of.parser.parse_args(argv)  # type: ignore[attr-defined]
+        try:
+            prompt = interpolate(cell, self._ns)
+            t, mt = check_chat_options(args.temperature, args.max_tokens)
+            if args.out is not None and not args.out.isidentifier():
+                raise ValueError(f"--out: {args.out!r} is not a variable name")
+            if not prompt.strip():
+                raise ValueError("prompt: the cell is empty - write a question under %%chat")
+            if args.compare:
+                self._compare(args, prompt, t, mt)
+            else:
+                self._one(args, prompt, t, mt)
+        except (ProviderError, ValueError, KeyError, NameError) as exc:
+            self._error(exc)
+
+    def _error(self, exc: BaseException) -> None:
+        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(text.splitlines()[0] if text else type(exc).__name__, file=sys.stderr)
+
+    def _one(self, args: Any, prompt: str, t: float | None, mt: int | None) -> None:
+        model_arg = args.model or (self.default_model if not args.provider else None)
+        p, model = pick_provider(self.store, args.provider, model_arg, default=self.default_provider)
+        conv = get_conversation(p.name, model)
+        assert conv is not None
+        conv.store = self._store
+        if args.new:
+            conv.reset()
+        if args.system is not None:
+            conv.system = args.system or None
+        stats = self.last_stats = StreamStats()
+        fmt = args.format or self.default_format
+        reply: Reply | None = None
+        note = ""
+        error: ProviderError | None = None
+        printer = _StreamPrinter(self.update_interval, stats)
+        try:
+            reply = conv.send(prompt, stream=not args.no_stream, temperature=t, max_tokens=mt)
+            if not args.no_stream:
+                for piece in reply:
+                    printer.add(piece)
+        except KeyboardInterrupt:
+            note = "stopped"
+            if reply is not None:
+                reply.cancel()
+        except ProviderError as exc:
+            if reply is None:
+                raise
+            error = exc
+            note = "interrupted by an error"
+        finally:
+            printer.done()
+            if reply is not None and not args.no_stream:
+                conv.record(reply)
+        assert reply is not None
+        text = reply.text_so_far
+        if args.out:
+            self._ns[args.out] = text
+        self._show(reply, text, fmt, note, stats)
+        if error is not None:
+            self._error(error)
+
+    def _show(self, reply: Reply, text: str, fmt: str, note: str, stats: StreamStats) -> None:
+        footer = _footer(reply, note) if self.show_footer else (note and f"({note})")
+        if not self.rich:
+            if not stats.updates:
+                print(text, end="")
+            print(f"\n[{footer}]" if footer else "")
+            return
+        if fmt == "code":
+            lang, code = _code_of(text)
+            fence = "````" if "```" in code else "```"
+            markdown = f"{fence}{lang}\n{code}\n{fence}"
+        else:
+            markdown = safe_markdown(text)
+        if footer:
+            markdown += f"\n\n*{safe_markdown(footer)}*"
+        bundle = {"text/plain": text} if fmt == "text" else {"text/markdown": markdown, "text/plain": text}
+        if stats.updates:
+            clear_output(wait=True)
+        display(bundle, raw=True)
+        stats.displays += 1
+        stats.bytes += len(bundle.get("text/markdown", "").encode()) + len(text.encode())
+
+    # -- --compare ----------------------------------------------------------------------------------
+    def _compare(self, args: Any, prompt: str, t: float | None, mt: int | None) -> None:
+        targets = []
+        for item in [s.strip() for s in args.compare.split(",") if s.strip()]:
+            name, _, model = item.partition(":")
+            p, chosen = pick_provider(self.store, name.strip(), model.strip() or None)
+            targets.append((p.name, chosen))
+        if len(targets) < 2:
+            raise ValueError("--compare: give at least two PROVIDER:MODEL targets, separated by commas")
+        columns = [_Column(f"{n} · {m}") for n, m in targets]
+        stats = self.last_stats = StreamStats()
+        store = self.store
+
+        def run(i: int) -> None:
+            from .api import chat
+
+            col = columns[i]
+            name, model = targets[i]
+            try:
+                col.reply = chat(
+                    prompt, provider=name, model=model, system=args.system, temperature=t, max_tokens=mt,
+                    stream=True, store=store,
+                )  # fmt: skip
+                for _ in col.reply:
+                    stats.pieces += 1
+            except ProviderError as exc:
+                col.error = str(exc)
+            finally:
+                col.elapsed = time.perf_counter() - col.started
+
+        handle = display(HTML(self._compare_html(columns, final=False)), display_id=True) if self.rich else None
+        with ThreadPoolExecutor(max_workers=len(columns)) as pool:
+            futures = [pool.submit(run, i) for i in range(len(columns))]
+            try:
+                while not all(f.done() for f in futures):
+                    threading.Event().wait(self.update_interval)
+                    if handle is not None:
+                        handle.update(HTML(self._compare_html(columns, final=False)))
+                        stats.updates += 1
+            except KeyboardInterrupt:
+                for col in columns:
+                    if col.reply is not None:
+                        col.reply.cancel()
+        if args.out:
+            self._ns[args.out] = {c.label: (c.reply.text_so_far if c.reply else "") for c in columns}
+        if handle is not None:
+            handle.update(HTML(self._compare_html(columns, final=True)))
+            stats.displays += 1
+        else:
+            for c in columns:
+                print(f"== {c.label} ({self._col_meta(c)})\n{c.reply.text_so_far if c.reply else ''}{c.error}\n")
+
+    @staticmethod
+    def _col_meta(c: _Column) -> str:
+        bits = [f"{c.elapsed:.2f} s" if c.elapsed is not None else "…"]
+        if c.reply is not None and c.reply.usage.output_tokens is not None:
+            bits.append(f"{c.reply.usage.output_tokens} tokens")
+        return " · ".join(bits)
+
+    def _compare_html(self, columns: list[_Column], final: bool) -> str:
+        import html
+
+        from ._render import markdown_html
+
+        cells = []
+        for c in columns:
+            text = c.reply.text_so_far if c.reply is not None else ""
+            body = markdown_html(text) if final else f"<div style='white-space:pre-wrap'>{html.escape(text)}</div>"
+            err = f"<div style='color:#b00020'>{html.escape(c.error)}</div>" if c.error else ""
+            cells.append(
+                "<div style='flex:1;min-width:0;border:1px solid #ddd;border-radius:6px;padding:8px'>"
+                f"<div style='font-weight:600'>{html.escape(c.label)}</div>"
+                f"<div style='color:#666;font-size:90%'>{html.escape(self._col_meta(c))}</div>{body}{err}</div>"
+            )
+        return f"<div class='jp-providers-compare' style='display:flex;gap:8px'>{''.join(cells)}</div>"
+
+    # -- %providers ---------------------------------------------------------------------------------
+    @line_magic
+    def providers(self, line: str) -> None:
+        """%providers [add|verify|models|enable|disable|remove|key ...]: show or change the providers."""
+        from ._providers_cmd import USAGE, ProvidersCommand, UsageError
+
+        try:
+            argv = shlex.split(line)
+        except ValueError as exc:
+            print(f"{exc}\n{USAGE}", file=sys.stderr)
+            return
+        try:
+            result = ProvidersCommand(self.store).run(argv)
+        except UsageError as exc:
+            print(f"{exc}\n{USAGE}" if str(exc) else USAGE, file=sys.stderr)
+            return
+        except (ProviderError, ValueError, KeyError) as exc:
+            self._error(exc)
+            return
+        if isinstance(result, str):
+            print(result)
+        elif self.rich:
+            display(result)
+        else:
+            print(repr(result))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    magics = ChatMagics(ipython)
+    owner = ipython.magics_manager.magics["cell"].get("chat")
+    if owner is not None and type(getattr(owner, "__self__", None)).__name__ != "ChatMagics":
+        del magics.magics["cell"]["chat"]
+        print("%%chat is already taken by another extension; use %%llm_chat for jupyter-providers", file=sys.stderr)
+    ipython.register_magics(magics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    mm = ipython.magics_manager
+    for kind, names in (("cell", ("chat", "llm_chat")), ("line", ("providers",))):
+        for name in names:
+            fn = mm.magics[kind].get(name)
+            if type(getattr(fn, "__self__", None)).__name__ == "ChatMagics":
+                del mm.magics[kind][name]

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test lint pytest venv browser clean
+.PHONY: test lint pytest venv browser bench clean
 
 venv: $(STAMP) browser
 
@@ -35,3 +35,10 @@ test: lint pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output
+
+## bench: compare with jupyter-ai-magics 2.x and the official SDKs, in a separate venv (.venv-bench)
+BENCH := .venv-bench
+bench:
+	test -x $(BENCH)/bin/python || $(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install --quiet 'jupyter-ai-magics>=2,<3' ipython openai anthropic -e .
+	$(BENCH)/bin/python benchmarks/startup.py

@@ -10,7 +10,7 @@ import pytest
 
 from jupyter_providers import ProviderStore
 from jupyter_providers import store as store_module
-from jupyter_providers.local import LocalServer, launch
+from jupyter_providers.local import LocalServer, free_port, launch
 
 #: the key the session's llama.cpp server demands (a wrong one must give kind "auth")
 LOCAL_KEY = "sk-local-test-5f2a9c71e0"
@@ -41,7 +41,9 @@ def store(tmp_path: Path) -> ProviderStore:
 def llama_server() -> Iterator[LocalServer]:
     """llama-cpp-python's OpenAI-compatible server with SmolLM2, on a free 127.0.0.1 port."""
     OUTPUT_DIR.mkdir(exist_ok=True)
-    server = launch(api_key=LOCAL_KEY, threads=min(2, os.cpu_count() or 1), log_path=OUTPUT_DIR / "llama-server.log")
+    server = launch(
+        free_port(), api_key=LOCAL_KEY, threads=min(2, os.cpu_count() or 1), log_path=OUTPUT_DIR / "llama-server.log"
+    )
     try:
         yield server
     finally:

@@ -29,6 +29,7 @@ lint: venv
 
 pytest: venv
 	$(PY) -m pytest -q
+	JUPYTER_PROVIDERS_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 
 ## test: set up everything and run the whole suite (lint, types, tests) - this is what CI runs
 test: lint pytest

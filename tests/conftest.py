@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +41,7 @@ def llama_server() -> Iterator[LocalServer]:
     """llama-cpp-python's OpenAI-compatible server with SmolLM2, on a free 127.0.0.1 port."""
     OUTPUT_DIR.mkdir(exist_ok=True)
     server = launch(
-        free_port(), api_key=LOCAL_KEY, threads=min(2, os.cpu_count() or 1), log_path=OUTPUT_DIR / "llama-server.log"
+        free_port(), api_key=LOCAL_KEY, threads=1, log_path=OUTPUT_DIR / "llama-server.log"
     )
     try:
         yield server

@@ -135,9 +135,24 @@ def page(browser: Any, tmp_path: Path) -> Iterator[Any]:
 
 
 def run_all_cells(page: Any) -> None:
-    """Run > Run All Cells, through the menu as a person would."""
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    """Run > Run All Cells, through the menu as a person would, once the notebook is active.
+
+    The menu item is disabled until the notebook panel has focus, so click a cell first and
+    check that the first cell really ran (its prompt gets a number); try again if it did not.
+    """
+    first_prompt = page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first
+    for _ in range(3):
+        page.locator(".jp-Notebook .jp-Cell").first.click()
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            page.wait_for_function(
+                "el => /\\[[0-9*]+\\]/.test(el.textContent)", arg=first_prompt.element_handle(), timeout=20_000
+            )
+            return
+        except Exception:  # Playwright's TimeoutError: the click came too early, try again
+            page.keyboard.press("Escape")
+    raise AssertionError("Run All Cells did not start the notebook")
 
 
 def wait_kernel_idle(page: Any, timeout: float = 120_000) -> None:

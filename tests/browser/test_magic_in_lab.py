@@ -27,7 +27,11 @@ def test_chat_magic_streams_and_renders(lab: Lab, page: Any) -> None:
     wait_kernel_idle(page)
     run_all_cells(page)
     footers = page.locator(".jp-RenderedMarkdown em", has_text="vLLM · smollm2")
-    footers.nth(1).wait_for(timeout=120_000)
+    try:
+        footers.nth(1).wait_for(timeout=120_000)
+    except Exception:
+        shot(page, "magic-chat-FAILED")
+        raise
     assert footers.count() == 2
     table = page.locator("table.jp-providers-table")
     assert table.count() == 1 and "/v1/chat/completions" in table.inner_text()

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test lint pytest venv browser bench clean
+.PHONY: test lint pytest venv browser bench demo demo-check binder-check clean
 
 venv: $(STAMP) browser
 
@@ -31,8 +31,22 @@ pytest: venv
 	$(PY) -m pytest -q
 	JUPYTER_PROVIDERS_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 
+## demo: set up, start the local model, open JupyterLab on the quickstart (prints the URL)
+demo: venv
+	$(VENV)/bin/jupyter-providers local start
+	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb --no-browser --ServerApp.ip=127.0.0.1 \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+## demo-check: the demo, headless: local model up, JupyterLab up, quickstart executed end to end
+demo-check: venv
+	$(PY) scripts/demo_check.py
+
+## binder-check: a fresh venv built only from binder/ files runs the quickstart
+binder-check:
+	bash scripts/binder_check.sh
+
 ## test: set up everything and run the whole suite (lint, types, tests) - this is what CI runs
-test: lint pytest
+test: lint pytest demo-check binder-check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output

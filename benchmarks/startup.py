@@ -17,11 +17,12 @@ import subprocess
 import sys
 import time
 
-SHELL = "from IPython.core.interactiveshell import InteractiveShell; ip = InteractiveShell.instance()"
+SHELL = "from IPython.core.interactiveshell import InteractiveShell as S; ip = S.instance()"
+LOAD = "ip.extension_manager.load_extension"
 CASES = {
     "ipython shell (baseline)": (SHELL, None),
-    "%load_ext jupyter_providers": (SHELL + "; ip.run_line_magic('load_ext', 'jupyter_providers')", "jupyter_providers"),
-    "%load_ext jupyter_ai_magics": (SHELL + "; ip.run_line_magic('load_ext', 'jupyter_ai_magics')", "jupyter_ai_magics"),
+    "%load_ext jupyter_providers": (f"{SHELL}; {LOAD}('jupyter_providers')", "jupyter_providers"),
+    "%load_ext jupyter_ai_magics": (f"{SHELL}; {LOAD}('jupyter_ai_magics')", "jupyter_ai_magics"),
     "python (baseline)": ("pass", None),
     "import jupyter_providers": ("import jupyter_providers", "jupyter_providers"),
     "import jupyter_providers + chat client": ("import jupyter_providers.client", "jupyter_providers"),

@@ -10,6 +10,8 @@ Importing this package loads neither IPython nor ipywidgets nor httpx.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._types import KeyVerdict, Message, Usage, Verification
 from .api import chat
 from .errors import (
@@ -27,6 +29,9 @@ from .errors import (
 )
 from .reply import Reply
 from .store import PROVIDER_TYPES, Model, Provider, ProviderStore, get_store
+
+if TYPE_CHECKING:
+    from .widgets import ChatWidget, ProvidersPanel
 
 __version__ = "0.1.0"
 
@@ -52,8 +57,24 @@ __all__ = [
     "Usage",
     "Verification",
     "chat",
+    "chat_widget",
     "get_store",
+    "panel",
 ]
+
+
+def panel(**kw: Any) -> ProvidersPanel:
+    """The provider manager widget (``store=`` to manage another store than the kernel's)."""
+    from .widgets import ProvidersPanel
+
+    return ProvidersPanel(**kw)
+
+
+def chat_widget(**kw: Any) -> ChatWidget:
+    """The chat widget (``provider=``, ``model=``, ``store=``, ``system=``, ``temperature=``, ``max_tokens=``)."""
+    from .widgets import ChatWidget
+
+    return ChatWidget(**kw)
 
 
 def load_ipython_extension(ipython: object) -> None:

@@ -19,7 +19,7 @@ __all__ = ["markdown_html", "safe_markdown"]
 
 _FENCE_RE = re.compile(r"^( {0,3})(`{3,}|~{3,})")
 _CODE_SPAN_RE = re.compile(r"(`+)(.+?)\1", re.S)
-_BAD_LINK_RE = re.compile(r"\]\(\s*<?\s*(?:javascript|vbscript|data|file)\s*:[^)]*\)", re.I)
+_BAD_LINK_RE = re.compile(r"\]\(\s*<?\s*(?:javascript|vbscript|data|file)\s*:(?:[^()]|\([^()]*\))*\)", re.I)
 _BAD_AUTOLINK_RE = re.compile(r"\b(?:javascript|vbscript)\s*:", re.I)
 
 

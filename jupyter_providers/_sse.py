@@ -7,17 +7,25 @@ may be split anywhere, including inside a CRLF pair or a multi-byte character.
 
 llama.cpp may send a non-standard ``error: {...}`` field; it becomes an event
 named ``error`` so it is never dropped silently.
+
+This is the innermost loop of every streamed reply (one pass per chunk of a model's
+answer), so :meth:`SSEDecoder.feed` works on whole blocks of complete lines: one
+``decode`` and one ``split`` per network read rather than per line, and ``data:`` lines
+and ``event:`` lines (nearly every line of a provider's stream) are handled inline, without a method call.
+``benchmarks/streaming.py`` measures it: about 0.6 µs per event, from 1.0 µs line by line.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["SSEDecoder", "SSEEvent"]
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
+class SSEEvent(NamedTuple):
+    """One event. Immutable; a named tuple rather than a frozen dataclass because one is made
+    per streamed chunk and a frozen dataclass costs twice as much to build (0.33 vs 0.15 µs)."""
+
     event: str  # "message" unless an ``event:`` field named it
     data: str
     id: str | None = None
@@ -54,32 +62,46 @@ class SSEDecoder:
         self._buf = buf[end + 1 :]
         if buf[end] == 13 and not self._buf:  # CR at the very end: a following LF must not count as a blank line
             self._skip_lf = True
+        # Decoding the block at once gives the same text as decoding line by line: CR and LF
+        # are ASCII, so they always end an invalid UTF-8 sequence and never belong to one.
+        # Splitting the decoded text on "\n" alone (not str.splitlines) keeps U+2028 and
+        # friends inside a line; the block ends with a line break, hence the last "" dropped.
+        text = buf[: end + 1].decode("utf-8", "replace")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        lines.pop()
         events: list[SSEEvent] = []
-        for raw in buf[: end + 1].splitlines():
-            ev = self._line(raw)
-            if ev is not None:
-                events.append(ev)
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    events.append(self._dispatch())
+                    data = self._data
+                else:
+                    self._event = ""
+            elif line.startswith("data:"):  # the fast path: a ``data:`` line, as good as every line
+                data.append(line[6:] if line[5:6] == " " else line[5:])
+            elif line.startswith("event:"):  # Anthropic names every event
+                self._event = line[7:] if line[6:7] == " " else line[6:]
+            else:
+                self._field(line)
         return events
 
     def close(self) -> list[SSEEvent]:
         """End of stream: a last event without its blank line is still delivered."""
-        events: list[SSEEvent] = []
         if self._buf:
-            ev = self._line(self._buf)
+            self._field(self._buf.decode("utf-8", "replace"))
             self._buf = b""
-            if ev is not None:
-                events.append(ev)
-        ev = self._line(b"")
-        if ev is not None:
-            events.append(ev)
-        return events
+        if not self._data:
+            self._event = ""
+            return []
+        return [self._dispatch()]
 
-    def _line(self, raw: bytes) -> SSEEvent | None:
-        if not raw:
-            return self._dispatch()
-        line = raw.decode("utf-8", "replace")
+    def _field(self, line: str) -> None:
+        """Any non-blank line: a comment, or a field (``data`` here too, for :meth:`close`)."""
         if line[0] == ":":
-            return None
+            return
         name, sep, value = line.partition(":")
         if sep and value[:1] == " ":
             value = value[1:]
@@ -95,12 +117,9 @@ class SSEDecoder:
                 self._id = value
         elif name == "retry" and value.isascii() and value.isdigit():
             self._retry = int(value)
-        return None
 
-    def _dispatch(self) -> SSEEvent | None:
-        if not self._data:
-            self._event = ""
-            return None
+    def _dispatch(self) -> SSEEvent:
+        """The event the data lines so far make (there is at least one)."""
         ev = SSEEvent(self._event or "message", "\n".join(self._data), self._id, self._retry)
         self._data = []
         self._event = ""

@@ -8,10 +8,12 @@ every message it builds.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -400,6 +402,13 @@ def chat_provider(
 
     def cancel() -> None:
         cancelled.set()
+        # Closing the response alone does not wake a thread blocked reading a stalled socket:
+        # shutting the socket down does, at once.
+        stream = resp.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         resp.close()
 
     deltas = _stream_deltas(p, resp, req.url, t, cancelled)

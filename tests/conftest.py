@@ -40,9 +40,7 @@ def store(tmp_path: Path) -> ProviderStore:
 def llama_server() -> Iterator[LocalServer]:
     """llama-cpp-python's OpenAI-compatible server with SmolLM2, on a free 127.0.0.1 port."""
     OUTPUT_DIR.mkdir(exist_ok=True)
-    server = launch(
-        free_port(), api_key=LOCAL_KEY, threads=1, log_path=OUTPUT_DIR / "llama-server.log"
-    )
+    server = launch(free_port(), api_key=LOCAL_KEY, threads=1, log_path=OUTPUT_DIR / "llama-server.log")
     try:
         yield server
     finally:

@@ -217,3 +217,33 @@ def test_huge_reply(fstore: ProviderStore, fake: FakeServer) -> None:
     fake.fault = "huge"
     reply = chat("hi", provider="P", stream=True, store=fstore)
     assert len(reply.text) > 10_000_000
+
+
+def test_unreachable_disabled_and_no_model(fstore: ProviderStore, fake: FakeServer) -> None:
+    from jupyter_providers.local import free_port
+
+    port = free_port()
+    fstore.update("P", base_url=f"http://127.0.0.1:{port}/")
+    v = fstore.verify("P")
+    assert v.kind == "unreachable" and f"connection refused at http://127.0.0.1:{port}" in v.message
+    fstore.update("P", base_url=fake.base_url, enabled=False)
+    assert fstore.verify("P").kind == "disabled"
+    fstore.update("P", enabled=True)
+    fstore.remove_model("P", "model-a")
+    v = fstore.verify("P")
+    assert v.kind == "no_model" and "model-a" in v.message  # the server's list is offered
+
+
+def test_cancel_from_another_thread_wakes_a_stalled_stream(fstore: ProviderStore, fake: FakeServer) -> None:
+    import threading
+
+    fake.fault, fake.stall_seconds = "stall", 20
+    reply = chat("hi", provider="P", stream=True, store=fstore)
+    got: list[str] = []
+    timer = threading.Timer(0.5, reply.cancel)
+    timer.start()
+    start = time.perf_counter()
+    for piece in reply:  # blocks in the stall until the other thread cancels
+        got.append(piece)
+    assert time.perf_counter() - start < 3
+    assert reply.cancelled and reply.error is None and reply.text == "".join(got) and len(got) == 2

@@ -119,7 +119,21 @@ def base_headers(p: Provider, extra: Mapping[str, str]) -> dict[str, str]:
     return headers
 
 
+_raw_decode = json.JSONDecoder().raw_decode
+
+
 def load_json(data: str) -> Any:
+    """One stream event's JSON. Called once per streamed chunk, so the usual case (the data is
+    exactly one JSON document, as every provider sends it) goes straight to the decoder:
+    ``json.loads`` would add a type check and two whitespace regex matches, about 0.7 µs, as
+    much as the decoding of a small chunk itself. Anything else takes the exact ``json.loads``
+    path (leading or trailing whitespace is allowed; trailing garbage and non-JSON are not)."""
+    try:
+        value, end = _raw_decode(data)
+        if end == len(data):
+            return value
+    except ValueError:
+        pass
     try:
         return json.loads(data)
     except ValueError:

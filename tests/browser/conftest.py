@@ -41,6 +41,7 @@ class Lab:
     token: str
     root: Path
     config_dir: Path  # the kernel's JUPYTER_PROVIDERS_DIR
+    model_url: str  # the local llama.cpp server, as a person would type it
 
     def notebook_url(self, name: str) -> str:
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
@@ -77,6 +78,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory, llama_server: LocalServer) -> 
     settings = root / ".lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    # save widget state into the notebook, so the test can prove no key is in it
+    widgets = root / ".lab-settings" / "@jupyter-widgets" / "jupyterlab-manager"
+    widgets.mkdir(parents=True)
+    (widgets / "plugin.jupyterlab-settings").write_text('{"saveState": true}')
     env["JUPYTERLAB_SETTINGS_DIR"] = str(root / ".lab-settings")
     SHOTS.mkdir(parents=True, exist_ok=True)
     log = open(SHOTS.parent / "jupyterlab.log", "wb")  # noqa: SIM115 - closed below
@@ -102,7 +107,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, llama_server: LocalServer) -> 
             if time.monotonic() > deadline:
                 pytest.fail(f"JupyterLab did not start in 90 s: see {log.name}")
             time.sleep(0.3)
-        yield Lab(url, token, root, config_dir)
+        yield Lab(url, token, root, config_dir, llama_server.base_url + "/")
     finally:
         proc.terminate()
         try:

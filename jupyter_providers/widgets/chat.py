@@ -1,0 +1,440 @@
+"""The chat widget: pick a provider and model, talk, watch the reply stream in, stop it.
+
+The reply is read in a background thread (the kernel stays free) and shown a few times a
+second (:class:`~jupyter_providers._throttle.Throttle`), not once per token. Model output is
+untrusted: it is rendered by :func:`~jupyter_providers._render.markdown_html`, which escapes
+HTML and drops script links.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w  # type: ignore[import-untyped]
+
+from .._render import markdown_html
+from .._throttle import Throttle
+from ..api import check_chat_options
+from ..conversation import Conversation
+from ..store import get_store
+from ._common import button, close_tree, error_text, esc, message_html, style_widget
+
+if TYPE_CHECKING:
+    from .._types import Message
+    from ..reply import Reply
+    from ..store import ProviderStore
+
+__all__ = ["ChatWidget"]
+
+_NO_PROVIDER = "no enabled provider: add or enable one (jupyter_providers.panel())"
+_PENDING = '<span class="jp-providers-note">…</span>'
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def reply_stats(reply: Reply) -> str:
+    """``smollm2 · first token 120 ms · total 1.43 s · 12 in / 48 out tokens``."""
+    total = reply.latency_s if reply.latency_s is not None else time.perf_counter() - reply.started
+    bits = [reply.model, f"first token {_ms(reply.first_token_s)}", f"total {_ms(total)}"]
+    u = reply.usage
+    if u.input_tokens is not None or u.output_tokens is not None:
+        bits.append(f"{u.input_tokens if u.input_tokens is not None else '?'} in / {u.output_tokens or 0} out tokens")
+    else:
+        bits.append("token usage not reported by the server")
+    return " · ".join(bits)
+
+
+@dataclass(eq=False)
+class _Turn:
+    """One question and its reply, as the widget shows them."""
+
+    conv: Conversation
+    prompt: str
+    user: Any
+    bot: Any
+    reply: Reply | None = None
+    stop_requested: bool = False
+    closed: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+class ChatWidget(w.VBox):  # type: ignore[misc]
+    """Chat with a provider's model in a notebook.
+
+    >>> from jupyter_providers.widgets import ChatWidget
+    >>> chat = ChatWidget(provider="vLLM")      # doctest: +SKIP
+    >>> chat.send("Hello"); chat.wait()         # doctest: +SKIP
+    >>> chat.messages, chat.last_reply.usage    # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        provider: str | None = None,
+        model: str | None = None,
+        store: ProviderStore | None = None,
+        *,
+        system: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        self.store = store if store is not None else get_store()
+        self._lock = threading.RLock()
+        #: the conversation shown (a new one when the provider or model changes, or on New chat)
+        self.conversation: Conversation | None = None
+        #: the last reply (streaming or finished)
+        self.last_reply: Reply | None = None
+        self._turn: _Turn | None = None
+        self._wanted_model = model
+        self._refreshing = False
+        self._provider_options: list[str] = []
+        self._model_options: list[tuple[str, str]] = []
+        #: the HTML widgets of the conversation, in order (user and assistant bubbles)
+        self.bubbles: list[Any] = []
+
+        tight = {"description_width": "initial"}
+        self.provider = w.Dropdown(description="Provider", layout=w.Layout(width="240px"), style=tight)
+        self.provider.add_class("jp-providers-chat-provider")
+        self.model = w.Dropdown(description="Model", layout=w.Layout(width="260px"), style=tight)
+        self.model.add_class("jp-providers-chat-model")
+        self.new_chat = button("New chat", "jp-providers-new-chat", icon="plus")
+        self.new_chat.on_click(lambda _b: self.reset())
+
+        self.system = w.Textarea(
+            value=system or "", placeholder="System prompt (optional)", rows=3, layout=w.Layout(width="98%")
+        ).add_class("jp-providers-chat-system")
+        self.temperature = w.FloatSlider(
+            value=0.7 if temperature is None else temperature, min=0.0, max=2.0, step=0.05,
+            description="Temperature", disabled=temperature is None, readout_format=".2f",
+        ).add_class("jp-providers-chat-temperature")  # fmt: skip
+        self.default_temperature = w.Checkbox(
+            value=temperature is None, description="model default", indent=False, layout=w.Layout(width="auto")
+        ).add_class("jp-providers-chat-temperature-default")
+        self.default_temperature.observe(lambda c: setattr(self.temperature, "disabled", c["new"]), names="value")
+        self.max_tokens = w.BoundedIntText(
+            value=max_tokens or 0, min=0, max=10_000_000, description="Max tokens",
+            tooltip="0: the model's own limit", layout=w.Layout(width="220px"),
+        ).add_class("jp-providers-chat-max-tokens")  # fmt: skip
+        options = w.VBox(
+            [self.system, w.HBox([self.temperature, self.default_temperature]), self.max_tokens],
+        )
+        self.options = w.Accordion([options], titles=("Options: system prompt, temperature",), selected_index=None)
+        self.options.add_class("jp-providers-chat-options")
+
+        self.history = w.VBox(layout=w.Layout(width="100%")).add_class("jp-providers-log")
+        self.input = w.Textarea(
+            placeholder="Ask something… then press Send", rows=3, layout=w.Layout(width="auto", flex="1 1 auto")
+        ).add_class("jp-providers-chat-input")
+        self.send_button = button("Send", "jp-providers-send", icon="paper-plane", style="primary")
+        self.send_button.on_click(lambda _b: self.send())
+        self.stop_button = button("Stop", "jp-providers-stop", icon="stop")
+        self.stop_button.disabled = True
+        self.stop_button.on_click(lambda _b: self.stop())
+        self.status = w.HTML().add_class("jp-providers-status")
+
+        super().__init__(
+            [
+                style_widget(),
+                w.HBox([self.provider, self.model, self.new_chat], layout=w.Layout(flex_flow="row wrap")),
+                self.options,
+                self.history,
+                w.HBox(
+                    [self.input, w.VBox([self.send_button, self.stop_button])],
+                    layout=w.Layout(width="100%", align_items="flex-start"),
+                ),
+                self.status,
+            ],
+            layout=w.Layout(width="100%", max_width="900px"),
+        )
+        self.add_class("jp-providers-root")
+        self.add_class("jp-providers-chat")
+        self.refresh(provider)
+        self.provider.observe(self._on_choice, names="value")
+        self.model.observe(self._on_choice, names="value")
+        self._unsubscribe = self.store.on_change(lambda _event, _name: self.refresh())
+
+    # -- what Python reads ----------------------------------------------------------------------
+    @property
+    def messages(self) -> list[Message]:
+        """The conversation as ``{"role", "content"}`` messages (system prompt first, if any)."""
+        if self.conversation is None:
+            return []
+        return [{"role": m["role"], "content": m["content"]} for m in self.conversation.messages]
+
+    @property
+    def streaming(self) -> bool:
+        """Whether a reply is on its way (Send is disabled meanwhile)."""
+        turn = self._turn
+        return turn is not None and not turn.finished.is_set()
+
+    # -- providers and models -------------------------------------------------------------------
+    def refresh(self, provider: str | None = None) -> None:
+        """Offer the store's enabled providers and the chosen provider's models (called on store changes)."""
+        with self._lock:
+            self._refreshing = True
+            try:
+                self._refresh_choices(provider)
+            finally:
+                self._refreshing = False
+            self._follow_choice()
+            if self.streaming:
+                return
+            if not self._provider_options:
+                self._set_status(_NO_PROVIDER, "muted")
+            elif esc(_NO_PROVIDER) in self.status.value:
+                self._set_status("", "muted")
+
+    def _refresh_choices(self, provider: str | None) -> None:
+        names = [p.name for p in self.store if p.enabled]
+        wanted = provider or self.provider.value
+        if names != self._provider_options:
+            self._provider_options = names
+            self.provider.options = names
+        choice = wanted if wanted in names else (names[0] if names else None)
+        if self.provider.value != choice:
+            self.provider.value = choice
+        p = self.store.get(self.provider.value) if self.provider.value else None
+        models = [(m.display_name, m.id) for m in p.models] if p is not None else []
+        if self._wanted_model and p is not None and self._wanted_model not in p.model_ids:
+            models.append((self._wanted_model, self._wanted_model))
+        current = self.model.value
+        if models != self._model_options:
+            self._model_options = models
+            self.model.options = models
+        ids = [i for _, i in models]
+        want = self._wanted_model if self._wanted_model in ids else current
+        choice = want if want in ids else (ids[0] if ids else None)
+        if self.model.value != choice:
+            self.model.value = choice
+
+    def _on_choice(self, change: dict[str, Any]) -> None:
+        if self._refreshing:
+            return  # the refresh in progress follows the choice itself
+        if change["owner"] is self.provider:
+            self.refresh()
+        else:
+            self._follow_choice()
+
+    def _follow_choice(self) -> None:
+        """A new :class:`Conversation` for a new provider/model; the history so far carries over."""
+        with self._lock:
+            provider, model = self.provider.value, self.model.value
+            if self.model.value is not None and self.model.value != self._wanted_model:
+                self._wanted_model = None  # a choice made in the widget wins from now on
+            if provider is None or model is None:
+                return
+            old = self.conversation
+            if old is not None and (old.provider, old.model) == (provider, model):
+                return
+            conv = Conversation(provider, model, system=self._system(), store=self.store)
+            if old is not None:
+                conv.turns = list(old.turns)
+                if old.turns:
+                    note = w.HTML(message_html(f"now talking to {provider} / {model}", "muted"))
+                    self.history.children = (*self.history.children, note.add_class("jp-providers-switch"))
+            self.conversation = conv
+
+    def _system(self) -> str | None:
+        return self.system.value.strip() or None
+
+    # -- talking --------------------------------------------------------------------------------
+    def send(self, text: str | None = None) -> bool:
+        """Send ``text`` (default: what is typed in the input), as pressing Send does.
+
+        Returns whether a request started; the reply streams in the background (see :meth:`wait`).
+        The input is cleared only once the server took the request.
+        """
+        with self._lock:
+            if self.streaming:
+                self._set_status("a reply is still coming: wait for it or press Stop", "error")
+                return False
+            if text is not None:
+                self.input.value = text
+            prompt = self.input.value
+            error = self._check(prompt)
+            if error:
+                self._set_status(error, "error")
+                return False
+            conv = self.conversation
+            assert conv is not None  # _check made sure
+            conv.system = self._system()
+            try:
+                temperature, max_tokens = check_chat_options(
+                    None if self.default_temperature.value else self.temperature.value, self.max_tokens.value or None
+                )
+            except ValueError as exc:
+                self._set_status(error_text(exc), "error")
+                return False
+            user = self._add_bubble("user", markdown_html(prompt))
+            bot = self._add_bubble("assistant", self._caption(conv.model) + _PENDING)
+            bot.add_class("jp-providers-pending")
+            turn = self._turn = _Turn(conv, prompt, user, bot)
+            self._busy(True)
+            self._set_status(f"waiting for {conv.provider} / {conv.model}…", "busy")
+            options = {"temperature": temperature, "max_tokens": max_tokens}
+            threading.Thread(
+                target=self._stream, args=(turn, options), name="jupyter-providers chat", daemon=True
+            ).start()
+            return True
+
+    def _check(self, prompt: str) -> str:
+        if not prompt.strip():
+            return "write something to send"
+        if self.provider.value is None:
+            return _NO_PROVIDER
+        if self.model.value is None:
+            return f"{self.provider.value} has no model: add one in the panel (Models)"
+        return ""
+
+    def _stream(self, turn: _Turn, options: dict[str, Any]) -> None:
+        """The background thread of one turn: send, read the stream, show it a few times a second."""
+        try:
+            reply = turn.conv.send(turn.prompt, stream=True, **options)
+        except Exception as exc:  # nothing was sent: the bubbles go, the typed text stays in the input
+            self._remove_bubbles(turn.user, turn.bot)
+            self._set_status(error_text(exc), "error")
+            self._busy(False)
+            turn.finished.set()
+            return
+        with turn.lock:
+            turn.reply = self.last_reply = reply
+            stop = turn.stop_requested
+        if stop:
+            reply.cancel()
+        if self.input.value == turn.prompt:
+            self.input.value = ""  # the server took it: the input is free for the next question
+        throttle = Throttle(lambda: self._show_progress(turn))
+        failure: Exception | None = None
+        try:
+            for _piece in reply:
+                throttle.tick()
+        except Exception as exc:  # a ProviderError is also kept on reply.error, with the partial text
+            failure = exc
+        self._finish(turn, reply.error or failure)
+
+    def _show_progress(self, turn: _Turn) -> None:
+        with turn.lock:
+            if turn.closed or turn.reply is None:
+                return
+            text, reply = turn.reply.text_so_far, turn.reply
+            turn.bot.value = self._caption(reply.model) + (markdown_html(text) if text else _PENDING)
+            self._set_status(f"streaming from {reply.provider} / {reply.model}… {len(text)} characters", "busy")
+
+    def _finish(self, turn: _Turn, error: Exception | None) -> None:
+        """Record the turn and show the final bubble and status, once (the stream or Stop, whichever is first)."""
+        with turn.lock:
+            if turn.closed or turn.reply is None:
+                return
+            turn.closed = True
+            reply = turn.reply
+            turn.conv.record(reply)
+            text = reply.text_so_far
+            note = ""
+            if error is not None:
+                note = f'<div class="jp-providers-error">{esc(error_text(error))}</div>'
+            elif reply.cancelled:
+                note = '<div class="jp-providers-note">(stopped)</div>'
+            body = markdown_html(text) if text else ("" if note else '<span class="jp-providers-note">(empty)</span>')
+            with turn.bot.hold_sync():
+                turn.bot.value = self._caption(reply.model) + body + note
+                turn.bot.remove_class("jp-providers-pending")
+            stats = reply_stats(reply)
+            if error is not None:
+                self.status.value = message_html(error_text(error)) + " " + message_html(stats, "muted")
+            else:
+                self._set_status(stats + (" · stopped" if reply.cancelled else ""), "muted")
+            self._busy(False)
+            turn.finished.set()
+
+    def stop(self) -> None:
+        """Stop the reply now; the text received so far stays (marked "(stopped)").
+
+        Before the server has answered the request, the reply is stopped as soon as it does.
+        """
+        turn = self._turn
+        if turn is None or turn.finished.is_set():
+            return
+        with turn.lock:
+            turn.stop_requested = True
+            reply = turn.reply
+        self.stop_button.disabled = True
+        if reply is None:
+            self._set_status("stopping as soon as the server answers…", "busy")
+            return
+        reply.cancel()
+        self._finish(turn, None)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the current reply has finished (or was stopped); ``True`` if it has."""
+        turn = self._turn
+        return turn is None or turn.finished.wait(timeout)
+
+    def reset(self) -> None:
+        """New chat: forget the conversation and clear the bubbles (the typed text stays)."""
+        with self._lock:
+            if self.streaming:
+                self._set_status("stop the reply first", "error")
+                return
+            old = list(self.history.children)
+            self.history.children = ()
+            self.bubbles = []
+            for widget in old:
+                close_tree(widget)
+            if self.conversation is not None:
+                c = self.conversation
+                self.conversation = Conversation(c.provider, c.model, system=self._system(), store=self.store)
+            self.last_reply = None
+            self._set_status("", "muted")
+
+    # -- bubbles and state ----------------------------------------------------------------------
+    @staticmethod
+    def _caption(model: str) -> str:
+        return f'<div class="jp-providers-note">{esc(model)}</div>'
+
+    def _add_bubble(self, role: str, html: str) -> Any:
+        bubble = w.HTML(html, layout=w.Layout(width="auto", max_width="80%"))
+        bubble.add_class("jp-providers-bubble")
+        bubble.add_class(f"jp-providers-{role}")
+        row = w.HBox(
+            [bubble], layout=w.Layout(width="100%", justify_content="flex-end" if role == "user" else "flex-start")
+        ).add_class("jp-providers-bubble-row")
+        with self._lock:
+            self.bubbles.append(bubble)
+            self.history.children = (*self.history.children, row)
+        return bubble
+
+    def _remove_bubbles(self, *bubbles: Any) -> None:
+        with self._lock:
+            rows = [r for r in self.history.children if any(b in r.children for b in bubbles)]
+            self.history.children = tuple(r for r in self.history.children if r not in rows)
+            self.bubbles = [b for b in self.bubbles if b not in bubbles]
+            for r in rows:
+                close_tree(r)
+
+    def _busy(self, busy: bool) -> None:
+        self.send_button.disabled = busy
+        self.stop_button.disabled = not busy
+        for x in (self.provider, self.model, self.new_chat):
+            x.disabled = busy
+
+    def _set_status(self, text: str, kind: str) -> None:
+        self.status.value = message_html(text, kind)
+
+    # -- lifetime -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop any reply, stop following the store and close every widget."""
+        unsubscribe = getattr(self, "_unsubscribe", None)
+        if unsubscribe is not None:
+            unsubscribe()
+        if getattr(self, "_turn", None) is not None:
+            self.stop()
+        for child in self.children:
+            close_tree(child)
+        super().close()

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# What Binder does, in a fresh venv: install binder/requirements.txt, run binder/postBuild,
+# then launch through binder/start and execute the quickstart notebook.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv-binder
+rm -rf "$VENV"
+python3 -m venv "$VENV"
+export PATH="$PWD/$VENV/bin:$PATH"
+export JUPYTER_PROVIDERS_DIR="$(mktemp -d)" JUPYTER_PROVIDERS_KEYRING=0
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet -r binder/requirements.txt
+bash binder/postBuild >/dev/null
+out="$(mktemp -d)/quickstart.out.ipynb"
+trap 'jupyter-providers local stop >/dev/null 2>&1 || true' EXIT
+binder/start jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=300 \
+  notebooks/quickstart.ipynb --output "$out"
+grep -q '"text/markdown"' "$out"
+echo "binder-check: a venv built from binder/ ran quickstart.ipynb end to end"

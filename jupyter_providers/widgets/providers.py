@@ -45,10 +45,8 @@ class _Row:
         self.enabled.tooltip = "enabled" if p.enabled else "disabled"
         if selected:
             self.box.add_class("jp-providers-selected")
-            self.select.button_style = "info"
         else:
             self.box.remove_class("jp-providers-selected")
-            self.select.button_style = ""
 
 
 class ProvidersPanel(w.VBox):  # type: ignore[misc]

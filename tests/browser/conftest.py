@@ -129,13 +129,26 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def page(browser: Any, tmp_path: Path) -> Iterator[Any]:
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     try:
         yield pg
     finally:
+        if request.node.stash.get(_FAILED, False):  # what the page showed when the test failed
+            pg.screenshot(path=str(SHOTS / f"FAILED-{request.node.name}.png"), full_page=True)
         context.close()
 
 

@@ -41,7 +41,9 @@ CSS = """
 .jp-providers-row { border-radius: 4px; padding: 0 2px; }
 .jp-providers-row .jp-providers-row-name { text-align: left; background: transparent; font-weight: 500; }
 .jp-providers-row.jp-providers-selected { background: var(--jp-brand-color3, #d7e9fb); }
-.jp-providers-row.jp-providers-selected .jp-providers-row-name { color: var(--jp-ui-font-color0, #111); font-weight: 700; }
+.jp-providers-row.jp-providers-selected .jp-providers-row-name {
+  color: var(--jp-ui-font-color0, #111); font-weight: 700;
+}
 .jp-providers-row-type .widget-html-content { color: var(--jp-ui-font-color2, #666); font-size: 90%; }
 .jp-providers-detail { padding-left: 10px; }
 .jp-providers-section .widget-html-content { font-weight: 600; margin-top: 6px;

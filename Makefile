@@ -55,5 +55,5 @@ clean:
 BENCH := .venv-bench
 bench:
 	test -x $(BENCH)/bin/python || $(PYTHON) -m venv $(BENCH)
-	$(BENCH)/bin/python -m pip install --quiet 'jupyter-ai-magics>=2,<3' ipython openai anthropic -e .
-	$(BENCH)/bin/python benchmarks/startup.py
+	$(BENCH)/bin/python -m pip install --quiet 'jupyter-ai-magics>=2,<3' ipython ipykernel openai anthropic -e .
+	for b in startup streaming display fanout memory; do echo "== $$b"; $(BENCH)/bin/python benchmarks/$$b.py || exit 1; done

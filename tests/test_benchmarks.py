@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,3 +26,54 @@ def test_startup_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert results["%load_ext jupyter_providers"] is not None and results["%load_ext jupyter_providers"] > 0
     assert "%load_ext jupyter_providers" in out and "ratio to ours" in out
+
+
+def test_streaming_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    results = load("streaming").main(["--chunks", "300", "--repeat", "1", "--no-sdk"])
+    out = capsys.readouterr().out
+    for protocol in ("openai", "anthropic"):
+        assert (results[f"{protocol}: floor: httpx iter_lines + json.loads"] or 0) > 0
+        assert (results[f"{protocol}: jupyter_providers chat(stream=True)"] or 0) > 0
+        assert f"{protocol}: ours costs" in out
+    assert "skipped" in out  # the SDK rows
+
+
+def test_streaming_benchmark_runs_the_official_sdks(capsys: pytest.CaptureFixture[str]) -> None:
+    for sdk in ("openai", "anthropic"):
+        pytest.importorskip(sdk, reason=f"{sdk} SDK not installed here: it is in .venv-bench (make bench)")
+    results = load("streaming").main(["--chunks", "300", "--repeat", "1"])
+    sdk_rows = {name: us for name, us in results.items() if "SDK" in name}
+    assert len(sdk_rows) == 3 and all(us is not None and us > 0 for us in sdk_rows.values())
+    assert "SDK" in capsys.readouterr().out
+
+
+def test_display_benchmark_runs() -> None:
+    # In a child process: the in-process kernel makes its own IPython shell singleton, which must not
+    # replace the InteractiveShell the magic tests use in this process.
+    pytest.importorskip("ipykernel")
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "display.py"), "--chunks", "400", "--seconds", "0.5"],
+        capture_output=True, text=True, timeout=240, check=True,
+    )  # fmt: skip
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line.split()}
+    for path in ("%%chat", "ChatWidget"):
+        assert path in rows, done.stdout
+        assert int(rows[path][2]) > 0 and int(rows[path][4].replace(",", "")) > 0  # messages, bytes
+    assert "the final text" in done.stdout
+
+
+def test_fanout_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    results = load("fanout").main(["--providers", "3", "--models", "2", "--delay", "0.05"])
+    for case in ("verify", "compare"):
+        r = results[case]
+        assert r["one"] > 0 and r["fan_out"] > 0 and r["one_by_one"] > 0
+    out = capsys.readouterr().out
+    assert "%providers verify (3 providers)" in out and "%%chat --compare (2 models)" in out
+
+
+def test_memory_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    results = load("memory").main(["--turns", "8", "--megabytes", "0.2", "--no-huge"])
+    assert [r["size"] for r in results["conversation"]] == [2, 4, 8]
+    assert len(results["reply"]) == 3 and all(r["peak"] > 0 for r in results["reply"])
+    out = capsys.readouterr().out
+    assert "Conversation:" in out and "One streamed reply" in out

@@ -31,6 +31,24 @@ __all__ = ["ChatWidget"]
 
 _NO_PROVIDER = "no enabled provider: add or enable one (jupyter_providers.panel())"
 _PENDING = '<span class="jp-providers-note">…</span>'
+#: A widget's value has no "append": each update of the streaming bubble re-sends all of it. Past
+#: this many characters the bubble shows only the latest ones, as plain text, so an update costs
+#: at most this much however long the reply (not the whole reply again, 4 times a second: 34x the
+#: reply's size for a 16 s reply, benchmarks/display.py); the whole reply is rendered when it ends.
+LIVE_CHARS = 2000
+
+
+def live_html(text: str) -> str:
+    """The streaming bubble's body: the reply as Markdown while it is short, then a bounded plain tail."""
+    if not text:
+        return _PENDING
+    if len(text) <= LIVE_CHARS:
+        return markdown_html(text)
+    above = len(text) - LIVE_CHARS
+    return (
+        f'<div class="jp-providers-note">… {above:,} characters above, shown in full when the reply ends</div>'
+        f'<div style="white-space:pre-wrap">{esc(text[-LIVE_CHARS:])}</div>'
+    )
 
 
 def _ms(seconds: float | None) -> str:
@@ -324,7 +342,7 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             if turn.closed or turn.reply is None:
                 return
             text, reply = turn.reply.text_so_far, turn.reply
-            turn.bot.value = self._caption(reply.model) + (markdown_html(text) if text else _PENDING)
+            turn.bot.value = self._caption(reply.model) + live_html(text)
             self._set_status(f"streaming from {reply.provider} / {reply.model}… {len(text)} characters", "busy")
 
     def _finish(self, turn: _Turn, error: Exception | None) -> None:

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from jupyter_providers import ProviderStore
+from jupyter_providers._throttle import Throttle
 from jupyter_providers.widgets import ChatWidget
+from jupyter_providers.widgets import chat as chat_module
+from jupyter_providers.widgets.chat import LIVE_CHARS, live_html
 from tests.fakes import FakeServer
 
 from . import text, wait_until
@@ -293,3 +296,25 @@ def test_lazy_entry_points(fake_store: ProviderStore) -> None:
     assert type(widgets[0]).__name__ == "ProvidersPanel" and widgets[1].provider.value == "Fake"
     for w in widgets:
         w.close()
+
+
+def test_a_long_streaming_reply_sends_bounded_updates(
+    chat: ChatWidget, srv: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chat_module, "Throttle", lambda flush: Throttle(flush, interval=0.0))  # every piece shows
+    srv.reply = " ".join(f"word{i}" for i in range(4000))  # 35 kB: re-sending it whole 4 times a second is quadratic
+    chat.send("Long one please")
+    bubble = chat.bubbles[-1]
+    values: list[str] = []
+    bubble.observe(lambda change: values.append(change["new"]), names="value")
+    assert chat.wait(60)
+    assert values and "word0 " in text(values[-1]) and "word3999" in text(values[-1])  # all of it, at the end
+    assert len(values) > 1000 and all(len(v) < LIVE_CHARS + 600 for v in values[:-1]), [len(v) for v in values]
+
+
+def test_live_html_is_markdown_while_short_then_a_plain_tail() -> None:
+    assert "<strong>hi</strong>" in live_html("**hi** there")
+    long = "**start** " + "x" * LIVE_CHARS + " <b>end</b>"
+    html = live_html(long)
+    assert len(html) < LIVE_CHARS + 600 and "start" not in html and "&lt;b&gt;end&lt;/b&gt;" in html
+    assert f"{len(long) - LIVE_CHARS:,} characters above" in text(html)

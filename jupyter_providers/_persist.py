@@ -19,7 +19,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +67,11 @@ def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
         raise
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any] | None:
-    """The file's JSON object, ``None`` if absent; a broken file is copied aside and reported."""
+def _read_json(path: Path, what: str, check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any] | None:
+    """The file's JSON object, ``None`` if absent; a broken file is copied aside and reported.
+
+    ``check`` raises ``ValueError`` for a JSON object of the wrong shape: that file is broken too.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -77,6 +80,8 @@ def _read_json(path: Path, what: str) -> dict[str, Any] | None:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("the top level is not a JSON object")
+        if check is not None:
+            check(data)
     except ValueError as exc:
         digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:10]
         backup = path.with_name(f"{path.name}.corrupt-{digest}")  # one copy per distinct bad content
@@ -89,6 +94,17 @@ def _read_json(path: Path, what: str) -> dict[str, Any] | None:
     return data
 
 
+def _check_providers(data: dict[str, Any]) -> None:
+    if not isinstance(data.get("providers", []), list):
+        raise ValueError("'providers' is not a list")
+
+
+def _check_keys(data: dict[str, Any]) -> None:
+    bad = next((name for name, value in data.items() if not isinstance(value, str)), None)
+    if bad is not None:
+        raise ValueError(f"the key of {bad!r} is not a string")  # the name only: never a key
+
+
 class _KeyFile:
     """Keys in a JSON file readable by its owner only (mode 0600)."""
 
@@ -96,8 +112,8 @@ class _KeyFile:
         self.path = path
 
     def load(self) -> dict[str, str]:
-        data = _read_json(self.path, "key file") or {}
-        return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+        data = _read_json(self.path, "key file", _check_keys) or {}
+        return {str(k): str(v) for k, v in data.items()}
 
     def save(self, keys: dict[str, str]) -> None:
         if not keys and not self.path.exists():
@@ -166,14 +182,16 @@ class ConfigFiles:
     def changed_on_disk(self) -> bool:
         return self._file_stamp() != self._stamp
 
-    def load(self) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        """Provider entries and their keys, as last written by any kernel."""
+    def load(self) -> tuple[list[Any], dict[str, str]]:
+        """Provider entries (as found: some may not be objects) and their keys, as last written by any kernel."""
         self._stamp = self._file_stamp()
-        data = _read_json(self.providers_path, "providers file") or {}
-        entries = [p for p in data.get("providers", []) if isinstance(p, dict)]
+        data = _read_json(self.providers_path, "providers file", _check_providers) or {}
+        entries: list[Any] = list(data.get("providers", []))  # the store keeps the ones it cannot read
         if self.keyring is not None:
             keys = {}
             for entry in entries:
+                if not isinstance(entry, dict):
+                    continue
                 value = self.keyring.get(str(entry.get("name")))
                 if value:
                     keys[str(entry["name"])] = value
@@ -181,7 +199,7 @@ class ConfigFiles:
             keys = self.keys.load()
         return entries, keys
 
-    def save(self, entries: list[dict[str, Any]], keys: dict[str, str], changed_keys: set[str]) -> None:
+    def save(self, entries: list[Any], keys: dict[str, str], changed_keys: set[str]) -> None:
         if self.keyring is not None:
             for name in changed_keys:
                 self.keyring.set(name, keys.get(name))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._types import Message
 from .errors import ProviderConfigError
-from .store import ProviderStore, get_store
+from .store import ProviderStore, check_timeout, get_store
 
 if TYPE_CHECKING:
     import httpx
@@ -38,6 +38,8 @@ def pick_provider(
     p = store[name]
     if not p.enabled:
         raise ProviderConfigError(f"provider: {name!r} is disabled - enable it first", provider=name, kind="disabled")
+    if model is not None and not isinstance(model, str):
+        raise ProviderConfigError(f"model: {model!r} is not a model id", provider=name)
     chosen = model or (p.model_ids[0] if p.models else None)
     if not chosen:
         raise ProviderConfigError(
@@ -70,6 +72,8 @@ def check_chat_options(temperature: Any, max_tokens: Any) -> tuple[float | None,
 
 
 def _messages(prompt: str | Sequence[Message], history: Sequence[Message] | None) -> list[Message]:
+    if isinstance(prompt, bytes) or not isinstance(prompt, str | Sequence):
+        raise ProviderConfigError(f"prompt: give a string or a list of messages, not {prompt!r}")
     msgs: list[Message] = list(history or [])
     if isinstance(prompt, str):
         if not prompt.strip():
@@ -109,6 +113,14 @@ def chat(
     from .client import chat_provider
 
     t, m = check_chat_options(temperature, max_tokens)
+    if system is not None and not isinstance(system, str):
+        raise ProviderConfigError(f"system: give the system prompt as a string, not {system!r}")
+    if not isinstance(stream, bool):
+        raise ProviderConfigError(f"stream: give True or False, not {stream!r}")
+    try:
+        timeout = check_timeout(timeout)
+    except ValueError as exc:
+        raise ProviderConfigError(str(exc)) from None
     msgs = _messages(prompt, history)
     p, chosen = pick_provider(store or get_store(), provider, model)
     return chat_provider(

@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
+import keyword
 import shlex
 import sys
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from IPython.display import HTML, clear_output, display
 from traitlets import Bool, Enum, Float, Unicode
 
 from ._interpolate import interpolate
+from ._persist import StoreFileError
 from ._render import safe_markdown
 from ._throttle import Throttle
 from .api import check_chat_options, pick_provider
@@ -169,7 +170,7 @@ class ChatMagics(Magics):
         try:
             prompt = interpolate(cell, self._ns)
             t, mt = check_chat_options(args.temperature, args.max_tokens)
-            if args.out is not None and not args.out.isidentifier():
+            if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
                 raise ValueError(f"--out: {args.out!r} is not a variable name")
             if not prompt.strip():
                 raise ValueError("prompt: the cell is empty - write a question under %%chat")
@@ -280,10 +281,14 @@ class ChatMagics(Magics):
 
         handle = display(HTML(self._compare_html(columns, final=False)), display_id=True) if self.rich else None
         with ThreadPoolExecutor(max_workers=len(columns)) as pool:
-            futures = [pool.submit(run, i) for i in range(len(columns))]
+            pending = {pool.submit(run, i) for i in range(len(columns))}
             try:
-                while not all(f.done() for f in futures):
-                    threading.Event().wait(self.update_interval)
+                # wait() returns as soon as the last reply is in: the cell takes as long as the slowest
+                # model, not that rounded up to the next update_interval.
+                for _ in range(1_000_000):  # bounded: at least a day of updates
+                    _, pending = wait(pending, timeout=self.update_interval)
+                    if not pending:
+                        break
                     if handle is not None:
                         handle.update(HTML(self._compare_html(columns, final=False)))
                         stats.updates += 1
@@ -333,14 +338,14 @@ class ChatMagics(Magics):
         try:
             argv = shlex.split(line)
         except ValueError as exc:
-            print(f"{exc}\n{USAGE}", file=sys.stderr)
+            print(f"%providers: {exc} in the arguments\n{USAGE}", file=sys.stderr)
             return
         try:
             result = ProvidersCommand(self.store).run(argv)
         except UsageError as exc:
             print(f"{exc}\n{USAGE}" if str(exc) else USAGE, file=sys.stderr)
             return
-        except (ProviderError, ValueError, KeyError) as exc:
+        except (ProviderError, ValueError, KeyError, StoreFileError) as exc:
             self._error(exc)
             return
         if isinstance(result, str):

@@ -21,7 +21,7 @@ from ._address import check_address, resolve_base
 from ._persist import ConfigFiles, StoreFileError, admin_config_paths, default_config_dir, load_admin_entries
 from ._types import Verification
 
-__all__ = ["PROVIDER_TYPES", "Model", "Provider", "ProviderStore", "get_store"]
+__all__ = ["PROVIDER_TYPES", "Model", "Provider", "ProviderStore", "check_timeout", "get_store"]
 
 log = logging.getLogger("jupyter_providers")
 
@@ -248,6 +248,8 @@ class ProviderStore:
         #: why the providers file could not be read, if it could not (reads then show the last good state,
         #: changes are refused until the file is fixed, so it is never overwritten)
         self.load_error: StoreFileError | None = None
+        #: entries of the file this version cannot read (another version's, or hand-edited): written back as found
+        self._unreadable: list[Any] = []
         try:
             self.reload()
         except StoreFileError as exc:
@@ -267,17 +269,22 @@ class ProviderStore:
             return
         entries, keys = self._files.load()
         fresh: dict[str, Provider] = {}
+        unreadable: list[Any] = []
         for entry in entries:
             try:
+                if not isinstance(entry, dict):
+                    raise ValueError(f"{entry!r:.40} is not a JSON object")
                 p = _from_entry(entry, keys.get(str(entry.get("name"))))
             except ValueError as exc:
-                log.warning("jupyter-providers: skipping a stored provider: %s", exc)
+                log.warning("jupyter-providers: skipping a stored provider (kept in the file as it is): %s", exc)
+                unreadable.append(entry)
                 continue
             old = self._providers.get(p.name)
             if old is not None:
                 p = dataclasses.replace(p, last_verification=old.last_verification)
             fresh[p.name] = p
         self._providers = fresh
+        self._unreadable = unreadable
 
     def _sync(self) -> None:
         if self._files is not None and self._files.changed_on_disk():
@@ -340,7 +347,8 @@ class ProviderStore:
                     changed = {n for n in before.keys() | after.keys() if n not in before or n not in after}
                     changed |= {n for n in before.keys() & after.keys() if before[n] != after[n]}
                     keys = {n: k for n, k in after.items() if k}
-                    self._files.save([_to_entry(p) for p in work.values()], keys, changed)
+                    entries: list[Any] = [_to_entry(p) for p in work.values()]
+                    self._files.save(entries + self._unreadable, keys, changed)
                     self._providers = work
         self._emit(event, name)
 
@@ -367,6 +375,8 @@ class ProviderStore:
         verify_tls: bool = True,
     ) -> Provider:
         """Add a provider. ``api_key=None`` falls back to the SDK's variable; ``""`` means no key."""
+        if not isinstance(models, str | Iterable):
+            raise ValueError(f"models: give a list of model ids, not {models!r}")
         ids = [check_model_id(i) for m in ([models] if isinstance(models, str) else models) for i in _split_ids(m)]
         provider = Provider(
             name=_check_name(name),
@@ -376,13 +386,14 @@ class ProviderStore:
             api_key_env=_check_env_name(api_key_env),
             enabled=_check_bool("enabled", enabled),
             models=tuple(Model(i) for i in dict.fromkeys(ids)),
-            api_version=(api_version or "").strip() or None,
+            api_version=_check_text("api_version", api_version) or None,
             headers=MappingProxyType(_check_headers(headers)),
             verify_tls=_check_bool("verify_tls", verify_tls),
         )
 
         def change(work: dict[str, Provider]) -> None:
-            clash = next((n for n in [*self._admin, *work] if n.lower() == provider.name.lower()), None)
+            taken = [*self._admin, *work, *(str(e.get("name")) for e in self._unreadable if isinstance(e, dict))]
+            clash = next((n for n in taken if n.lower() == provider.name.lower()), None)
             if clash is not None:
                 raise ValueError(f"name: a provider named {clash!r} already exists; pick another name")
             work[provider.name] = provider
@@ -414,7 +425,7 @@ class ProviderStore:
             elif k in ("enabled", "verify_tls"):
                 clean[k] = _check_bool(k, v)
             else:
-                clean[k] = (str(v).strip() or None) if v is not None else None
+                clean[k] = _check_text(k, v) or None
 
         def change(work: dict[str, Provider]) -> None:
             work[name] = dataclasses.replace(self._editable(work, name), **clean)
@@ -464,6 +475,8 @@ class ProviderStore:
     ) -> Provider:
         """Rename a model id, or set its display name / group (``""`` restores the derived one)."""
         new_id = check_model_id(id) if id is not None else None
+        display_name = _check_text("display_name", display_name) if display_name is not None else None
+        group = _check_text("group", group) if group is not None else None
 
         def change(work: dict[str, Provider]) -> None:
             p = self._editable(work, name)
@@ -527,7 +540,9 @@ class ProviderStore:
         """Send a one-token chat and say precisely what happened (see :class:`Verification`)."""
         from .client import verify
 
-        verdict = verify(self[name], model, timeout=timeout)
+        if model is not None:
+            model = check_model_id(model)
+        verdict = verify(self[name], model, timeout=check_timeout(timeout))
         self._record_verification(name, verdict)
         return verdict
 
@@ -535,7 +550,7 @@ class ProviderStore:
         """The model ids the server offers, all pages followed. Raises a :class:`ProviderError`."""
         from .client import list_models
 
-        return list_models(self[name], timeout=timeout)
+        return list_models(self[name], timeout=check_timeout(timeout))
 
 
 def _split_ids(value: str) -> list[str]:
@@ -549,6 +564,24 @@ def _check_bool(field: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{field}: give True or False")
     return value
+
+
+def _check_text(field: str, value: object) -> str:
+    """A one-line text setting, trimmed (``None`` gives ``""``)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or "\n" in value or "\r" in value:
+        raise ValueError(f"{field}: give a one-line string, not {value!r}")
+    return value.strip()
+
+
+def check_timeout(value: object) -> float | None:
+    """Seconds to wait for a server (``None``: the settings' default)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        raise ValueError(f"timeout: {value!r} is not a number of seconds above 0")
+    return float(value)
 
 
 def _check_env_name(value: object) -> str | None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..store import Provider
 
 __all__ = [
+    "SHAPE_ERRORS",
     "ChatParams",
     "Completion",
     "Delta",
@@ -85,6 +86,15 @@ class ErrorInfo:
 
 class ProtocolError(ValueError):
     """The server's answer does not follow the protocol."""
+
+
+#: what reading an answer of the wrong shape raises (``"x".get``, ``5[0]``, ``"".join([1])``): parsers turn
+#: these into :class:`ProtocolError` with :func:`shape_error`, so a server's garbage never escapes as a bug
+SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError)
+
+
+def shape_error(what: str, data: Any) -> ProtocolError:
+    return ProtocolError(f"{what} has an unexpected shape: {str(data)[:80]!r}")
 
 
 class StreamErrorEvent(Exception):

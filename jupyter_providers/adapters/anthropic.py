@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from .._types import Usage
 from ._base import (
+    SHAPE_ERRORS,
     ChatParams,
     Completion,
     Delta,
@@ -19,6 +20,7 @@ from ._base import (
     classify_common,
     load_json,
     obj,
+    shape_error,
     stream_error,
 )
 
@@ -47,27 +49,38 @@ class AnthropicStreamParser:
         typ = data.get("type") or event.event
         if event.event == "error":
             typ = "error"
-        if typ == "content_block_delta":
-            d = data.get("delta") or {}
-            dt = d.get("type")
-            if dt == "text_delta":
-                return Delta(text=d.get("text") or "")
-            if dt == "thinking_delta":
-                return Delta(reasoning=d.get("thinking") or "")
-            return None
-        if typ == "message_start":
-            usage = (data.get("message") or {}).get("usage") or {}
-            self.input_tokens = as_int(usage.get("input_tokens"))
-            self.output_tokens = as_int(usage.get("output_tokens"))
-            return Delta(usage=Usage(self.input_tokens, self.output_tokens))
-        if typ == "message_delta":
-            usage = data.get("usage") or {}
-            out = as_int(usage.get("output_tokens"))
-            self.output_tokens = out if out is not None else self.output_tokens
-            inp = as_int(usage.get("input_tokens"))
-            self.input_tokens = inp if inp is not None else self.input_tokens
-            stop = (data.get("delta") or {}).get("stop_reason")
-            return Delta(finish_reason=stop, usage=Usage(self.input_tokens, self.output_tokens))
+        try:  # costs nothing unless raised: an event of the wrong shape is the server's error, not a crash
+            if typ == "content_block_delta":
+                d = data.get("delta") or {}
+                dt = d.get("type")
+                if dt == "text_delta":  # nearly every event: first, with positional arguments
+                    text = d.get("text") or ""
+                    if text.__class__ is str:
+                        return Delta(text)
+                    raise TypeError
+                if dt == "thinking_delta":
+                    thinking = d.get("thinking") or ""
+                    if thinking.__class__ is str:
+                        return Delta("", thinking)
+                    raise TypeError
+                return None
+            if typ == "message_start":
+                usage = (data.get("message") or {}).get("usage") or {}
+                self.input_tokens = as_int(usage.get("input_tokens"))
+                self.output_tokens = as_int(usage.get("output_tokens"))
+                return Delta(usage=Usage(self.input_tokens, self.output_tokens))
+            if typ == "message_delta":
+                usage = data.get("usage") or {}
+                out = as_int(usage.get("output_tokens"))
+                self.output_tokens = out if out is not None else self.output_tokens
+                inp = as_int(usage.get("input_tokens"))
+                self.input_tokens = inp if inp is not None else self.input_tokens
+                stop = (data.get("delta") or {}).get("stop_reason")
+                if not (stop is None or isinstance(stop, str)):
+                    raise TypeError
+                return Delta(finish_reason=stop, usage=Usage(self.input_tokens, self.output_tokens))
+        except SHAPE_ERRORS:
+            raise shape_error("a stream event", data) from None
         if typ == "message_stop":
             self.complete = True
             return None
@@ -125,16 +138,24 @@ class AnthropicAdapter:
         blocks = data.get("content")
         if not isinstance(blocks, list):
             raise ProtocolError("the reply has no 'content' array")
-        text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
-        thinking = "".join(b.get("thinking", "") for b in blocks if isinstance(b, dict) and b.get("type") == "thinking")
-        usage = data.get("usage") or {}
-        return Completion(
-            text=text,
-            reasoning=thinking,
-            finish_reason=data.get("stop_reason"),
-            usage=Usage(as_int(usage.get("input_tokens")), as_int(usage.get("output_tokens"))),
-            model=data.get("model"),
-        )
+        try:
+            text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+            thinking = "".join(
+                b.get("thinking", "") for b in blocks if isinstance(b, dict) and b.get("type") == "thinking"
+            )
+            usage = data.get("usage") or {}
+            stop = data.get("stop_reason")
+            if not (stop is None or isinstance(stop, str)):
+                raise TypeError
+            return Completion(
+                text=text,
+                reasoning=thinking,
+                finish_reason=stop,
+                usage=Usage(as_int(usage.get("input_tokens")), as_int(usage.get("output_tokens"))),
+                model=data.get("model"),
+            )
+        except SHAPE_ERRORS:
+            raise shape_error("the reply", data) from None
 
     def stream_parser(self) -> AnthropicStreamParser:
         return AnthropicStreamParser()

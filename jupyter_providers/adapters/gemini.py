@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 
 from .._types import Usage
 from ._base import (
+    SHAPE_ERRORS,
     ChatParams,
     Completion,
     Delta,
@@ -23,6 +24,7 @@ from ._base import (
     classify_common,
     load_json,
     obj,
+    shape_error,
     stream_error,
 )
 
@@ -41,21 +43,27 @@ def parse_gemini_response(data: Any) -> Completion:
     data = obj(data, "the reply")
     if "error" in data and "candidates" not in data:
         raise ProtocolError(f"the server answered 200 with an error: {data['error']}")
-    meta = data.get("usageMetadata") or {}
-    usage = Usage(as_int(meta.get("promptTokenCount")), as_int(meta.get("candidatesTokenCount")))
-    candidates = data.get("candidates")
-    if not candidates:
-        block = (data.get("promptFeedback") or {}).get("blockReason")
-        if block:
-            return Completion("", finish_reason=f"blocked: {block}", usage=usage)
-        if meta:
-            return Completion("", usage=usage)
-        raise ProtocolError("the reply has no 'candidates'")
-    cand = obj(candidates[0], "candidates[0]")
-    parts = (cand.get("content") or {}).get("parts") or []
-    text = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
-    thought = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and p.get("thought"))
-    return Completion(text, thought, cand.get("finishReason"), usage, data.get("modelVersion"))
+    try:  # costs nothing unless raised: an answer of the wrong shape is the server's error, not a crash
+        meta = data.get("usageMetadata") or {}
+        usage = Usage(as_int(meta.get("promptTokenCount")), as_int(meta.get("candidatesTokenCount")))
+        candidates = data.get("candidates")
+        if not candidates:
+            block = (data.get("promptFeedback") or {}).get("blockReason")
+            if block:
+                return Completion("", finish_reason=f"blocked: {block}", usage=usage)
+            if meta:
+                return Completion("", usage=usage)
+            raise ProtocolError("the reply has no 'candidates'")
+        cand = obj(candidates[0], "candidates[0]")
+        parts = (cand.get("content") or {}).get("parts") or []
+        text = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
+        thought = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and p.get("thought"))
+        finish = cand.get("finishReason")
+        if not (finish is None or isinstance(finish, str)):
+            raise TypeError
+    except SHAPE_ERRORS:
+        raise shape_error("the reply", data) from None
+    return Completion(text, thought, finish, usage, data.get("modelVersion"))
 
 
 class GeminiStreamParser:
@@ -120,14 +128,20 @@ class GeminiAdapter:
         items = data.get("models", [])
         if not isinstance(items, list):
             raise ProtocolError("the model list has no 'models' array")
-        ids = [
-            str(m["name"]).removeprefix("models/")
-            for m in items
-            if isinstance(m, dict)
-            and m.get("name")
-            and "generateContent" in (m.get("supportedGenerationMethods") or ["generateContent"])
-        ]
-        return ids, data.get("nextPageToken") or None
+        try:
+            ids = [
+                str(m["name"]).removeprefix("models/")
+                for m in items
+                if isinstance(m, dict)
+                and m.get("name")
+                and "generateContent" in (m.get("supportedGenerationMethods") or ["generateContent"])
+            ]
+        except SHAPE_ERRORS:
+            raise shape_error("the model list", data) from None
+        token = data.get("nextPageToken") or None
+        if not (token is None or isinstance(token, str)):
+            raise ProtocolError("the model list's 'nextPageToken' is not a string")
+        return ids, token
 
     def parse_completion(self, data: Any) -> Completion:
         return parse_gemini_response(data)
@@ -140,11 +154,13 @@ class GeminiAdapter:
         err = body.get("error") if isinstance(body, dict) else None
         if not isinstance(err, dict):
             return info
-        reasons = {d.get("reason") for d in err.get("details") or [] if isinstance(d, dict)}
+        details = err.get("details")  # a list of objects, if the server keeps to the format
+        details = [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+        reasons = [d.get("reason") for d in details]
         if "API_KEY_INVALID" in reasons or (status == 400 and "api key not valid" in info.message.lower()):
             return ErrorInfo("auth", info.message, "API_KEY_INVALID")
         delay = next(
-            (d.get("retryDelay") for d in err.get("details") or [] if isinstance(d, dict) and d.get("retryDelay")),
+            (d.get("retryDelay") for d in details if d.get("retryDelay")),
             None,
         )
         retry = info.retry_after
@@ -156,9 +172,9 @@ class GeminiAdapter:
         # A daily quota will not come back in a few seconds: report it, do not retry.
         quota_ids = [
             str(v.get("quotaId", ""))
-            for d in err.get("details") or []
-            if isinstance(d, dict)
-            for v in d.get("violations") or []
+            for d in details
+            if isinstance(d.get("violations"), list)
+            for v in d["violations"]
             if isinstance(v, dict)
         ]
         quota = status == 429 and any("PerDay" in q for q in quota_ids)

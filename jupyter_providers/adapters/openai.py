@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from .._types import Usage
 from ._base import (
+    SHAPE_ERRORS,
     ChatParams,
     Completion,
     Delta,
@@ -19,6 +20,7 @@ from ._base import (
     classify_common,
     load_json,
     obj,
+    shape_error,
     stream_error,
 )
 
@@ -77,18 +79,21 @@ class OpenAIStreamParser:
             raise ProtocolError("a stream chunk is not a JSON object")
         if event.event == "error" or "error" in chunk:
             raise stream_error(chunk)
-        delta = Delta(usage=_usage(chunk.get("usage")))
+        # One Delta built in one call (this runs once per streamed chunk).
+        usage = chunk.get("usage")
+        usage = _usage(usage) if usage is not None else None
         choices = chunk.get("choices")
-        if choices:
+        if not choices:
+            return Delta("", "", None, usage)  # the usage chunk (``choices: []``)
+        try:  # costs nothing unless raised: a chunk of the wrong shape is the server's error, not a crash
             choice = choices[0]
             d = choice.get("delta") or {}
-            content = d.get("content")
-            if content:
-                delta.text = content
-            delta.reasoning = _reasoning(d)
-            if choice.get("finish_reason"):
-                delta.finish_reason = choice["finish_reason"]
-        return delta
+            text, finish = d.get("content") or "", choice.get("finish_reason") or None
+            if text.__class__ is not str or not (finish is None or finish.__class__ is str):
+                raise TypeError
+        except SHAPE_ERRORS:
+            raise shape_error("a stream chunk", data) from None
+        return Delta(text, _reasoning(d), finish, usage)
 
 
 class OpenAIAdapter:

@@ -74,8 +74,58 @@ CSS = """
 """
 
 
-class SecretPassword(w.Password):  # type: ignore[misc]
-    """A password field whose typed value is never echoed back to the front ends.
+#: the comm ids of the secret fields alive in this kernel: the messages they receive carry what was typed
+_SECRET_COMMS: set[str] = set()
+_NOT_LOGGED = "(a message of a secret field: not logged)"
+#: ``comm`` ("Comm") and ipykernel ("IPKernelApp") log every message from the front end at DEBUG
+_MESSAGE_LOGGERS = ("Comm", "IPKernelApp")
+
+
+def _is_secret_message(value: object) -> bool:
+    if not isinstance(value, dict):
+        return False
+    content = value.get("content", value)
+    comm_id = content.get("comm_id") if isinstance(content, dict) else None
+    return isinstance(comm_id, str) and comm_id in _SECRET_COMMS
+
+
+class _SecretMessagesFilter(logging.Filter):
+    """Logs keep the message's place, not a secret field's message (``logging.basicConfig(level=DEBUG)``
+    would otherwise write a key typed in the panel to the log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _SECRET_COMMS:
+            return True
+        if isinstance(record.args, tuple):
+            record.args = tuple(_NOT_LOGGED if _is_secret_message(a) else a for a in record.args)
+        elif _is_secret_message(record.args):  # one dict argument: logging keeps it as the mapping itself
+            record.args = (_NOT_LOGGED,)
+        return True
+
+
+_FILTER = _SecretMessagesFilter()
+
+
+class _SecretField:
+    """What the secret fields share: their messages are kept out of the kernel's logs."""
+
+    model_id: str
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name in _MESSAGE_LOGGERS:
+            logging.getLogger(name).addFilter(_FILTER)  # once: a filter already there is not added again
+        _SECRET_COMMS.add(self.model_id)
+
+    def close(self) -> None:
+        comm = getattr(self, "comm", None)  # None once closed
+        if comm is not None:
+            _SECRET_COMMS.discard(comm.comm_id)
+        super().close()  # type: ignore[misc]
+
+
+class SecretPassword(_SecretField, w.Password):  # type: ignore[misc]
+    """A password field whose typed value is never echoed back to the front ends, nor logged.
 
     ipywidgets 8 echoes every value a front end sends to all front ends; for a key that
     would send it back over the wire, so the echo is turned off for ``value``.
@@ -84,8 +134,8 @@ class SecretPassword(w.Password):  # type: ignore[misc]
     value = Unicode(help="the typed secret (cleared as soon as it is read)").tag(sync=True, echo_update=False)
 
 
-class SecretTextarea(w.Textarea):  # type: ignore[misc]
-    """A text area for secrets (header values), not echoed back either."""
+class SecretTextarea(_SecretField, w.Textarea):  # type: ignore[misc]
+    """A text area for secrets (header values), not echoed back or logged either."""
 
     value = Unicode(help="the typed text (cleared as soon as it is read)").tag(sync=True, echo_update=False)
 

@@ -6,6 +6,8 @@ installs it, so CI always runs them.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -62,7 +64,17 @@ def write_notebook(path: Path, sources: list[str]) -> None:
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory, llama_server: LocalServer) -> Iterator[Lab]:
-    root = tmp_path_factory.mktemp("lab")
+    env = {
+        "LOCAL_MODEL_URL": llama_server.base_url,
+        "LOCAL_MODEL_KEY": llama_server.api_key,  # notebooks read it from the environment, never hold it
+    }
+    with running_lab(tmp_path_factory.mktemp("lab"), env, SHOTS.parent / "jupyterlab.log") as lab:
+        yield dataclasses.replace(lab, model_url=llama_server.base_url + "/")
+
+
+@contextlib.contextmanager
+def running_lab(root: Path, extra_env: dict[str, str], log_path: Path, *args: str) -> Iterator[Lab]:
+    """JupyterLab on 127.0.0.1 serving ``root`` (its kernels get ``extra_env``), its output in ``log_path``."""
     config_dir = root / ".providers"
     token = secrets.token_hex(16)
     port = free_port()
@@ -72,8 +84,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, llama_server: LocalServer) -> 
         JUPYTER_PROVIDERS_KEYRING="0",
         JUPYTER_CONFIG_DIR=str(root / ".jupyter-config"),
         JUPYTER_RUNTIME_DIR=str(root / ".jupyter-runtime"),
-        LOCAL_MODEL_URL=llama_server.base_url,
-        LOCAL_MODEL_KEY=llama_server.api_key,  # notebooks read it from the environment, never hold it
+        **extra_env,
     )
     settings = root / ".lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -84,13 +95,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory, llama_server: LocalServer) -> 
     (widgets / "plugin.jupyterlab-settings").write_text('{"saveState": true}')
     env["JUPYTERLAB_SETTINGS_DIR"] = str(root / ".lab-settings")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    log = open(SHOTS.parent / "jupyterlab.log", "wb")  # noqa: SIM115 - closed below
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
     cmd = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--ServerApp.disable_check_xsrf=False",
+        "--ServerApp.disable_check_xsrf=False", *args,
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -107,7 +118,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, llama_server: LocalServer) -> 
             if time.monotonic() > deadline:
                 pytest.fail(f"JupyterLab did not start in 90 s: see {log.name}")
             time.sleep(0.3)
-        yield Lab(url, token, root, config_dir, llama_server.base_url + "/")
+        yield Lab(url, token, root, config_dir, "")
     finally:
         proc.terminate()
         try:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ HTML_200 = (
 GARBAGE = b'{"id": "chatcmpl-1", "choices": [{<<< upstream returned garbage >>>\x00\xff'
 LLAMACPP_ERROR = {"code": 500, "message": "llama_decode failed: out of memory", "type": "server_error"}
 HUGE_PIECE = "lorem ipsum dolor sit amet " * 1000  # 27 kB, 5000 words; 380 of them make ~10 MB
+#: ``{base_url}/_fault/NAME/...`` answers as the normal path with fault NAME, whatever ``fault`` is set to:
+#: another process (a kernel) picks a fault by address while the server runs in the test process
+FAULT_PREFIX = re.compile(r"^/_fault/([a-z_]+)(/.*)$")
 
 
 @dataclass
@@ -151,7 +155,12 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class FakeServer:
-    """A loopback server speaking one provider protocol ("openai", "azure", "anthropic", "gemini")."""
+    """A loopback server speaking one provider protocol ("openai", "azure", "anthropic", "gemini").
+
+    ``ssl_context`` serves HTTPS instead of HTTP. ``canned`` answers every API request with that
+    response (a status the protocol's own faults do not cover); ``retry_after`` is the header sent
+    with the ``rate_limit`` fault.
+    """
 
     def __init__(
         self,
@@ -161,6 +170,7 @@ class FakeServer:
         models: list[str] | None = None,
         reply: str = "Hello there, friend!",
         reasoning: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         from . import anthropic, azure, gemini, openai
 
@@ -180,6 +190,9 @@ class FakeServer:
         self.delay = 0.0
         self.page_size: int | None = None
         self.stall_seconds = 30.0
+        self.retry_after = "1"
+        self.canned: Response | None = None
+        self.ssl_context = ssl_context
         self._fault: str | None = None
         self._proto = classes[protocol](self)
         self._lock = threading.Lock()
@@ -201,7 +214,11 @@ class FakeServer:
     def start(self) -> FakeServer:
         self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.fake = self
-        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        if self.ssl_context is not None:  # the handshake happens in the handler thread, on first read
+            wrapped = self.ssl_context.wrap_socket(self._httpd.socket, server_side=True, do_handshake_on_connect=False)
+            self._httpd.socket = wrapped
+        scheme = "https" if self.ssl_context is not None else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
         threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
@@ -230,18 +247,24 @@ class FakeServer:
         except ValueError:
             body = None
         url = urlsplit(h.path)
+        path, forced = url.path, None
+        match = FAULT_PREFIX.match(path)
+        if match is not None and match.group(1) in FAULTS:
+            forced, path = match.group(1), match.group(2)
         req = RecordedRequest(
-            h.command, url.path, dict(parse_qsl(url.query, keep_blank_values=True)),
+            h.command, path, dict(parse_qsl(url.query, keep_blank_values=True)),
             {k.lower(): v for k, v in h.headers.items()}, body if isinstance(body, dict) else None, raw,
         )  # fmt: skip
         with self._lock:
             self.requests.append(req)
         try:
-            self._respond(h, req)
+            self._respond(h, req, forced)
         except OSError:  # client went away, or we shut the socket down on stop()
             h.close_connection = True
 
-    def _take_fault(self, applicable: frozenset[str]) -> str | None:
+    def _take_fault(self, applicable: frozenset[str], forced: str | None = None) -> str | None:
+        if forced is not None:
+            return forced if forced in applicable else None
         with self._lock:
             fault, count = self._fault, self.fault_count
             if fault is None or fault not in applicable:
@@ -252,7 +275,7 @@ class FakeServer:
                     self._fault = self.fault_count = None
             return fault if count is None or count > 0 else None
 
-    def _respond(self, h: _Handler, req: RecordedRequest) -> None:
+    def _respond(self, h: _Handler, req: RecordedRequest, forced: str | None = None) -> None:
         if self.delay and self._stop.wait(self.delay):
             h.close_connection = True
             return
@@ -261,7 +284,9 @@ class FakeServer:
             route = html_response(404, HTML_404)
         if isinstance(route, Response):
             return self._send(h, route)
-        fault = self._take_fault(EARLY_FAULTS if route.kind == "chat" else LISTING_FAULTS)
+        if self.canned is not None:
+            return self._send(h, self.canned)
+        fault = self._take_fault(EARLY_FAULTS if route.kind == "chat" else LISTING_FAULTS, forced)
         if fault:
             return self._early_fault(h, req, route, fault)
         error = self._proto.check(req, route)
@@ -269,7 +294,7 @@ class FakeServer:
             return self._send(h, error)
         if route.kind == "models":
             return self._send(h, self._proto.list_models(req, route))
-        self._chat(h, req, route, self._take_fault(STREAM_FAULTS | {"huge"}))
+        self._chat(h, req, route, self._take_fault(STREAM_FAULTS | {"huge"}, forced))
 
     def _early_fault(self, h: _Handler, req: RecordedRequest, route: Route, fault: str) -> None:
         if fault == "hang":
@@ -280,7 +305,7 @@ class FakeServer:
                   "not_json": Response(200, GARBAGE)}  # fmt: skip
         resp = canned.get(fault) or self._proto.error(fault, req, route)
         if fault == "rate_limit":
-            resp.headers.setdefault("retry-after", "1")
+            resp.headers.setdefault("retry-after", self.retry_after)
         self._send(h, resp)
 
     def _send(self, h: _Handler, resp: Response) -> None:

@@ -24,6 +24,7 @@ from jupyter_providers.magics import ChatMagics
 from jupyter_providers.widgets import ProvidersPanel
 from jupyter_providers.widgets._common import error_text
 
+from ._docs import check_generated
 from .fakes import FakeServer
 from .widgets import text
 
@@ -346,9 +347,4 @@ def render() -> str:
 def test_docs_bad_input_md_is_generated_from_this_run() -> None:
     if len(MESSAGES) != len(CASES):
         pytest.skip("only some cases ran: run the whole module to check docs/bad-input.md")
-    generated = render()
-    committed = DOCS.read_text(encoding="utf-8") if DOCS.exists() else ""
-    if committed != generated:
-        DOCS.parent.mkdir(exist_ok=True)
-        DOCS.write_text(generated, encoding="utf-8")
-        pytest.fail(f"{DOCS} did not match this run's messages; it was rewritten: review and commit it")
+    check_generated(DOCS, render(), "this run's messages")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ._sse import SSEDecoder
+from ._sse import SSEDecoder, SSEEvent
 from ._types import KeyVerdict, Message, Verification
 from .adapters import ADAPTERS
 from .adapters._base import (
@@ -323,17 +323,18 @@ def _stream_deltas(
             return
         parser = adapter.stream_parser()
         decoder = SSEDecoder()
+
+        def batches() -> Iterator[list[SSEEvent]]:
+            """The events of each network read; the decoder's leftover only if the stream ran to its end."""
+            for chunk in resp.iter_bytes():
+                yield decoder.feed(chunk)
+                if parser.complete:  # checked after the batch was parsed
+                    return
+            yield decoder.close()
+
         finished = False
-        for chunk in resp.iter_bytes():
-            for ev in decoder.feed(chunk):
-                d = parser.feed(ev)
-                if d is not None:
-                    finished = finished or bool(d.finish_reason)
-                    yield d
-            if parser.complete:
-                break
-        else:
-            for ev in decoder.close():
+        for events in batches():
+            for ev in events:
                 d = parser.feed(ev)
                 if d is not None:
                     finished = finished or bool(d.finish_reason)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_ADDRESS", "VERSION_SEGMENT", "check_address", "resolve_base"]
+__all__ = ["DEFAULT_ADDRESS", "VERSION_SEGMENT", "check_address", "is_official", "resolve_base"]
 
 DEFAULT_ADDRESS = {
     "openai": "https://api.openai.com",
@@ -23,6 +23,19 @@ DEFAULT_ADDRESS = {
     "azure": "",  # every Azure resource has its own address
 }
 VERSION_SEGMENT = {"openai": "/v1", "anthropic": "/v1", "gemini": "/v1beta", "azure": ""}
+
+#: The hosts of each type's own service (a leading dot: any host under that domain). The SDK's key
+#: variable (``OPENAI_API_KEY``...) is sent only there, over https: a key meant for the vendor's API
+#: never goes to a local server, a proxy or a typo'd address just because it is in the environment.
+OFFICIAL_HOSTS = {
+    "openai": ("api.openai.com", ".api.openai.com"),
+    "anthropic": ("api.anthropic.com",),
+    "gemini": ("generativelanguage.googleapis.com",),
+    "azure": (
+        ".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com",
+        ".openai.azure.us", ".openai.azure.cn",
+    ),
+}  # fmt: skip
 
 _VERSION_RE = re.compile(r"/v\d+(?:[a-z]+\d*)?(?:/|$)")
 
@@ -69,3 +82,14 @@ def resolve_base(type_: str, address: str) -> str:
     if _VERSION_RE.search(path):
         return text
     return text + VERSION_SEGMENT[type_]
+
+
+def is_official(type_: str, address: str, *, https: bool = True) -> bool:
+    """True when ``address`` (as typed; blank is the type's default) is the type's own service
+    (over https, unless ``https=False``)."""
+    text = address.strip() or DEFAULT_ADDRESS[type_]
+    parts = urlsplit(text.removesuffix("#"))
+    host = (parts.hostname or "").rstrip(".")
+    if not host or (https and parts.scheme != "https"):
+        return False
+    return any(host.endswith(h) if h.startswith(".") else host == h for h in OFFICIAL_HOSTS[type_])

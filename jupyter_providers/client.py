@@ -123,11 +123,6 @@ def _next_key(p: Provider) -> str:
     return keys[next(turn) % len(keys)]
 
 
-def _hint_for_key(p: Provider) -> str:
-    names = " or ".join(p.key_env_names())
-    return f"set {names} or enter a key for {p.name!r} in the panel"
-
-
 # -- errors ----------------------------------------------------------------------------------------
 def _error_from_info(p: Provider, info: ErrorInfo, status: int | None, url: str, model: str, key: str) -> ProviderError:
     msg = _redact(info.message, p.keys)
@@ -135,7 +130,7 @@ def _error_from_info(p: Provider, info: ErrorInfo, status: int | None, url: str,
     kind = info.kind
     if kind == "auth":
         text = f"the server rejected the key ({where}) - " + (
-            "no key was sent; " + _hint_for_key(p) if not key else "check the key"
+            "no key was sent; " + p.key_hint() if not key else "check the key"
         )
     elif kind == "model_not_found":
         text = f"model {model!r} not found ({where}) - pick another model or fetch the server's list"

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ._address import check_address, resolve_base
+from ._address import check_address, is_official, resolve_base
 from ._persist import ConfigFiles, StoreFileError, admin_config_paths, default_config_dir, load_admin_entries
 from ._types import Verification
 
@@ -95,9 +95,31 @@ class Provider:
         return resolve_base(self.type, self.address)
 
     def key_env_names(self) -> tuple[str, ...]:
+        """The variables a key is read from when none was entered: the one named with ``api_key_env``,
+        else the SDK's own, but only for the type's official address (``OFFICIAL_HOSTS``): a local
+        server or a proxy never receives ``$OPENAI_API_KEY`` unless it is named for it."""
         if self.api_key_env:
             return (self.api_key_env,)
-        return KEY_ENV_VARS[self.type]
+        if self.type == "azure" and not self.base_url:
+            # the address is $AZURE_OPENAI_ENDPOINT (or none yet): both come from the same environment
+            return KEY_ENV_VARS["azure"]
+        return KEY_ENV_VARS[self.type] if is_official(self.type, self.address) else ()
+
+    @property
+    def withheld_env(self) -> str | None:
+        """The SDK variable that is set but not sent, because the address is not the official one."""
+        if self.api_key or self.api_key == "" or self.api_key_env or self.key_env_names():
+            return None
+        return next((v for v in KEY_ENV_VARS[self.type] if os.environ.get(v)), None)
+
+    def key_hint(self) -> str:
+        """What to do when no key is found, naming the variables; one line, never a key."""
+        where = f"enter a key for {self.name!r} in the panel (or %providers key {self.name})"
+        if self.withheld_env:
+            v = self.withheld_env
+            return f"{where}; ${v} is sent only to the official address - use api_key_env={v!r} to send it here"
+        names = " or ".join(self.key_env_names())
+        return f"set {names} or {where}" if names else f"{where}, or name its variable with api_key_env"
 
     def _key_text(self) -> tuple[str, str]:
         """(raw key text, source): an entered key wins, then the variable, ``""`` means none."""

@@ -67,3 +67,21 @@ def test_saved_config_holds_no_key(tmp_path: Path) -> None:
             continue
         if path.is_file():
             assert KEY not in path.read_text(errors="replace") and KEY2 not in path.read_text(errors="replace")
+
+
+@pytest.mark.parametrize(("type_", "var"), [("openai", "OPENAI_API_KEY"), ("anthropic", "ANTHROPIC_API_KEY")])
+def test_the_sdk_variable_is_not_sent_to_a_local_server(
+    store: ProviderStore, monkeypatch: pytest.MonkeyPatch, type_: str, var: str
+) -> None:
+    """``$OPENAI_API_KEY`` is for api.openai.com: a local server or a proxy gets it only when named for it."""
+    monkeypatch.setenv(var, KEY)
+    with FakeServer(type_, api_key=KEY, models=["m"]) as srv:
+        store.add("Local", type=type_, base_url=srv.base_url, models=["m"])  # api_key=None: "the usual variable"
+        with pytest.raises(ProviderError) as info:
+            chat("hi", provider="Local", store=store)
+        sent = srv.requests[-1].headers
+        assert KEY not in json.dumps(sent)
+        assert f"${var} is sent only to the official address - use api_key_env='{var}'" in str(info.value)
+        store.update("Local", api_key_env=var)  # named: now it is sent
+        assert chat("hi", provider="Local", store=store).text == srv.reply
+        assert KEY in json.dumps(srv.requests[-1].headers)

@@ -693,6 +693,60 @@ def test_no_key_falls_back_to_the_sdk_variable(
     assert var in p.key_env_names()
 
 
+@pytest.mark.parametrize(
+    ("type_", "address", "official"),
+    [
+        ("openai", "", True),
+        ("openai", "https://api.openai.com/v1", True),
+        ("openai", "https://eu.api.openai.com/", True),
+        ("openai", "http://api.openai.com/v1", False),  # the key would cross the network in clear
+        ("openai", "https://api.openai.com.evil.example/v1", False),
+        ("openai", "https://evilapi.openai.com/v1", False),
+        ("openai", "http://localhost:8000/", False),
+        ("openai", "https://openrouter.ai/api/v1", False),
+        ("anthropic", "https://api.anthropic.com", True),
+        ("anthropic", "https://proxy.example/anthropic", False),
+        ("gemini", "https://generativelanguage.googleapis.com/v1beta", True),
+        ("gemini", "https://generativelanguage.googleapis.com.example/", False),
+        ("azure", "https://res.openai.azure.com", True),
+        ("azure", "https://res.cognitiveservices.azure.com/openai/v1", True),
+        ("azure", "https://gateway.azure-api.net", False),
+        ("azure", "https://openai.azure.com.example", False),
+    ],
+)
+def test_the_sdk_variable_is_read_only_for_the_official_address(
+    store: ProviderStore, monkeypatch: pytest.MonkeyPatch, type_: str, address: str, official: bool
+) -> None:
+    var = KEY_ENV_VARS[type_][0]
+    monkeypatch.setenv(var, "env-key")
+    p = store.add("p", type=type_, base_url=address)
+    assert p.keys == (["env-key"] if official else [])
+    assert p.key_source == (f"${var}" if official else "none")
+    assert p.withheld_env == (None if official else var)
+    if not official:
+        assert f"use api_key_env={var!r} to send it here" in p.key_hint()
+        assert store.update("p", api_key_env=var).keys == ["env-key"]  # named: used anywhere
+
+
+def test_azure_endpoint_variable_pairs_with_its_key_variable(
+    store: ProviderStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://gateway.azure-api.net")
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "az-env")
+    assert store.add("az", type="azure").keys == ["az-env"]  # both set in the same environment
+    assert store.add("typed", type="azure", base_url="https://gateway.azure-api.net").keys == []
+
+
+def test_key_hint_without_any_variable(store: ProviderStore) -> None:
+    assert store.add("o", type="openai").key_hint() == (
+        "set OPENAI_API_KEY or enter a key for 'o' in the panel (or %providers key o)"
+    )
+    local = store.add("l", type="openai", base_url="http://localhost:8000")
+    assert local.key_hint() == (
+        "enter a key for 'l' in the panel (or %providers key l), or name its variable with api_key_env"
+    )
+
+
 def test_key_env_vars_table() -> None:
     assert KEY_ENV_VARS["gemini"] == ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     assert set(KEY_ENV_VARS) == {"openai", "anthropic", "gemini", "azure"}

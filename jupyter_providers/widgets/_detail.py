@@ -56,7 +56,10 @@ def key_status(p: Provider) -> str:
         return f"{count} from {source}"
     if p.api_key == "" and not p.api_key_env:
         return "no key: requests are sent without one"
-    return f"no key yet: enter one above or set {' or '.join(p.key_env_names())}"
+    if p.withheld_env:
+        return f"no key yet: enter one above (${p.withheld_env} is sent only to the official address)"
+    names = " or ".join(p.key_env_names())
+    return f"no key yet: enter one above or set {names}" if names else "no key yet: enter one above"
 
 
 def _section(title: str) -> Any:

@@ -37,6 +37,11 @@ class AzureAdapter(OpenAIAdapter):
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"api-key": key} if key else {}
 
+    def max_tokens_field(self, p: Provider) -> str:
+        """Azure takes ``max_completion_tokens`` (which its o-series deployments require) from API
+        version 2024-09-01-preview on, and on the v1 route; older versions know only ``max_tokens``."""
+        return "max_completion_tokens" if _is_v1(p) or p.effective_api_version >= "2024-09-01" else "max_tokens"
+
     def chat_request(self, p: Provider, key: str, params: ChatParams, stream: bool) -> HTTPRequest:
         req = super().chat_request(p, key, params, stream)
         if not _is_v1(p) and req.json is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from .._address import is_official
 from .._types import Usage
 from ._base import (
     SHAPE_ERRORS,
@@ -105,6 +105,11 @@ class OpenAIAdapter:
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"} if key else {}
 
+    def max_tokens_field(self, p: Provider) -> str:
+        """OpenAI deprecates ``max_tokens`` and its reasoning models (o-series, GPT-5) refuse it;
+        compatible servers (Ollama, older vLLM) read only ``max_tokens``."""
+        return "max_completion_tokens" if is_official("openai", p.address, https=False) else "max_tokens"
+
     def body(self, p: Provider, params: ChatParams, stream: bool) -> dict[str, Any]:
         system, turns = params.split_system()
         messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
@@ -113,9 +118,7 @@ class OpenAIAdapter:
         if params.temperature is not None:
             body["temperature"] = params.temperature
         if params.max_tokens is not None:
-            # OpenAI itself deprecates max_tokens; compatible servers (Ollama) read only max_tokens.
-            official = urlsplit(p.resolved_base).hostname == "api.openai.com"
-            body["max_completion_tokens" if official else "max_tokens"] = params.max_tokens
+            body[self.max_tokens_field(p)] = params.max_tokens
         if params.stop:
             body["stop"] = params.stop
         if stream:

@@ -48,8 +48,21 @@ def test_classic_route() -> None:
     assert req.json == {  # the deployment in the path chooses the model
         "messages": [{"role": "system", "content": "Be brief."}, *HISTORY],
         "temperature": 0.2,
-        "max_tokens": 50,
+        "max_completion_tokens": 50,  # what o-series deployments require, known since 2024-09-01-preview
     }
+
+
+@pytest.mark.parametrize(
+    ("version", "field"),
+    [("2024-06-01", "max_tokens"), ("2024-08-01-preview", "max_tokens"),
+     ("2024-09-01-preview", "max_completion_tokens"), ("2025-04-01-preview", "max_completion_tokens")],
+)  # fmt: skip
+def test_older_api_versions_get_max_tokens(version: str, field: str) -> None:
+    p = Provider(name="Az", type="azure", base_url=ROOT, api_key=KEY, api_version=version)
+    req = A.chat_request(p, KEY, params(max_tokens=50), False)
+    assert req.json is not None and req.json[field] == 50 and len(req.json) == 2
+    v1 = A.chat_request(V1, KEY, params(max_tokens=50), False)  # the v1 route has no version
+    assert v1.json is not None and v1.json["max_completion_tokens"] == 50
 
 
 def test_deployment_name_is_url_quoted() -> None:
@@ -171,7 +184,7 @@ def test_client_request(srv: FakeServer, store: ProviderStore, route: str, strea
     expected: dict[str, Any] = {
         "messages": [{"role": "system", "content": "Be brief."}, *HISTORY],
         "temperature": 0.3,
-        "max_tokens": 40,
+        "max_completion_tokens": 40,
     }
     if route == "classic":
         assert (r.path, r.query) == ("/openai/deployments/dep-1/chat/completions", {"api-version": "2024-10-21"})

@@ -380,6 +380,12 @@ def chat_provider(
     """Send a conversation to one provider; the request goes out now, a stream is read on iteration."""
     _resolve(p)
     adapter = ADAPTERS[p.type]
+    if temperature is not None and temperature > adapter.max_temperature:
+        raise ProviderConfigError(
+            f"temperature: {temperature:g} is out of range ({p.type} takes 0 to {adapter.max_temperature:g}); "
+            "use a lower one",
+            provider=p.name,
+        )
     key = _next_key(p)
     params = ChatParams(model, messages, system, temperature, max_tokens)
     req = adapter.chat_request(p, key, params, stream)

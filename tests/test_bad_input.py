@@ -173,6 +173,8 @@ CASES = [
         api(lambda s: chat("hi", provider="P", temperature="hot", store=s))),  # type: ignore[arg-type]
     Bad(API, 'chat("hi", provider="P", temperature=float("nan"))', "temperature",
         api(lambda s: chat("hi", provider="P", temperature=float("nan"), store=s))),
+    Bad(API, 'chat("hi", provider="Claude", temperature=1.5)  # anthropic', "temperature",
+        api(lambda s: chat("hi", provider="Claude", temperature=1.5, store=s))),
     Bad(API, 'chat("hi", provider="P", max_tokens=0)', "max_tokens",
         api(lambda s: chat("hi", provider="P", max_tokens=0, store=s))),
     Bad(API, 'chat("hi", provider="P", max_tokens=1.5)', "max_tokens",
@@ -207,6 +209,7 @@ CASES = [
     Bad(PROV, "%providers tls P maybe", "state", providers("tls P maybe")),
     Bad(MAGIC, "%%chat -p P --temperature -1", "temperature", magic("-p P --temperature -1")),
     Bad(MAGIC, "%%chat -p P --temperature abc", "temperature", magic("-p P --temperature abc")),
+    Bad(MAGIC, "%%chat -p Claude --temperature 1.2  # anthropic", "temperature", magic("-p Claude --temperature 1.2")),
     Bad(MAGIC, "%%chat -p P --max-tokens 1.5", "max-tokens", magic("-p P --max-tokens 1.5")),
     Bad(MAGIC, "%%chat -p P --max-tokens 0", "max_tokens", magic("-p P --max-tokens 0")),
     Bad(MAGIC, "%%chat -p Nope", "provider", magic("-p Nope")),
@@ -261,6 +264,7 @@ def ctx(store: ProviderStore, shell: InteractiveShell, srv: FakeServer) -> Itera
     store.add("P", base_url=srv.base_url, api_key="", models=["m"])
     store.add("Off", base_url=srv.base_url, api_key="", models=["m"], enabled=False)
     store.add("Empty", base_url=srv.base_url, api_key="")
+    store.add("Claude", type="anthropic", base_url=srv.base_url, api_key="", models=["m"])
     shell.register_magics(ChatMagics(shell, store=store))
     reset_conversations()
     c = Ctx(store, shell)

@@ -91,6 +91,7 @@ class AnthropicStreamParser:
 
 class AnthropicAdapter:
     type = "anthropic"
+    max_temperature = 1.0  # the Messages API answers 400 above 1
 
     def chat_url(self, p: Provider, model: str, stream: bool) -> str:
         return p.resolved_base + "/messages"

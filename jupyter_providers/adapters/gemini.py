@@ -87,6 +87,7 @@ class GeminiStreamParser:
 
 class GeminiAdapter:
     type = "gemini"
+    max_temperature = 2.0
 
     def chat_url(self, p: Provider, model: str, stream: bool) -> str:
         verb = "streamGenerateContent?alt=sse" if stream else "generateContent"

@@ -98,6 +98,7 @@ class OpenAIStreamParser:
 
 class OpenAIAdapter:
     type = "openai"
+    max_temperature = 2.0
 
     def chat_url(self, p: Provider, model: str, stream: bool) -> str:
         return p.resolved_base + "/chat/completions"

@@ -84,6 +84,22 @@ def _code_of(text: str) -> tuple[str, str]:
     return "python", text.strip()
 
 
+#: The ``text/plain`` copy a Markdown reply carries beside ``text/markdown`` is cut at this many
+#: characters. Every front end that shows Markdown (JupyterLab, Notebook, VS Code, Colab, GitHub,
+#: nbconvert) ignores it; a whole copy there would be a third copy of the reply sent to the front end
+#: (after the streamed text and the Markdown: 3.06x the reply's size, benchmarks/display.py) and a
+#: second one in every saved notebook. Consoles have already printed the streamed text.
+PLAIN_CHARS = 2000
+
+
+def _plain_fallback(text: str, streamed: bool) -> str:
+    """The ``text/plain`` of a Markdown reply: the whole text when short, else its head and how to get the rest."""
+    if len(text) <= PLAIN_CHARS:
+        return text
+    where = "printed above while it streamed" if streamed else "shown in full by --format text"
+    return f"{text[:PLAIN_CHARS]}\n… {len(text) - PLAIN_CHARS:,} more characters ({where}; --out VAR keeps it)"
+
+
 def _footer(reply: Reply, note: str = "") -> str:
     parts = [f"{reply.provider} · {reply.model}"]
     if reply.latency_s is not None:
@@ -229,7 +245,8 @@ class ChatMagics(Magics):
 
     def _show(self, reply: Reply, text: str, fmt: str, note: str, stats: StreamStats) -> None:
         footer = _footer(reply, note) if self.show_footer else (note and f"({note})")
-        if not self.rich:
+        if not self.rich or fmt == "text":
+            # Plain text needs no second copy: the streamed text stays, the footer goes under it.
             if not stats.updates:
                 print(text, end="")
             print(f"\n[{footer}]" if footer else "")
@@ -242,12 +259,12 @@ class ChatMagics(Magics):
             markdown = safe_markdown(text)
         if footer:
             markdown += f"\n\n*{safe_markdown(footer)}*"
-        bundle = {"text/plain": text} if fmt == "text" else {"text/markdown": markdown, "text/plain": text}
+        bundle = {"text/markdown": markdown, "text/plain": _plain_fallback(text, streamed=stats.updates > 0)}
         if stats.updates:
             clear_output(wait=True)
         display(bundle, raw=True)
         stats.displays += 1
-        stats.bytes += len(bundle.get("text/markdown", "").encode()) + len(text.encode())
+        stats.bytes += sum(len(v.encode()) for v in bundle.values())
 
     # -- --compare ----------------------------------------------------------------------------------
     def _compare(self, args: Any, prompt: str, t: float | None, mt: int | None) -> None:

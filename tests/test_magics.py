@@ -278,3 +278,29 @@ def test_images_in_replies_are_not_fetched(shell: InteractiveShell, magics: Chat
         store.add("I", base_url=srv.base_url, api_key="", models=["m"])
         md = markdown_of(run(shell, "-p I", "hi"))
     assert "![chart]" not in md and "!\\[chart]" in md
+
+
+def test_long_reply_sends_markdown_once_and_a_bounded_plain_copy(
+    shell: InteractiveShell, magics: ChatMagics, store: ProviderStore
+) -> None:
+    from jupyter_providers.magics import PLAIN_CHARS
+
+    long = "word " * 3000  # 15,000 characters
+    with FakeServer("openai", models=["m"], reply=long) as srv:
+        store.add("L", base_url=srv.base_url, api_key="", models=["m"])
+        cap = run(shell, "-p L", "hi")
+        quiet = run(shell, "-p L --no-stream --new", "hi")
+        text = run(shell, "-p L --new --format text", "hi")
+    assert cap.stdout == long  # the whole reply streamed
+    assert markdown_of(cap).startswith(long.rstrip())  # and rendered whole
+    plain = cap.outputs[-1].data["text/plain"]
+    assert plain.startswith(long[:PLAIN_CHARS]) and len(plain) < PLAIN_CHARS + 120
+    assert f"{len(long) - PLAIN_CHARS:,} more characters (printed above while it streamed" in plain
+    assert "shown in full by --format text" in quiet.outputs[-1].data["text/plain"]
+    assert text.stdout.startswith(long) and "[L · m" in text.stdout  # --format text: the text once, whole
+    assert not text.outputs and magics.last_stats.displays == 0
+
+
+def test_short_reply_keeps_its_whole_plain_copy(shell: InteractiveShell, magics: ChatMagics, fake: FakeServer) -> None:
+    cap = run(shell, "-p Claude", "hi")
+    assert cap.outputs[-1].data["text/plain"] == REPLY

@@ -372,3 +372,39 @@ def test_model_lists_of_the_wrong_shape_raise_only_provider_errors(data: st.Data
     except ProviderError:
         return
     assert all(isinstance(i, str) for i in ids)
+
+
+# -- the Anthropic text-delta fast path ---------------------------------------------------------------------------
+def _both(data: str, event: str = "content_block_delta") -> tuple[object, object]:
+    """What ``feed`` (fast path first) and ``feed_json`` (the JSON decoder always) make of one event."""
+    from jupyter_providers.adapters.anthropic import AnthropicStreamParser
+
+    out: list[object] = []
+    for feed in (AnthropicStreamParser().feed, AnthropicStreamParser().feed_json):
+        try:
+            out.append(feed(SSEEvent(event, data)))
+        except PACKAGE_ERRORS as exc:
+            out.append(type(exc))
+    return out[0], out[1]
+
+
+@given(text=st.text(), index=st.integers(0, 10**6), ascii_only=st.booleans())
+def test_anthropic_fast_path_agrees_with_the_json_decoder(text: str, index: int, ascii_only: bool) -> None:
+    event = {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}
+    data = json.dumps(event, separators=(",", ":"), ensure_ascii=ascii_only)
+    fast, slow = _both(data)
+    assert fast == slow == Delta(text)
+
+
+_NEAR = '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"ab"}}'
+
+
+@given(
+    cut=st.integers(0, len(_NEAR)),
+    insert=st.sampled_from(['"', "\\", "\x00", "\n", "\x1f", " ", "٣", "0", "}", "\\u00e9", "\\n", "é", ""]),
+    event=st.sampled_from(["content_block_delta", "message", "error"]),
+)
+def test_anthropic_fast_path_agrees_with_the_json_decoder_near_its_pattern(cut: int, insert: str, event: str) -> None:
+    """Anything inserted anywhere in a text delta: the fast path gives what the JSON decoder gives, or stands aside."""
+    fast, slow = _both(_NEAR[:cut] + insert + _NEAR[cut:], event)
+    assert fast == slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -34,6 +35,16 @@ API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # the API requires max_tokens
 
 
+#: Nearly every event of a stream is a text delta, and Anthropic writes each one in exactly this compact
+#: form. When the whole data matches and the text holds no escape, quote or control character, the
+#: match IS the decoded JSON string (json.loads would give the same), so the JSON decoder is skipped:
+#: 0.25 instead of 0.75 µs an event (benchmarks/streaming.py). Anything else takes the general path.
+_TEXT_DELTA = re.compile(
+    r'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),'
+    r'"delta":\{"type":"text_delta","text":"([^"\\\x00-\x1f]*)"\}\}'
+).fullmatch
+
+
 class AnthropicStreamParser:
     __slots__ = ("complete", "input_tokens", "output_tokens")
 
@@ -43,6 +54,13 @@ class AnthropicStreamParser:
         self.output_tokens: int | None = None
 
     def feed(self, event: SSEEvent) -> Delta | None:
+        m = _TEXT_DELTA(event.data)
+        if m is not None and event.event != "error":
+            return Delta(m[1])
+        return self.feed_json(event)
+
+    def feed_json(self, event: SSEEvent) -> Delta | None:
+        """Any event, through the JSON decoder (what :meth:`feed` does when its fast path does not apply)."""
         data = load_json(event.data)
         if not isinstance(data, dict):
             raise ProtocolError("a stream event is not a JSON object")

@@ -21,6 +21,7 @@ from ..api import check_chat_options
 from ..conversation import Conversation
 from ..store import get_store
 from ._common import button, close_tree, error_text, esc, message_html, style_widget
+from ._live import LiveText
 
 if TYPE_CHECKING:
     from .._types import Message
@@ -31,24 +32,6 @@ __all__ = ["ChatWidget"]
 
 _NO_PROVIDER = "no enabled provider: add or enable one (jupyter_providers.panel())"
 _PENDING = '<span class="jp-providers-note">…</span>'
-#: A widget's value has no "append": each update of the streaming bubble re-sends all of it. Past
-#: this many characters the bubble shows only the latest ones, as plain text, so an update costs
-#: at most this much however long the reply (not the whole reply again, 4 times a second: 34x the
-#: reply's size for a 16 s reply, benchmarks/display.py); the whole reply is rendered when it ends.
-LIVE_CHARS = 2000
-
-
-def live_html(text: str) -> str:
-    """The streaming bubble's body: the reply as Markdown while it is short, then a bounded plain tail."""
-    if not text:
-        return _PENDING
-    if len(text) <= LIVE_CHARS:
-        return markdown_html(text)
-    above = len(text) - LIVE_CHARS
-    return (
-        f'<div class="jp-providers-note">… {above:,} characters above, shown in full when the reply ends</div>'
-        f'<div style="white-space:pre-wrap">{esc(text[-LIVE_CHARS:])}</div>'
-    )
 
 
 def _ms(seconds: float | None) -> str:
@@ -78,6 +61,8 @@ class _Turn:
     user: Any
     bot: Any
     reply: Reply | None = None
+    live: LiveText | None = None  # the bubble's body while the reply streams (see _live.py)
+    row: Any = None  # the row holding the reply's bubble
     stop_requested: bool = False
     closed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -338,12 +323,22 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
         self._finish(turn, reply.error or failure)
 
     def _show_progress(self, turn: _Turn) -> None:
+        """The streaming bubble grows by what arrived since the last update (never re-sent)."""
         with turn.lock:
             if turn.closed or turn.reply is None:
                 return
             text, reply = turn.reply.text_so_far, turn.reply
-            turn.bot.value = self._caption(reply.model) + live_html(text)
-            self._set_status(f"streaming from {reply.provider} / {reply.model}… {len(text)} characters", "busy")
+            if not text:
+                return
+            if turn.live is None:
+                # one widget (and its layout): each widget made costs a comm_open with its whole state
+                live = turn.live = LiveText(caption=reply.model, layout=w.Layout(width="auto", max_width="80%"))
+                live.add_class("jp-providers-bubble")
+                live.add_class("jp-providers-assistant")
+                turn.row = next(r for r in self.history.children if turn.bot in getattr(r, "children", ()))
+                turn.row.children = (live,)
+                self._set_status(f"streaming from {reply.provider} / {reply.model}…", "busy")
+            turn.live.extend(text)
 
     def _finish(self, turn: _Turn, error: Exception | None) -> None:
         """Record the turn and show the final bubble and status, once (the stream or Stop, whichever is first)."""
@@ -363,6 +358,9 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             with turn.bot.hold_sync():
                 turn.bot.value = self._caption(reply.model) + body + note
                 turn.bot.remove_class("jp-providers-pending")
+            if turn.live is not None:  # the rendered reply takes the place of the live text
+                turn.row.children = (turn.bot,)
+                close_tree(turn.live)
             stats = reply_stats(reply)
             if error is not None:
                 self.status.value = message_html(error_text(error)) + " " + message_html(stats, "muted")
@@ -430,7 +428,7 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
 
     def _remove_bubbles(self, *bubbles: Any) -> None:
         with self._lock:
-            rows = [r for r in self.history.children if any(b in r.children for b in bubbles)]
+            rows = [r for r in self.history.children if any(b in getattr(r, "children", ()) for b in bubbles)]
             self.history.children = tuple(r for r in self.history.children if r not in rows)
             self.bubbles = [b for b in self.bubbles if b not in bubbles]
             for r in rows:

@@ -76,7 +76,8 @@ store = get_store()
 store.add("PanelKey", type="openai", base_url=URLS["openai"], models=["model-a"])  # its key: typed in the panel
 store.add("PyKey", type="anthropic", base_url=URLS["anthropic"], models=["model-a"],
           api_key=Path("py-key.txt").read_text().strip())  # a key from Python (kept in a file, not in the notebook)
-store.add("EnvKey", type="gemini", base_url=URLS["gemini"], models=["model-a"])  # GEMINI_API_KEY
+store.add("EnvKey", type="gemini", base_url=URLS["gemini"], models=["model-a"],
+          api_key_env="GEMINI_API_KEY")  # named: the SDK variable alone only goes to Google's own address
 store.add("AzKey", type="azure", base_url=URLS["azure"], models=["model-a"], api_key_env="LEAK_AZURE_KEY")
 store"""
     places = f"""\

@@ -77,3 +77,35 @@ def test_panel_and_chat_widget(lab: Lab, page: Any) -> None:
     meta = json.loads(text)["metadata"]
     assert meta.get("widgets"), "the widget state was saved with the notebook"
     assert LOCAL_KEY not in json.dumps(meta)
+
+
+def test_chat_widget_shows_the_reply_while_it_streams_and_stops(lab: Lab, page: Any) -> None:
+    """The live text (an anywidget the front end appends to) shows the pieces as they come; Stop keeps them."""
+    from ..fakes import FakeServer
+
+    with FakeServer("openai", models=["m"], reply="Hello there, <b>friend</b> and more") as srv:
+        srv.stall_seconds = 60  # the first two pieces, then nothing until Stop
+        nb = lab.root / "live.ipynb"
+        setup = (
+            "import jupyter_providers as jp\n"
+            f"jp.get_store().add('Slow', type='openai', base_url='{srv.base_url}/_fault/stall/', api_key='',"
+            " models=['m'])\n"
+            "jp.chat_widget(provider='Slow')"
+        )
+        write_notebook(nb, [setup])
+        page.goto(lab.notebook_url("live.ipynb"))
+        wait_kernel_idle(page)
+        run_all_cells(page)
+        chat = page.locator(".jp-providers-chat")
+        chat.wait_for(timeout=60_000)
+        _fill(page, ".jp-providers-chat-input", "Say hello", submit=False)
+        chat.locator(".jp-providers-send").first.click()
+        live = chat.locator(".jp-providers-live")
+        expect(live).to_contain_text("Hello", timeout=60_000)  # appended as text nodes, in order
+        assert "friend" not in live.inner_text()  # only what was sent before the stall
+        shot(page, "widgets-3-live")
+        chat.locator(".jp-providers-stop").first.click()
+        bubble = chat.locator(".jp-providers-assistant").last
+        expect(bubble).to_contain_text("(stopped)", timeout=30_000)
+        expect(bubble).to_contain_text("Hello")
+        expect(chat.locator(".jp-providers-live")).to_have_count(0)  # replaced by the rendered reply

@@ -13,7 +13,7 @@ from jupyter_providers import ProviderStore
 from jupyter_providers._throttle import Throttle
 from jupyter_providers.widgets import ChatWidget
 from jupyter_providers.widgets import chat as chat_module
-from jupyter_providers.widgets.chat import LIVE_CHARS, live_html
+from jupyter_providers.widgets._live import LiveText
 from tests.fakes import FakeServer
 
 from . import text, wait_until
@@ -298,23 +298,39 @@ def test_lazy_entry_points(fake_store: ProviderStore) -> None:
         w.close()
 
 
-def test_a_long_streaming_reply_sends_bounded_updates(
+def test_a_long_streaming_reply_sends_each_piece_once(
     chat: ChatWidget, srv: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(chat_module, "Throttle", lambda flush: Throttle(flush, interval=0.0))  # every piece shows
-    srv.reply = " ".join(f"word{i}" for i in range(4000))  # 35 kB: re-sending it whole 4 times a second is quadratic
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(LiveText, "send", lambda self, content, buffers=None: sent.append(content))
+    srv.reply = " ".join(f"word{i}" for i in range(4000))  # 35 kB: re-sending it at each update is quadratic
     chat.send("Long one please")
     bubble = chat.bubbles[-1]
     values: list[str] = []
     bubble.observe(lambda change: values.append(change["new"]), names="value")
     assert chat.wait(60)
-    assert values and "word0 " in text(values[-1]) and "word3999" in text(values[-1])  # all of it, at the end
-    assert len(values) > 1000 and all(len(v) < LIVE_CHARS + 600 for v in values[:-1]), [len(v) for v in values]
+    # while it streamed, the front end got each new piece once, at the offset where it goes
+    assert len(sent) > 1000 and "".join(m["append"] for m in sent) == srv.reply
+    assert all(m["offset"] == len("".join(x["append"] for x in sent[:i])) for i, m in enumerate(sent[:50]))
+    # the bubble itself changed once: the whole reply, rendered, when it ended
+    assert len(values) == 1 and "word0 " in text(values[0]) and "word3999" in text(values[0])
+    row = next(r for r in chat.history.children if bubble in r.children)
+    assert row.children == (bubble,)  # the live text is gone, closed
 
 
-def test_live_html_is_markdown_while_short_then_a_plain_tail() -> None:
-    assert "<strong>hi</strong>" in live_html("**hi** there")
-    long = "**start** " + "x" * LIVE_CHARS + " <b>end</b>"
-    html = live_html(long)
-    assert len(html) < LIVE_CHARS + 600 and "start" not in html and "&lt;b&gt;end&lt;/b&gt;" in html
-    assert f"{len(long) - LIVE_CHARS:,} characters above" in text(html)
+def test_live_text_sends_only_what_is_new_and_resyncs_a_late_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(LiveText, "send", lambda self, content, buffers=None: sent.append(content))
+    live = LiveText()
+    live.extend("Hello")
+    live.extend("Hello")  # nothing new: nothing sent
+    live.extend("Hello, <b>world</b>")
+    assert sent == [{"offset": 0, "append": "Hello"}, {"offset": 5, "append": ", <b>world</b>"}]
+    assert live.sent_bytes == len("Hello, <b>world</b>")
+    live._on_front_end(live, {"resync": 3}, [])  # a view that has only "Hel"
+    live._on_front_end(live, {"resync": 99}, [])  # out of range: nothing to send
+    live._on_front_end(live, {"other": 1}, [])
+    assert sent[2:] == [{"offset": 3, "append": "lo, <b>world</b>"}]
+    assert "node.append(piece)" in LiveText._esm and "innerHTML" not in LiveText._esm  # never parsed as HTML
+    live.close()

@@ -29,6 +29,8 @@ log = logging.getLogger("jupyter_providers")
 
 SCHEMA_VERSION = 1
 KEYRING_SERVICE = "jupyter-providers"
+#: the key store's slot for a provider's custom headers is ``name + HEADERS_SLOT`` (see store.py)
+HEADERS_SLOT = "\x1fheaders"
 
 
 class StoreFileError(RuntimeError):
@@ -192,9 +194,13 @@ class ConfigFiles:
             for entry in entries:
                 if not isinstance(entry, dict):
                     continue
-                value = self.keyring.get(str(entry.get("name")))
-                if value:
-                    keys[str(entry["name"])] = value
+                slots = [str(entry.get("name"))]
+                if isinstance(entry.get("headers"), list) and entry["headers"]:  # their values are kept here
+                    slots.append(slots[0] + HEADERS_SLOT)
+                for slot in slots:
+                    value = self.keyring.get(slot)
+                    if value:
+                        keys[slot] = value
         else:
             keys = self.keys.load()
         return entries, keys

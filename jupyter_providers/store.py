@@ -7,6 +7,7 @@ hand over to :mod:`jupyter_providers.client`, imported only when called.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -18,7 +19,14 @@ from types import MappingProxyType
 from typing import Any
 
 from ._address import check_address, is_official, resolve_base
-from ._persist import ConfigFiles, StoreFileError, admin_config_paths, default_config_dir, load_admin_entries
+from ._persist import (
+    HEADERS_SLOT,
+    ConfigFiles,
+    StoreFileError,
+    admin_config_paths,
+    default_config_dir,
+    load_admin_entries,
+)
 from ._types import Verification
 
 __all__ = ["PROVIDER_TYPES", "Model", "Provider", "ProviderStore", "check_timeout", "get_store"]
@@ -190,6 +198,38 @@ def _check_headers(value: object) -> dict[str, str]:
     return out
 
 
+def _secrets(p: Provider) -> dict[str, str]:
+    """What of ``p`` goes to the key store, by slot: its key, and its custom headers (as JSON).
+
+    Custom headers often carry a credential (``Authorization``, ``X-Api-Key``, a proxy's token), so
+    their values are kept with the keys (keyring or ``keys.json``), in a slot of their own
+    (``HEADERS_SLOT``: no provider name holds a control character); the providers file holds only
+    their names."""
+    out = {p.name: p.api_key} if p.api_key else {}
+    if p.headers:
+        out[p.name + HEADERS_SLOT] = json.dumps(dict(p.headers), sort_keys=True)
+    return out
+
+
+def _stored_headers(entry: Mapping[str, Any], secret: str | None) -> dict[str, str]:
+    """A stored provider's headers: from the key store (their names only are in the file), or, as
+    older versions and administrators write them, from the entry itself."""
+    raw = entry.get("headers")
+    if isinstance(raw, Mapping) or raw is None:
+        return _check_headers(raw)
+    if not secret:
+        if raw:
+            log.warning(
+                "jupyter-providers: the custom headers of %r (%s) are missing from the key store; set them again",
+                entry.get("name"), ", ".join(map(str, raw)),
+            )  # fmt: skip
+        return {}
+    try:
+        return _check_headers(json.loads(secret))
+    except ValueError:
+        raise ValueError("headers: the stored custom headers are not readable; set them again") from None
+
+
 def _check_key(value: object) -> str | None:
     if value is None:
         return None
@@ -209,14 +249,16 @@ def _to_entry(p: Provider) -> dict[str, Any]:
         "enabled": p.enabled,
         "models": [{"id": m.id, "name": m.name, "group": m.group} for m in p.models],
         "api_version": p.api_version,
-        "headers": dict(p.headers),
+        "headers": sorted(p.headers),  # the names; the values are kept with the keys
         "api_key_env": p.api_key_env,
         "verify_tls": p.verify_tls,
         "no_key": p.api_key == "",
     }
 
 
-def _from_entry(entry: Mapping[str, Any], key: str | None, readonly: bool = False) -> Provider:
+def _from_entry(
+    entry: Mapping[str, Any], key: str | None, readonly: bool = False, headers: str | None = None
+) -> Provider:
     models = []
     for m in entry.get("models") or []:
         if isinstance(m, str):
@@ -234,7 +276,7 @@ def _from_entry(entry: Mapping[str, Any], key: str | None, readonly: bool = Fals
         enabled=bool(entry.get("enabled", True)),
         models=tuple(models),
         api_version=entry.get("api_version") or None,
-        headers=MappingProxyType(_check_headers(entry.get("headers"))),
+        headers=MappingProxyType(_stored_headers(entry, headers)),
         verify_tls=bool(entry.get("verify_tls", True)),
         readonly=readonly,
     )
@@ -272,6 +314,8 @@ class ProviderStore:
         self.load_error: StoreFileError | None = None
         #: entries of the file this version cannot read (another version's, or hand-edited): written back as found
         self._unreadable: list[Any] = []
+        #: the key store's slots as last read: what a write compares with to know which slots change
+        self._stored_secrets: dict[str, str] = {}
         try:
             self.reload()
         except StoreFileError as exc:
@@ -296,7 +340,8 @@ class ProviderStore:
             try:
                 if not isinstance(entry, dict):
                     raise ValueError(f"{entry!r:.40} is not a JSON object")
-                p = _from_entry(entry, keys.get(str(entry.get("name"))))
+                name = str(entry.get("name"))
+                p = _from_entry(entry, keys.get(name), headers=keys.get(name + HEADERS_SLOT))
             except ValueError as exc:
                 log.warning("jupyter-providers: skipping a stored provider (kept in the file as it is): %s", exc)
                 unreadable.append(entry)
@@ -307,6 +352,7 @@ class ProviderStore:
             fresh[p.name] = p
         self._providers = fresh
         self._unreadable = unreadable
+        self._stored_secrets = keys
 
     def _sync(self) -> None:
         if self._files is not None and self._files.changed_on_disk():
@@ -361,16 +407,17 @@ class ProviderStore:
             else:
                 with self._files.locked():
                     self._load()
-                    before = {n: p.api_key for n, p in self._providers.items()}
+                    before = self._stored_secrets
                     work = dict(self._providers)
                     change(work)
-                    after = {n: p.api_key for n, p in work.items()}
-                    # a provider added or removed always (re)writes its key slot: no stale key is inherited
-                    changed = {n for n in before.keys() | after.keys() if n not in before or n not in after}
-                    changed |= {n for n in before.keys() & after.keys() if before[n] != after[n]}
-                    keys = {n: k for n, k in after.items() if k}
+                    secrets = {slot: v for p in work.values() for slot, v in _secrets(p).items()}
+                    changed = {n for n in before.keys() | secrets.keys() if before.get(n) != secrets.get(n)}
+                    # a provider added or removed always (re)writes its slots: no stale secret is inherited
+                    for n in self._providers.keys() ^ work.keys():
+                        changed |= {n, n + HEADERS_SLOT}
                     entries: list[Any] = [_to_entry(p) for p in work.values()]
-                    self._files.save(entries + self._unreadable, keys, changed)
+                    self._files.save(entries + self._unreadable, secrets, changed)
+                    self._stored_secrets = secrets
                     self._providers = work
         self._emit(event, name)
 

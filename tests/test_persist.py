@@ -592,10 +592,54 @@ def test_keyring_update_and_remove(cfg: Path, fake_keyring: FakeKeyringModule) -
 def test_keyring_only_touches_changed_keys(cfg: Path, fake_keyring: FakeKeyringModule) -> None:
     store = open_store(cfg)
     store.add("p", api_key=SECRET)
+    assert fake_keyring.deleted == [(KEYRING_SERVICE, "p\x1fheaders")]  # added: no stale headers inherited
     fake_keyring.passwords[(KEYRING_SERVICE, "p")] = "rotated-elsewhere"
     store.update("p", enabled=False)  # no key change: the keyring entry is left as it is
     assert fake_keyring.passwords[(KEYRING_SERVICE, "p")] == "rotated-elsewhere"
-    assert fake_keyring.deleted == []
+    assert fake_keyring.deleted == [(KEYRING_SERVICE, "p\x1fheaders")]
+
+
+def test_custom_headers_are_kept_with_the_keys_not_in_the_providers_file(cfg: Path) -> None:
+    """A header is often a credential (a proxy's token): only its name goes to providers.json."""
+    store = open_store(cfg)
+    store.add("proxy", base_url="http://h:1", api_key="", headers={"Authorization": f"Bearer {SECRET}", "X-Team": "ml"})
+    assert SECRET not in (cfg / "providers.json").read_text()
+    assert providers_json(cfg)["providers"][0]["headers"] == ["Authorization", "X-Team"]
+    assert (cfg / "keys.json").stat().st_mode & 0o777 == 0o600 and SECRET in (cfg / "keys.json").read_text()
+    again = open_store(cfg)["proxy"]
+    assert dict(again.headers) == {"Authorization": f"Bearer {SECRET}", "X-Team": "ml"} and again.api_key == ""
+    open_store(cfg).update("proxy", headers={})
+    assert "headers" not in (cfg / "keys.json").read_text() and open_store(cfg)["proxy"].headers == {}
+
+
+def test_headers_written_by_an_older_version_move_to_the_key_store(cfg: Path) -> None:
+    cfg.mkdir(parents=True)
+    old = {"name": "p", "type": "openai", "base_url": "http://h:1", "headers": {"X-Api-Key": SECRET}}
+    (cfg / "providers.json").write_text(json.dumps({"version": 1, "providers": [old]}))
+    store = open_store(cfg)
+    assert dict(store["p"].headers) == {"X-Api-Key": SECRET}  # read as it was
+    store.add("other")  # the next write moves them
+    assert SECRET not in (cfg / "providers.json").read_text()
+    assert dict(open_store(cfg)["p"].headers) == {"X-Api-Key": SECRET}
+
+
+def test_headers_missing_from_the_key_store_are_dropped_with_a_warning(
+    cfg: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    open_store(cfg).add("p", base_url="http://h:1", headers={"X-Api-Key": SECRET})
+    (cfg / "keys.json").unlink()  # e.g. copied to another machine without its keys
+    p = open_store(cfg)["p"]
+    assert p.headers == {} and "custom headers of 'p' (X-Api-Key) are missing" in caplog.text
+    assert SECRET not in caplog.text
+
+
+def test_keyring_keeps_the_headers_too(cfg: Path, fake_keyring: FakeKeyringModule) -> None:
+    open_store(cfg).add("p", api_key=SECRET, headers={"X-Api-Key": "hdr-secret"})
+    assert json.loads(fake_keyring.passwords[(KEYRING_SERVICE, "p\x1fheaders")]) == {"X-Api-Key": "hdr-secret"}
+    assert "hdr-secret" not in (cfg / "providers.json").read_text() and not (cfg / "keys.json").exists()
+    assert dict(open_store(cfg)["p"].headers) == {"X-Api-Key": "hdr-secret"}
+    open_store(cfg).remove("p")
+    assert fake_keyring.passwords == {}
 
 
 def _install_fake_keyring_package(monkeypatch: pytest.MonkeyPatch, backend: Any) -> types.ModuleType:

@@ -101,15 +101,7 @@ def _plain_fallback(text: str, streamed: bool) -> str:
 
 
 def _footer(reply: Reply, note: str = "") -> str:
-    parts = [f"{reply.provider} · {reply.model}"]
-    if reply.latency_s is not None:
-        parts.append(f"{reply.latency_s:.2f} s")
-    u = reply.usage
-    if u.input_tokens is not None or u.output_tokens is not None:
-        parts.append(f"{u.input_tokens if u.input_tokens is not None else '?'} → {u.output_tokens or '?'} tokens")
-    if note:
-        parts.append(note)
-    return " · ".join(parts)
+    return " · ".join([reply.provider, reply.model, reply.stats(), *([note] if note else [])])
 
 
 @dataclass
@@ -324,10 +316,9 @@ class ChatMagics(Magics):
 
     @staticmethod
     def _col_meta(c: _Column) -> str:
-        bits = [f"{c.elapsed:.2f} s" if c.elapsed is not None else "…"]
-        if c.reply is not None and c.reply.usage.output_tokens is not None:
-            bits.append(f"{c.reply.usage.output_tokens} tokens")
-        return " · ".join(bits)
+        if c.reply is not None:
+            return c.reply.stats()
+        return f"{c.elapsed:.2f} s" if c.elapsed is not None else "…"
 
     def _compare_html(self, columns: list[_Column], final: bool) -> str:
         import html

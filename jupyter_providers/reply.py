@@ -18,6 +18,12 @@ from .errors import ProviderError
 __all__ = ["Reply"]
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
 class Reply:
     """What :func:`jupyter_providers.chat` returns. Thread-safe to :meth:`cancel` from another thread."""
 
@@ -153,6 +159,20 @@ class Reply:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def stats(self) -> str:
+        """``first token 120 ms · total 1.43 s · 12 in / 48 out tokens``: what every surface shows under a
+        reply (while it streams, the total so far)."""
+        total = self.latency_s if self.latency_s is not None else time.perf_counter() - self.started
+        bits = [f"first token {_duration(self.first_token_s)}", f"total {_duration(total)}"]
+        u = self.usage
+        if u.input_tokens is not None or u.output_tokens is not None:
+            bits.append(
+                f"{u.input_tokens if u.input_tokens is not None else '?'} in / {u.output_tokens or 0} out tokens"
+            )
+        else:
+            bits.append("token usage not reported by the server")
+        return " · ".join(bits)
 
     def __str__(self) -> str:
         return self.text

@@ -9,7 +9,6 @@ HTML and drops script links.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,24 +31,6 @@ __all__ = ["ChatWidget"]
 
 _NO_PROVIDER = "no enabled provider: add or enable one (jupyter_providers.panel())"
 _PENDING = '<span class="jp-providers-note">…</span>'
-
-
-def _ms(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
-def reply_stats(reply: Reply) -> str:
-    """``smollm2 · first token 120 ms · total 1.43 s · 12 in / 48 out tokens``."""
-    total = reply.latency_s if reply.latency_s is not None else time.perf_counter() - reply.started
-    bits = [reply.model, f"first token {_ms(reply.first_token_s)}", f"total {_ms(total)}"]
-    u = reply.usage
-    if u.input_tokens is not None or u.output_tokens is not None:
-        bits.append(f"{u.input_tokens if u.input_tokens is not None else '?'} in / {u.output_tokens or 0} out tokens")
-    else:
-        bits.append("token usage not reported by the server")
-    return " · ".join(bits)
 
 
 @dataclass(eq=False)
@@ -361,7 +342,7 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             if turn.live is not None:  # the rendered reply takes the place of the live text
                 turn.row.children = (turn.bot,)
                 close_tree(turn.live)
-            stats = reply_stats(reply)
+            stats = f"{reply.model} · {reply.stats()}"
             if error is not None:
                 self.status.value = message_html(error_text(error)) + " " + message_html(stats, "muted")
             else:

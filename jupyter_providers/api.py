@@ -52,6 +52,13 @@ def pick_provider(
     return p, chosen
 
 
+def max_temperature(provider_type: str) -> float:
+    """The highest temperature a provider type's API accepts (Anthropic: 1; the others: 2)."""
+    from .adapters import ADAPTERS
+
+    return ADAPTERS[provider_type].max_temperature
+
+
 def check_chat_options(temperature: Any, max_tokens: Any) -> tuple[float | None, int | None]:
     """Validate sampling options; raise ``ProviderConfigError`` (a ``ValueError``) naming the field."""
     t: float | None = None

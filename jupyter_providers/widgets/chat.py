@@ -16,7 +16,7 @@ import ipywidgets as w  # type: ignore[import-untyped]
 
 from .._render import markdown_html
 from .._throttle import Throttle
-from ..api import check_chat_options
+from ..api import check_chat_options, max_temperature
 from ..conversation import Conversation
 from ..store import get_store
 from ._common import button, close_tree, error_text, esc, message_html, style_widget
@@ -214,6 +214,9 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
                 self._wanted_model = None  # a choice made in the widget wins from now on
             if provider is None or model is None:
                 return
+            p = self.store.get(provider)
+            if p is not None:  # the slider stops where the API does (a higher value is brought down)
+                self.temperature.max = max_temperature(p.type)
             old = self.conversation
             if old is not None and (old.provider, old.model) == (provider, model):
                 return

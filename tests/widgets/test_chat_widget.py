@@ -334,3 +334,13 @@ def test_live_text_sends_only_what_is_new_and_resyncs_a_late_view(monkeypatch: p
     assert sent[2:] == [{"offset": 3, "append": "lo, <b>world</b>"}]
     assert "node.append(piece)" in LiveText._esm and "innerHTML" not in LiveText._esm  # never parsed as HTML
     live.close()
+
+
+def test_the_temperature_slider_stops_where_the_provider_does(chat: ChatWidget, fake_store: ProviderStore) -> None:
+    assert chat.temperature.max == 2.0
+    chat.temperature.value = 1.6
+    fake_store.add("Claude", type="anthropic", base_url="http://127.0.0.1:9/", api_key="", models=["c"])
+    chat.provider.value = "Claude"
+    assert chat.temperature.max == 1.0 and chat.temperature.value == 1.0  # Anthropic takes 0 to 1
+    chat.provider.value = "Fake"
+    assert chat.temperature.max == 2.0

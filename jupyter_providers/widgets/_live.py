@@ -3,10 +3,11 @@
 An ipywidgets value has no "append": each update of an HTML widget re-sends all of it, so a reply
 shown live costs its size at every update (quadratic), or a bounded tail at every update (still
 many times the reply for a slow model). :class:`LiveText` sends each new piece once, as a custom
-message ``{"offset": n, "append": text}``; each view adds it as a text node (never parsed as HTML:
-model output is untrusted). A view asks for what it has not seen with ``{"resync": n}``: when it
-is made (pieces sent before its script ran) and when an offset shows it missed some. When the reply
-ends, the chat widget replaces this with the reply rendered as Markdown, once.
+message ``{"offset": n, "append": text}`` (``n`` in characters, as Python counts them); each view
+adds it as a text node (never parsed as HTML: model output is untrusted). A view asks for what it
+has not seen with ``{"resync": n}``: when it is made (pieces sent before its script ran) and when
+an offset shows it missed some. When the reply ends, the chat widget replaces this with the reply
+rendered as Markdown, once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ export default {
     node.className = "jp-providers-live";
     node.style.whiteSpace = "pre-wrap";
     el.append(caption, node);
+    // Offsets count characters (code points) as Python does, not UTF-16 units: Array.from splits so.
     let have = 0, asked = -1;
     const onMsg = (msg) => {
       if (!msg || typeof msg.append !== "string" || typeof msg.offset !== "number") return;
@@ -36,8 +38,8 @@ export default {
         if (asked !== have) { asked = have; model.send({ resync: have }); }
         return;
       }
-      const piece = msg.append.slice(have - msg.offset);
-      if (piece) { node.append(piece); have += piece.length; }  // a text node: never parsed as HTML
+      const fresh = msg.offset === have ? msg.append : Array.from(msg.append).slice(have - msg.offset).join("");
+      if (fresh) { node.append(fresh); have += Array.from(fresh).length; }  // a text node: never parsed as HTML
     };
     model.on("msg:custom", onMsg);
     model.send({ resync: 0 });  // what was sent before this view existed

@@ -297,13 +297,15 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             reply.cancel()
         if self.input.value == turn.prompt:
             self.input.value = ""  # the server took it: the input is free for the next question
-        throttle = Throttle(lambda: self._show_progress(turn))
+        # trailing: a piece followed by a pause (a model thinking, a stalled stream) still shows
+        throttle = Throttle(lambda: self._show_progress(turn), trailing=True)
         failure: Exception | None = None
         try:
             for _piece in reply:
                 throttle.tick()
         except Exception as exc:  # a ProviderError is also kept on reply.error, with the partial text
             failure = exc
+        throttle.cancel()  # the end is shown whole, by _finish
         self._finish(turn, reply.error or failure)
 
     def _show_progress(self, turn: _Turn) -> None:

@@ -86,7 +86,7 @@ class ProvidersCommand:
             a.name, type=a.type, base_url=a.url, api_key="" if a.no_key else None, api_key_env=a.key_env,
             models=a.model, api_version=a.api_version,
         )  # fmt: skip
-        return f"added {p.name} ({p.type}): {self.store.endpoint_preview(p.name)} - key: {p.key_source}"
+        return f"added {p.name} ({p.type}): {self.store.endpoint_preview(p.name)} - key: {p.key_label}"
 
     def _verify(self, a: Any) -> ProvidersTable | str:
         if a.name:
@@ -129,7 +129,7 @@ class ProvidersCommand:
         name = self._need(a.name)
         key = getpass.getpass(f"API key for {name} (not echoed, not saved in the notebook): ")
         self.store.update(name, api_key=key)
-        return f"{name}: key saved (key: {self.store[name].key_source})"
+        return f"{name}: key saved (key: {self.store[name].key_label})"
 
     def _tls(self, a: Any) -> str:
         self.store.update(self._need(a.name), verify_tls=a.state == "on")

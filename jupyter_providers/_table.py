@@ -25,7 +25,7 @@ def _row(store: ProviderStore, p: Provider) -> list[str]:
     flags = "yes" if p.enabled else "no"
     if p.readonly:
         flags += " (admin)"
-    return [p.name, p.type, flags, preview, ", ".join(p.model_ids) or "-", p.key_source, verdict]
+    return [p.name, p.type, flags, preview, ", ".join(p.model_ids) or "-", p.key_label, verdict]
 
 
 class ProvidersTable:

@@ -151,6 +151,12 @@ class Provider:
         return self._key_text()[1]
 
     @property
+    def key_label(self) -> str:
+        """:attr:`key_source` for tables and messages, saying when an SDK variable is held back."""
+        v = self.withheld_env
+        return f"none (${v} is not sent here: --key-env {v} sends it)" if v else self.key_source
+
+    @property
     def effective_api_version(self) -> str:
         return self.api_version or os.environ.get("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
 

@@ -304,3 +304,15 @@ def test_long_reply_sends_markdown_once_and_a_bounded_plain_copy(
 def test_short_reply_keeps_its_whole_plain_copy(shell: InteractiveShell, magics: ChatMagics, fake: FakeServer) -> None:
     cap = run(shell, "-p Claude", "hi")
     assert cap.outputs[-1].data["text/plain"] == REPLY
+
+
+def test_providers_add_says_when_the_sdk_variable_is_not_sent(
+    shell: InteractiveShell, magics: ChatMagics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-not-for-local-1234")
+    out = providers(shell, "add Local --url http://localhost:8000/ --model m").stdout
+    assert "key: none ($OPENAI_API_KEY is not sent here: --key-env OPENAI_API_KEY sends it)" in out
+    assert "$OPENAI_API_KEY is not sent here" in providers(shell, "").outputs[0].data["text/html"]
+    assert "sk-env" not in out
+    out = providers(shell, "add Cloud --model gpt-4o-mini").stdout  # the official address: the variable is used
+    assert out.rstrip().endswith("key: $OPENAI_API_KEY")

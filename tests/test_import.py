@@ -9,7 +9,7 @@ import sys
 def test_import_does_not_load_heavy_modules() -> None:
     code = (
         "import sys, jupyter_providers\n"
-        "heavy = [m for m in ('IPython', 'ipywidgets', 'httpx', 'traitlets') if m in sys.modules]\n"
+        "heavy = [m for m in ('IPython', 'ipywidgets', 'anywidget', 'httpx', 'traitlets') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

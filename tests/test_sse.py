@@ -370,3 +370,30 @@ def test_arbitrary_bytes_never_raise_and_do_not_depend_on_the_split(stream: byte
     assert all(isinstance(e.data, str) and isinstance(e.event, str) and e.event for e in whole)
     cuts = draw_cuts(data, stream, max_size=10)
     assert decode(*split_at(stream, cuts)) == whole
+
+
+@given(st.one_of(st.binary(max_size=300), st.lists(_INTERESTING, max_size=60).map(b"".join)))
+@settings(max_examples=400)
+def test_the_regex_path_gives_what_the_line_by_line_path_gives(stream: bytes) -> None:
+    """Fed whole, runs of simple events go through one regex; fed a byte at a time, every line goes
+    through the line-by-line path (a feed then completes at most one line): the events are the same."""
+    assert decode(stream) == one_byte_at_a_time(stream)
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"data: a\n\ndata: b\n\n",
+        b"event: x\ndata: a\n\nevent:y\ndata:b\n\n",
+        b"data: a\n\n\n\ndata: b\n\n",  # extra blank lines between events
+        b"data: a\ndata: b\n\ndata: c\n\n",  # a two-line event between simple ones
+        b"event: x\n\ndata: a\n\n",  # an event name with no data is forgotten
+        b"id: 7\ndata: a\n\ndata: b\n\n",  # the id stays for the events after it
+        b": comment\ndata: a\n\nretry: 5\ndata: b\n\n",
+        b"event:  two spaces\ndata:  two\n\n",  # one leading space is removed, not two
+        b"data: a\n\nevent: half",  # a tail without its line break waits
+    ],
+)
+def test_simple_events_mixed_with_everything_else(stream: bytes) -> None:
+    assert decode(stream) == one_byte_at_a_time(stream)
+    assert decode(*split_at(stream, [len(stream) // 2])) == one_byte_at_a_time(stream)

@@ -37,7 +37,9 @@ class SSEEvent(NamedTuple):
 #: ``event: NAME`` (Anthropic), then a blank line. :meth:`SSEDecoder.feed` reads runs of them in one
 #: pass of the regex engine wherever nothing is pending, and anything else line by line: the same
 #: events either way (tests/test_sse.py holds the two paths to each other).
-_SIMPLE_EVENT = re.compile(r"(?:event:( ?)([^\n]*)\n)?data:( ?)([^\n]*)\n\n").finditer
+_SIMPLE = r"(?:event: ?([^\n]*)\n)?data: ?([^\n]*)\n\n"  # one leading space is not part of a value
+_SIMPLE_RUN = re.compile(f"(?:{_SIMPLE})+").match  # anchored: never scans ahead past what it reads
+_SIMPLE_EVENTS = re.compile(_SIMPLE).findall
 
 
 class SSEDecoder:
@@ -81,15 +83,15 @@ class SSEDecoder:
         pos, end = 0, len(text)
         while pos < end:
             if not (self._data or self._event):
-                # nothing pending: a run of whole simple events, in one pass of the regex engine
-                for m in _SIMPLE_EVENT(text, pos):
-                    if m.start() != pos:
+                # nothing pending: a run of whole simple events, read by the regex engine
+                run = _SIMPLE_RUN(text, pos)
+                if run is not None:
+                    ident, retry = self._id, self._retry
+                    for name, value in _SIMPLE_EVENTS(text, pos, run.end()):  # the run's events, in order
+                        events.append(SSEEvent(name or "message", value, ident, retry))
+                    pos = run.end()
+                    if pos >= end:
                         break
-                    _, name, _, value = m.groups()
-                    events.append(SSEEvent(name or "message", value, self._id, self._retry))
-                    pos = m.end()
-                if pos >= end:
-                    break
             # anything else, line by line, up to and with the next blank line (or the end of the block)
             stop = text.find("\n\n", pos)
             stop = end if stop < 0 else stop + 2

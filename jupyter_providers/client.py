@@ -307,7 +307,7 @@ def _resolve(p: Provider) -> None:
 
 def _stream_deltas(
     p: Provider, resp: httpx.Response, url: str, timeout: httpx.Timeout, cancelled: threading.Event
-) -> Iterator[Delta]:
+) -> Iterator[Delta | str]:
     adapter = ADAPTERS[p.type]
     try:
         ctype = resp.headers.get("content-type", "")
@@ -332,7 +332,8 @@ def _stream_deltas(
             for ev in events:
                 d = parser.feed(ev)
                 if d is not None:
-                    finished = finished or bool(d.finish_reason)
+                    if not isinstance(d, str):  # a str is text only (StreamParser.feed)
+                        finished = finished or bool(d.finish_reason)
                     yield d
         if not (parser.complete or finished):
             raise BadResponseError(

@@ -31,7 +31,7 @@ class Reply:
         self,
         provider: str,
         model: str,
-        deltas: Iterator[Delta] | None = None,
+        deltas: Iterator[Delta | str] | None = None,
         *,
         on_cancel: Callable[[], None] | None = None,
         started: float | None = None,
@@ -55,19 +55,23 @@ class Reply:
         self.latency_s: float | None = None if deltas is not None else 0.0
 
     # -- building (client side) --------------------------------------------------------------
-    def _apply(self, d: Delta) -> str:
-        if d.text:
+    def _apply(self, d: Delta | str) -> str:
+        if isinstance(d, str):  # text and nothing else (StreamParser.feed): the usual increment
+            text = d
+        else:
+            text = d.text
+            if d.reasoning:
+                self._reasoning.append(d.reasoning)
+            if d.finish_reason:
+                self.finish_reason = d.finish_reason
+            if d.usage is not None:
+                self.usage = d.usage
+        if text:
             if self.first_token_s is None:
                 self.first_token_s = time.perf_counter() - self.started
-            self._pieces.append(d.text)
+            self._pieces.append(text)
             self._text_cache = None
-        if d.reasoning:
-            self._reasoning.append(d.reasoning)
-        if d.finish_reason:
-            self.finish_reason = d.finish_reason
-        if d.usage is not None:
-            self.usage = d.usage
-        return d.text
+        return text
 
     def _finish(self) -> None:
         self._done = True

@@ -26,7 +26,7 @@ from jupyter_providers import ProviderError, ProviderStore, Usage, chat
 from jupyter_providers import client as client_module
 from jupyter_providers._sse import SSEDecoder, SSEEvent
 from jupyter_providers.adapters import ADAPTERS
-from jupyter_providers.adapters._base import ChatParams, Delta, ProtocolError, StreamErrorEvent
+from jupyter_providers.adapters._base import ChatParams, Delta, ProtocolError, StreamErrorEvent, as_delta
 from jupyter_providers.client import list_models
 
 from .fakes import FakeServer
@@ -74,8 +74,10 @@ def parse(protocol: str, chunks: list[bytes]) -> tuple[list[Delta], bool]:
     for chunk in [*chunks, None]:
         events = decoder.feed(chunk) if chunk is not None else decoder.close()
         for event in events:
-            d = parser.feed(event)
-            if d is not None:
+            item = parser.feed(event)
+            if item is not None:
+                assert isinstance(item, Delta | str)
+                d = as_delta(item)
                 check_delta(d)
                 deltas.append(d)
     return deltas, parser.complete
@@ -382,7 +384,8 @@ def _both(data: str, event: str = "content_block_delta") -> tuple[object, object
     out: list[object] = []
     for feed in (AnthropicStreamParser().feed, AnthropicStreamParser().feed_json):
         try:
-            out.append(feed(SSEEvent(event, data)))
+            item = feed(SSEEvent(event, data))
+            out.append(None if item is None else as_delta(item))
         except PACKAGE_ERRORS as exc:
             out.append(type(exc))
     return out[0], out[1]

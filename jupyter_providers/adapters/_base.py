@@ -25,6 +25,7 @@ __all__ = [
     "ProtocolError",
     "StreamErrorEvent",
     "StreamParser",
+    "as_delta",
 ]
 
 
@@ -108,7 +109,15 @@ class StreamErrorEvent(Exception):
 class StreamParser(Protocol):
     complete: bool  # the protocol's end-of-stream marker has been seen
 
-    def feed(self, event: SSEEvent) -> Delta | None: ...
+    def feed(self, event: SSEEvent) -> Delta | str | None:
+        """The increment ``event`` carries, if any. A plain ``str`` is text and nothing else: the hot
+        path of a stream builds no :class:`Delta` for it (:func:`as_delta` makes one)."""
+        ...
+
+
+def as_delta(item: Delta | str) -> Delta:
+    """A parser's increment as a :class:`Delta` (a ``str`` is text and nothing else)."""
+    return Delta(item) if isinstance(item, str) else item
 
 
 class Adapter(Protocol):

@@ -69,7 +69,7 @@ class OpenAIStreamParser:
     def __init__(self) -> None:
         self.complete = False
 
-    def feed(self, event: SSEEvent) -> Delta | None:
+    def feed(self, event: SSEEvent) -> Delta | str | None:
         data = event.data
         if data == "[DONE]":
             self.complete = True
@@ -93,7 +93,10 @@ class OpenAIStreamParser:
                 raise TypeError
         except SHAPE_ERRORS:
             raise shape_error("a stream chunk", data) from None
-        return Delta(text, _reasoning(d), finish, usage)
+        reasoning = _reasoning(d)
+        if not (reasoning or finish or usage):
+            return text  # text and nothing else, the usual chunk: no Delta built (StreamParser.feed)
+        return Delta(text, reasoning, finish, usage)
 
 
 class OpenAIAdapter:

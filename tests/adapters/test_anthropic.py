@@ -13,7 +13,7 @@ from jupyter_providers import ProviderStore, chat
 from jupyter_providers._sse import SSEEvent
 from jupyter_providers._types import Message, Usage
 from jupyter_providers.adapters import ADAPTERS
-from jupyter_providers.adapters._base import ChatParams, Delta, ProtocolError, StreamErrorEvent
+from jupyter_providers.adapters._base import ChatParams, Delta, ProtocolError, StreamErrorEvent, as_delta
 from jupyter_providers.adapters.anthropic import DEFAULT_MAX_TOKENS
 from jupyter_providers.client import list_models
 from jupyter_providers.store import Provider
@@ -131,7 +131,7 @@ def test_every_stream_event() -> None:
     for e in events:
         d = parser.feed(e)
         if d is not None:
-            deltas.append(d)
+            deltas.append(as_delta(d))
         assert not parser.complete
     assert "".join(d.text for d in deltas) == "Red."
     assert "".join(d.reasoning for d in deltas) == "Primary colours."

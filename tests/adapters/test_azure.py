@@ -13,7 +13,7 @@ from jupyter_providers import ProviderStore, chat
 from jupyter_providers._sse import SSEEvent
 from jupyter_providers._types import Message, Usage
 from jupyter_providers.adapters import ADAPTERS
-from jupyter_providers.adapters._base import ChatParams
+from jupyter_providers.adapters._base import ChatParams, as_delta
 from jupyter_providers.client import list_models
 from jupyter_providers.store import Provider
 
@@ -127,7 +127,7 @@ def test_stream_with_empty_first_chunk() -> None:
         {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
     ]
     parser = A.stream_parser()
-    deltas = [parser.feed(SSEEvent("message", json.dumps(c))) for c in chunks]
+    deltas = [None if (d := parser.feed(SSEEvent("message", json.dumps(c)))) is None else as_delta(d) for c in chunks]
     assert deltas[0] is not None and (deltas[0].text, deltas[0].finish_reason, deltas[0].usage) == ("", None, None)
     assert "".join(d.text for d in deltas if d) == "Red." and deltas[-1] and deltas[-1].finish_reason == "stop"
     assert parser.feed(SSEEvent("message", "[DONE]")) is None and parser.complete

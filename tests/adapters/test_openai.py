@@ -15,7 +15,7 @@ from jupyter_providers import ProviderStore, chat
 from jupyter_providers._sse import SSEEvent
 from jupyter_providers._types import Message, Usage
 from jupyter_providers.adapters import ADAPTERS
-from jupyter_providers.adapters._base import ChatParams, Delta, ProtocolError, StreamErrorEvent, retry_after
+from jupyter_providers.adapters._base import ChatParams, Delta, ProtocolError, StreamErrorEvent, as_delta, retry_after
 from jupyter_providers.store import Provider
 
 from ..fakes import FakeServer
@@ -41,7 +41,7 @@ def chunk(**kw: Any) -> SSEEvent:
 
 def feed_all(events: list[SSEEvent]) -> list[Delta]:
     parser = A.stream_parser()
-    out = [d for ev in events if (d := parser.feed(ev)) is not None]
+    out = [as_delta(d) for ev in events if (d := parser.feed(ev)) is not None]
     assert parser.complete
     return out
 
@@ -258,3 +258,13 @@ def test_client_sends_no_authorization_without_a_key(store: ProviderStore) -> No
         store.add("Local", type="openai", base_url=srv.base_url, api_key="", models=["local"])
         assert chat("Hello", store=store).text == "Hi."
         assert "authorization" not in srv.requests[-1].headers
+
+
+def test_a_text_only_chunk_is_a_plain_str_and_anything_more_a_delta() -> None:
+    """The hot path builds no Delta for the usual chunk (StreamParser.feed); any other field makes one."""
+    parser = A.stream_parser()
+    assert parser.feed(chunk(choices=[{"index": 0, "delta": {"content": "Hi"}}])) == "Hi"
+    with_finish = parser.feed(chunk(choices=[{"index": 0, "delta": {"content": "!"}, "finish_reason": "stop"}]))
+    assert with_finish == Delta("!", "", "stop", None)
+    thinking = parser.feed(chunk(choices=[{"index": 0, "delta": {"content": "", "reasoning": "hm"}}]))
+    assert thinking == Delta("", "hm", None, None)

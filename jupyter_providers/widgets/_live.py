@@ -59,12 +59,7 @@ class LiveText(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self._text = ""
         self._lock = threading.Lock()
-        self.sent_bytes = 0  # what the custom messages carried, for tests and benchmarks
         self.on_msg(self._on_front_end)
-
-    @property
-    def text(self) -> str:
-        return self._text
 
     def extend(self, text: str) -> None:
         """Show ``text`` (the whole reply so far, which only grows): sends the part not sent yet."""
@@ -83,5 +78,4 @@ class LiveText(anywidget.AnyWidget):
                     self._send_piece(start, self._text[start:])
 
     def _send_piece(self, offset: int, piece: str) -> None:
-        self.sent_bytes += len(piece.encode())
         self.send({"offset": offset, "append": piece})

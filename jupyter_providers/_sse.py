@@ -86,10 +86,10 @@ class SSEDecoder:
                 # nothing pending: a run of whole simple events, read by the regex engine
                 run = _SIMPLE_RUN(text, pos)
                 if run is not None:
-                    ident, retry = self._id, self._retry
-                    for name, value in _SIMPLE_EVENTS(text, pos, run.end()):  # the run's events, in order
+                    ident, retry, run_end = self._id, self._retry, run.end()
+                    for name, value in _SIMPLE_EVENTS(text, pos, run_end):  # the run's events, in order
                         events.append(SSEEvent(name or "message", value, ident, retry))
-                    pos = run.end()
+                    pos = run_end
                     if pos >= end:
                         break
             # anything else, line by line, up to and with the next blank line (or the end of the block)

@@ -123,8 +123,8 @@ class Provider:
     def key_hint(self) -> str:
         """What to do when no key is found, naming the variables; one line, never a key."""
         where = f"enter a key for {self.name!r} in the panel (or %providers key {self.name})"
-        if self.withheld_env:
-            v = self.withheld_env
+        v = self.withheld_env
+        if v:
             return f"{where}; ${v} is sent only to the official address - use api_key_env={v!r} to send it here"
         names = " or ".join(self.key_env_names())
         return f"set {names} or {where}" if names else f"{where}, or name its variable with api_key_env"

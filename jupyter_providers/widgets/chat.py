@@ -321,7 +321,7 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
                 live = turn.live = LiveText(caption=reply.model, layout=w.Layout(width="auto", max_width="80%"))
                 live.add_class("jp-providers-bubble")
                 live.add_class("jp-providers-assistant")
-                turn.row = next(r for r in self.history.children if turn.bot in getattr(r, "children", ()))
+                [turn.row] = self._rows_holding(turn.bot)
                 turn.row.children = (live,)
                 self._set_status(f"streaming from {reply.provider} / {reply.model}…", "busy")
             turn.live.extend(text)
@@ -412,9 +412,13 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             self.history.children = (*self.history.children, row)
         return bubble
 
+    def _rows_holding(self, *bubbles: Any) -> list[Any]:
+        """The history rows that hold any of ``bubbles`` (notes between turns are rows without children)."""
+        return [r for r in self.history.children if any(b in getattr(r, "children", ()) for b in bubbles)]
+
     def _remove_bubbles(self, *bubbles: Any) -> None:
         with self._lock:
-            rows = [r for r in self.history.children if any(b in getattr(r, "children", ()) for b in bubbles)]
+            rows = self._rows_holding(*bubbles)
             self.history.children = tuple(r for r in self.history.children if r not in rows)
             self.bubbles = [b for b in self.bubbles if b not in bubbles]
             for r in rows:

@@ -3,15 +3,20 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml scripts/llama_cmake_args.sh | cksum | cut -d' ' -f1)
+# llama-cpp-python is built from source with a fixed CPU baseline, never -march=native (see scripts/llama_cmake_args.sh).
+# --no-cache-dir: pip's wheel cache is keyed on the sdist, not on CMAKE_ARGS, so it could hand back a native build.
+LLAMA_CPP := llama-cpp-python[server]==0.3.36
+LLAMA_CMAKE_ARGS := $(shell sh scripts/llama_cmake_args.sh)
 
 .PHONY: test lint pytest venv browser bench demo demo-check binder-check clean
 
 venv: $(STAMP) browser
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/llama_cmake_args.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet --no-cache-dir '$(LLAMA_CPP)'
 	$(PY) -m pip install --quiet -e '.[local,test]'
 	rm -f $(VENV)/.installed-*
 	touch $@
@@ -45,8 +50,12 @@ demo-check: venv
 binder-check:
 	bash scripts/binder_check.sh
 
-## test: set up everything and run the whole suite (lint, types, tests) - this is what CI runs
-test: lint pytest demo-check binder-check
+## test: set up everything and run the whole suite (lint, types, tests) - this is what CI runs; prints each stage's time
+STAGES := venv lint pytest demo-check binder-check
+test:
+	@t0=$$(date +%s); for s in $(STAGES); do t=$$(date +%s); echo "== stage $$s"; \
+	  $(MAKE) --no-print-directory $$s || { echo "== stage $$s FAILED after $$(( $$(date +%s) - t )) s"; exit 1; }; \
+	  echo "== stage $$s: $$(( $$(date +%s) - t )) s"; done; echo "== make test: $$(( $$(date +%s) - t0 )) s in all"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output

@@ -1,4 +1,9 @@
-"""A real JupyterLab on 127.0.0.1 and Debian's Chromium driven by Playwright.
+"""A real JupyterLab or Jupyter Notebook 7 on 127.0.0.1 and Debian's Chromium driven by Playwright.
+
+``lab`` is JupyterLab with the local model; ``jupyter`` is the same for each front end in turn
+(``FRONTENDS``: JupyterLab, then Notebook 7), so one test proves both. ``running_lab(...,
+frontend="notebook")`` starts Notebook 7 for a test that brings its own servers. The helpers
+(``run_all_cells``, ``wait_kernel_idle``, ``save``) work in both front ends.
 
 These tests are skipped (with the reason) when /usr/bin/chromium is missing; `make test`
 installs it, so CI always runs them.
@@ -30,6 +35,8 @@ FLAGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]  # fmt: skip
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+#: the front ends a notebook opens in: JupyterLab (``/lab/tree/NAME``) and Notebook 7 (``/notebooks/NAME``)
+FRONTENDS = ("lab", "notebook")
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):  # `make test` installs it: in CI a missing browser is a failure, not a skip
@@ -44,8 +51,12 @@ class Lab:
     root: Path
     config_dir: Path  # the kernel's JUPYTER_PROVIDERS_DIR
     model_url: str  # the local llama.cpp server, as a person would type it
+    frontend: str = "lab"  # one of FRONTENDS
 
     def notebook_url(self, name: str) -> str:
+        """The address that opens notebook ``name`` (relative to ``root``) in this front end."""
+        if self.frontend == "notebook":
+            return f"{self.url}/notebooks/{name}?token={self.token}"
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
 
 
@@ -62,19 +73,43 @@ def write_notebook(path: Path, sources: list[str]) -> None:
     path.write_text(json.dumps(nb, indent=1))
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory, llama_server: LocalServer) -> Iterator[Lab]:
+def _with_local_model(
+    tmp_path_factory: pytest.TempPathFactory, llama_server: LocalServer, frontend: str
+) -> Iterator[Lab]:
     env = {
         "LOCAL_MODEL_URL": llama_server.base_url,
         "LOCAL_MODEL_KEY": llama_server.api_key,  # notebooks read it from the environment, never hold it
     }
-    with running_lab(tmp_path_factory.mktemp("lab"), env, SHOTS.parent / "jupyterlab.log") as lab:
+    log = SHOTS.parent / ("jupyterlab.log" if frontend == "lab" else f"jupyter-{frontend}.log")
+    with running_lab(tmp_path_factory.mktemp(frontend), env, log, frontend=frontend) as lab:
         yield dataclasses.replace(lab, model_url=llama_server.base_url + "/")
 
 
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory, llama_server: LocalServer) -> Iterator[Lab]:
+    """JupyterLab whose kernels know the local model (``LOCAL_MODEL_URL``, ``LOCAL_MODEL_KEY``)."""
+    yield from _with_local_model(tmp_path_factory, llama_server, "lab")
+
+
+@pytest.fixture(scope="session", params=FRONTENDS)
+def jupyter(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, llama_server: LocalServer
+) -> Iterator[Lab]:
+    """As ``lab``, once in JupyterLab and once in Notebook 7: a test taking it runs in both."""
+    if request.param == "lab":  # the same server as ``lab``: one JupyterLab per session
+        yield request.getfixturevalue("lab")
+    else:
+        yield from _with_local_model(tmp_path_factory, llama_server, request.param)
+
+
 @contextlib.contextmanager
-def running_lab(root: Path, extra_env: dict[str, str], log_path: Path, *args: str) -> Iterator[Lab]:
-    """JupyterLab on 127.0.0.1 serving ``root`` (its kernels get ``extra_env``), its output in ``log_path``."""
+def running_lab(
+    root: Path, extra_env: dict[str, str], log_path: Path, *args: str, frontend: str = "lab"
+) -> Iterator[Lab]:
+    """JupyterLab (or Notebook 7: ``frontend="notebook"``) on 127.0.0.1 serving ``root``; its kernels get
+    ``extra_env``, its output goes to ``log_path``."""
+    if frontend not in FRONTENDS:
+        raise ValueError(f"frontend: {frontend!r} is not one of {FRONTENDS}")
     config_dir = root / ".providers"
     token = secrets.token_hex(16)
     port = free_port()
@@ -96,12 +131,15 @@ def running_lab(root: Path, extra_env: dict[str, str], log_path: Path, *args: st
     env["JUPYTERLAB_SETTINGS_DIR"] = str(root / ".lab-settings")
     SHOTS.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    app = (
+        ["jupyterlab", "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+        if frontend == "lab"
+        else ["notebook"]  # Notebook 7 reads the same settings directory; it has no news feed
+    )
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+        sys.executable, "-m", *app, "--no-browser", "--allow-root",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--ServerApp.disable_check_xsrf=False", *args,
+        f"--ServerApp.root_dir={root}", "--ServerApp.disable_check_xsrf=False", *args,
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -109,16 +147,16 @@ def running_lab(root: Path, extra_env: dict[str, str], log_path: Path, *args: st
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited: see {log.name}")
+                pytest.fail(f"Jupyter ({frontend}) exited: see {log.name}")
             try:
                 if httpx.get(f"{url}/api/status?token={token}", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not start in 90 s: see {log.name}")
+                pytest.fail(f"Jupyter ({frontend}) did not start in 90 s: see {log.name}")
             time.sleep(0.3)
-        yield Lab(url, token, root, config_dir, "")
+        yield Lab(url, token, root, config_dir, "", frontend)
     finally:
         proc.terminate()
         try:
@@ -164,7 +202,8 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 def run_all_cells(page: Any) -> None:
-    """Run > Run All Cells, through the menu as a person would, once the notebook is active.
+    """Run > Run All Cells, through the menu as a person would, once the notebook is active
+    (JupyterLab and Notebook 7 have the same menu).
 
     The menu item is disabled until the notebook panel has focus, so click a cell first and
     check that the first cell really ran (its prompt gets a number); try again if it did not.
@@ -184,9 +223,23 @@ def run_all_cells(page: Any) -> None:
     raise AssertionError("Run All Cells did not start the notebook")
 
 
+#: true once the kernel of the notebook open in the page is idle, as the server sees it (both front ends)
+_KERNEL_IDLE_JS = """async () => {
+  const path = decodeURIComponent(location.pathname.replace(/^.*?\\/(lab\\/tree|notebooks)\\//, ""));
+  const r = await fetch("/api/sessions", { credentials: "same-origin" });
+  if (!r.ok) return false;
+  const s = (await r.json()).find((x) => x.path === path);
+  return !!(s && s.kernel && s.kernel.execution_state === "idle");
+}"""
+
+
 def wait_kernel_idle(page: Any, timeout: float = 120_000) -> None:
+    """The notebook is shown and its kernel started and idle (JupyterLab: its execution indicator says so)."""
     page.wait_for_selector(".jp-Notebook", timeout=timeout)
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=timeout)
+    if "/lab/" in page.url:
+        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=timeout)
+    else:  # Notebook 7 shows no such indicator: ask the server
+        page.wait_for_function(_KERNEL_IDLE_JS, timeout=timeout, polling=500)
 
 
 def save(page: Any) -> None:

@@ -25,7 +25,8 @@ def _row(store: ProviderStore, p: Provider) -> list[str]:
     flags = "yes" if p.enabled else "no"
     if p.readonly:
         flags += " (admin)"
-    return [p.name, p.type, flags, preview, ", ".join(p.model_ids) or "-", p.key_label, verdict]
+    models = ", ".join(f"{m.id} ({m.context_note})" if m.context_note else m.id for m in p.models)
+    return [p.name, p.type, flags, preview, models or "-", p.key_label, verdict]
 
 
 class ProvidersTable:

@@ -35,6 +35,7 @@ from .adapters._base import (
     ProtocolError,
     StreamErrorEvent,
     looks_like_html,
+    model_context_lengths,
 )
 from .errors import (
     AuthenticationError,
@@ -419,8 +420,15 @@ def chat_provider(
 
 
 # -- models and verify ------------------------------------------------------------------------------
-def list_models(p: Provider, *, timeout: float | None = None, http: httpx.Client | None = None) -> list[str]:
-    """Every model id the server lists, all pages followed."""
+def list_models(
+    p: Provider,
+    *,
+    timeout: float | None = None,
+    http: httpx.Client | None = None,
+    context_lengths: dict[str, int] | None = None,
+) -> list[str]:
+    """Every model id the server lists, all pages followed; ``context_lengths`` (if given) receives the
+    context window of each model whose entry states one (:func:`~.adapters._base.context_lengths`)."""
     if not p.address and p.type == "azure":
         _resolve(p)
     adapter = ADAPTERS[p.type]
@@ -432,10 +440,13 @@ def list_models(p: Provider, *, timeout: float | None = None, http: httpx.Client
         req = adapter.models_request(p, key, page)
         resp = _send(p, req, model="", key=key, http=http, timeout=t, retries=0)
         try:
-            found, page = adapter.parse_models(_json_body(p, resp, req.url, t))
+            data = _json_body(p, resp, req.url, t)
+            found, page = adapter.parse_models(data)
         except ProtocolError as exc:
             raise BadResponseError(f"unexpected model list from {req.url}: {exc}", provider=p.name) from None
         ids.extend(found)
+        if context_lengths is not None:
+            context_lengths.update(model_context_lengths(data))
         if not page:
             break
     return list(dict.fromkeys(ids))

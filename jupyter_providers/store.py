@@ -51,11 +51,21 @@ Listener = Callable[[str, "str | None"], None]
 
 @dataclass(frozen=True)
 class Model:
-    """One model of a provider. ``name`` and ``group`` are for display; empty means derived from ``id``."""
+    """One model of a provider. ``name`` and ``group`` are for display; empty means derived from ``id``.
+
+    ``context_length`` is the context window in tokens, as the server's model list gave it (vLLM's
+    ``max_model_len``) when the models were fetched; ``None`` when no server said.
+    """
 
     id: str
     name: str = ""
     group: str = ""
+    context_length: int | None = None
+
+    @property
+    def context_note(self) -> str:
+        """``"2,048 tokens"`` when the context length is known, else ``""``."""
+        return f"{self.context_length:,} tokens" if self.context_length else ""
 
     @property
     def display_name(self) -> str:
@@ -253,13 +263,20 @@ def _to_entry(p: Provider) -> dict[str, Any]:
         "type": p.type,
         "base_url": p.base_url,
         "enabled": p.enabled,
-        "models": [{"id": m.id, "name": m.name, "group": m.group} for m in p.models],
+        "models": [_model_entry(m) for m in p.models],
         "api_version": p.api_version,
         "headers": sorted(p.headers),  # the names; the values are kept with the keys
         "api_key_env": p.api_key_env,
         "verify_tls": p.verify_tls,
         "no_key": p.api_key == "",
     }
+
+
+def _model_entry(m: Model) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": m.id, "name": m.name, "group": m.group}
+    if m.context_length:
+        entry["context_length"] = m.context_length
+    return entry
 
 
 def _from_entry(
@@ -270,7 +287,9 @@ def _from_entry(
         if isinstance(m, str):
             models.append(Model(m))
         elif isinstance(m, Mapping) and isinstance(m.get("id"), str):
-            models.append(Model(m["id"], str(m.get("name") or ""), str(m.get("group") or "")))
+            n = m.get("context_length")
+            n = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
+            models.append(Model(m["id"], str(m.get("name") or ""), str(m.get("group") or ""), n))
     if key is None and entry.get("no_key"):
         key = ""
     return Provider(
@@ -306,6 +325,8 @@ class ProviderStore:
         self._providers: dict[str, Provider] = {}
         self._admin: dict[str, Provider] = {}
         self._listeners: list[Listener] = []
+        #: context lengths the servers' model lists gave, per provider: kept for models added after a fetch
+        self._context_lengths: dict[str, dict[str, int]] = {}
         self._files = ConfigFiles(Path(directory) if directory else default_config_dir()) if persist else None
         paths = [Path(p) for p in admin_paths] if admin_paths is not None else admin_config_paths()
         for entry in load_admin_entries(paths):
@@ -522,8 +543,8 @@ class ProviderStore:
 
         def change(work: dict[str, Provider]) -> None:
             p = self._editable(work, name)
-            have = set(p.model_ids)
-            new = tuple(Model(i) for i in dict.fromkeys(ids) if i not in have)
+            have, known = set(p.model_ids), self._context_lengths.get(name, {})
+            new = tuple(Model(i, context_length=known.get(i)) for i in dict.fromkeys(ids) if i not in have)
             work[name] = dataclasses.replace(p, models=p.models + new)
 
         self._mutate("updated", name, change)
@@ -622,10 +643,35 @@ class ProviderStore:
         return verdict
 
     def fetch_models(self, name: str, *, timeout: float | None = None) -> list[str]:
-        """The model ids the server offers, all pages followed. Raises a :class:`ProviderError`."""
+        """The model ids the server offers, all pages followed. Raises a :class:`ProviderError`.
+
+        Context lengths the list gives (vLLM's ``max_model_len``) are set on the provider's models,
+        and on the ones added from this list later."""
         from .client import list_models
 
-        return list_models(self[name], timeout=check_timeout(timeout))
+        lengths: dict[str, int] = {}
+        ids = list_models(self[name], timeout=check_timeout(timeout), context_lengths=lengths)
+        if lengths:
+            self._learn_context_lengths(name, lengths)
+        return ids
+
+    def _learn_context_lengths(self, name: str, lengths: dict[str, int]) -> None:
+        with self._lock:
+            self._context_lengths.setdefault(name, {}).update(lengths)
+            p = self.get(name)
+            if (
+                p is None
+                or p.readonly
+                or all(lengths.get(m.id, m.context_length) == m.context_length for m in p.models)
+            ):
+                return
+
+        def change(work: dict[str, Provider]) -> None:
+            p = self._editable(work, name)
+            models = tuple(dataclasses.replace(m, context_length=lengths.get(m.id, m.context_length)) for m in p.models)
+            work[name] = dataclasses.replace(p, models=models)
+
+        self._mutate("updated", name, change)
 
 
 def _split_ids(value: str) -> list[str]:

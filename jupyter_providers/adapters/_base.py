@@ -171,6 +171,23 @@ def as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+#: where OpenAI-style model lists state a model's context window: vLLM, OpenRouter, Groq and Together
+CONTEXT_FIELDS = ("max_model_len", "context_length", "context_window")
+MAX_CONTEXT_LENGTH = 1 << 30  # a larger number from a server is not believed
+
+
+def model_context_lengths(data: Any) -> dict[str, int]:
+    """``{id: tokens}`` for the entries of an OpenAI-style model list (``{"data": [...]}``) that state one."""
+    items = data.get("data") if isinstance(data, dict) else None
+    found: dict[str, int] = {}
+    for m in items if isinstance(items, list) else ():
+        if isinstance(m, dict) and isinstance(m.get("id"), str):
+            n = next((v for f in CONTEXT_FIELDS if (v := as_int(m.get(f))) is not None), None)
+            if n is not None and 0 < n <= MAX_CONTEXT_LENGTH:
+                found[m["id"]] = n
+    return found
+
+
 def server_message(body: Any, text: str) -> tuple[str, str | None, str | None]:
     """(message, code, type) from the usual error shapes: OpenAI, Anthropic, Gemini, FastAPI, plain."""
     if isinstance(body, dict):

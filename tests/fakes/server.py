@@ -175,7 +175,7 @@ class FakeServer:
         from . import anthropic, azure, gemini, openai
 
         classes: dict[str, type[Protocol]] = {
-            "openai": openai.OpenAI, "azure": azure.Azure,
+            "openai": openai.OpenAI, "azure": azure.Azure, "vllm": openai.VLLM,
             "anthropic": anthropic.Anthropic, "gemini": gemini.Gemini,
         }  # fmt: skip
         if protocol not in classes:

@@ -12,9 +12,16 @@ def _local(args: argparse.Namespace) -> int:
     from . import local
 
     if args.action == "status":
-        server = local.running_server()
+        server = local.recorded_server()
         if server is None:
             print("the local model is not running - start it with: jupyter-providers local start")
+            return 1
+        if not server.running:
+            print(server.exit_message())
+            return 1
+        if not server.answers():
+            print(f"the local model server (pid {server.pid}) runs but does not answer at {server.base_url}/v1; "
+                  f"log: {server.log_path}")  # fmt: skip
             return 1
         print(f"the local model is running at {server.base_url}/v1 (pid {server.pid}, model {local.MODEL_ALIAS})")
         return 0
@@ -38,7 +45,11 @@ def _local(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         finally:
+            died = not server.running and not stop.is_set()
             server.stop()
+        if died:
+            print(f"error: {server.exit_message()}", file=sys.stderr)
+            return 2
     return 0
 
 

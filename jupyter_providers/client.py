@@ -176,6 +176,11 @@ def _transport_error(p: Provider, exc: httpx.HTTPError, url: str, timeout: httpx
         )
     text = str(exc)
     cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError | httpx.ReadError):
+        from .local import death_notice  # lazy and stdlib-only: the embedded server, if this is its address, died
+
+        if notice := death_notice(base):
+            return ProviderConnectionError(_redact(notice, p.keys), provider=p.name)
     if isinstance(exc, httpx.ConnectError):
         low = text.lower()
         if isinstance(cause, ssl.SSLError) or "ssl" in low or "certificate" in low:

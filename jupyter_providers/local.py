@@ -29,9 +29,11 @@ __all__ = [
     "MODEL_ALIAS",
     "LocalServer",
     "LocalServerError",
+    "death_notice",
     "find_model_file",
     "free_port",
     "launch",
+    "recorded_server",
     "running_server",
     "start",
     "stop",
@@ -41,10 +43,20 @@ MODEL_ALIAS = "smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PROVIDER_NAME = "local"
 DEFAULT_PORT = 8000
+#: the first completion start() waits for: a build for another CPU dies on it, not on /v1/models
+PROBE_TIMEOUT = 60.0
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+#: the servers this process started (detached or not): only a parent learns its child's exit status
+_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class LocalServerError(RuntimeError):
-    """The local model server cannot be started; the message says what to do."""
+    """The local model server cannot be started or has died; the message says what to do."""
+
+    def __init__(self, message: str, server: LocalServer | None = None) -> None:
+        super().__init__(message)
+        #: the server that failed, when there was one (dead, or stopped after failing its first completion)
+        self.server = server
 
 
 def find_model_file() -> Path:
@@ -86,13 +98,26 @@ class LocalServer:
 
     @property
     def running(self) -> bool:
-        if self.process is not None:
-            return self.process.poll() is None
-        try:
-            os.kill(self.pid, 0)
-        except OSError:
-            return False
-        return True
+        process = self.process or _children.get(self.pid)
+        if process is not None:
+            return process.poll() is None
+        return _pid_is_server(self.pid)
+
+    @property
+    def returncode(self) -> int | None:
+        """``-N`` if it died of signal N, the exit code, or ``None`` (running, or not our child and not recorded)."""
+        process = self.process or _children.get(self.pid)
+        if process is not None:
+            return process.poll()
+        st = _read_state()
+        code = st.get("returncode") if st.get("pid") == self.pid else None
+        return code if isinstance(code, int) else None
+
+    def exit_message(self) -> str:
+        """How it ended and what to do, in one line (see :func:`jupyter_providers._local_exit.death_message`)."""
+        from ._local_exit import death_message
+
+        return death_message(self.pid, self.returncode, self.log_path)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is not None:
@@ -144,25 +169,115 @@ def _read_state() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def running_server() -> LocalServer | None:
-    """The server a previous ``start()`` (any process) left running, if it still answers."""
+def _write_state(server: LocalServer, **extra: int) -> None:
+    path = _state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"pid": server.pid, "port": server.port, "log": str(server.log_path), **extra}))
+
+
+def _pid_is_server(pid: int) -> bool:
+    """Alive, not a zombie, and (where /proc tells) still a llama_cpp server rather than a reused pid."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc (macOS): the signal test is all there is
+    return stat.rpartition(")")[2].split()[:1] != ["Z"] and b"llama_cpp" in cmdline
+
+
+def recorded_server() -> LocalServer | None:
+    """The server a previous ``start()`` (any process) recorded, alive or dead."""
     st = _read_state()
     if not isinstance(st.get("pid"), int) or not isinstance(st.get("port"), int):
         return None
-    server = LocalServer(st["port"], st["pid"], Path(str(st.get("log", ""))))
-    return server if server.running and server.answers() else None
+    pid = st["pid"]
+    return LocalServer(st["port"], pid, Path(str(st.get("log", ""))), process=_children.get(pid))
+
+
+def running_server() -> LocalServer | None:
+    """The server a previous ``start()`` (any process) left running, if it still answers."""
+    server = recorded_server()
+    return server if server is not None and server.running and server.answers() else None
+
+
+def death_notice(base_url: str, wait: float = 1.0) -> str | None:
+    """What the client says instead of "connection refused" when ``base_url`` is the recorded server, now dead.
+
+    ``wait``: a server that dies mid-request closes the connection a moment before it is gone.
+    """
+    from urllib.parse import urlsplit
+
+    server = recorded_server()
+    try:
+        url = urlsplit(base_url)
+        same = server is not None and url.hostname in _LOOPBACK and url.port == server.port
+    except ValueError:
+        same = False
+    if server is None or not same:
+        return None
+    deadline = time.monotonic() + wait
+    while server.running:
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+    if (code := server.returncode) is not None:
+        _write_state(server, returncode=code)  # so other processes learn the signal too
+    return server.exit_message()
+
+
+def _died(server: LocalServer) -> LocalServerError:
+    return LocalServerError(server.exit_message(), server)
+
+
+def _first_completion(server: LocalServer, deadline: float) -> None:
+    """One tiny completion (max_tokens 1): the readiness test that a build for another CPU fails."""
+    import httpx
+
+    headers = {"authorization": f"Bearer {server.api_key}"} if server.api_key else {}
+    body = {"model": MODEL_ALIAS, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}
+    wait = max(1.0, min(PROBE_TIMEOUT, deadline - time.monotonic()))
+    try:
+        resp = httpx.post(f"{server.base_url}/v1/chat/completions", json=body, headers=headers, timeout=wait)
+    except httpx.HTTPError as exc:
+        for _ in range(60):  # it may still be dying
+            if not server.running:
+                raise _died(server) from None
+            time.sleep(0.05)
+        server.stop()
+        what = f"within {wait:g} s" if isinstance(exc, httpx.TimeoutException) else f"({type(exc).__name__})"
+        raise LocalServerError(
+            f"the local model server answered /v1/models but not a first completion {what} - it was stopped; "
+            f"log: {server.log_path}",
+            server,
+        ) from None
+    if resp.status_code != 200:
+        server.stop()
+        raise LocalServerError(
+            f"the local model server's first completion failed (HTTP {resp.status_code}: {resp.text[:200]}) - "
+            f"it was stopped; log: {server.log_path}",
+            server,
+        )
 
 
 def _wait_ready(server: LocalServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not server.running:
-            raise LocalServerError(f"the local model server exited at start-up:\n{server.log_tail()}")
+            raise _died(server)
         if server.answers():
+            _first_completion(server, deadline)
             return
         time.sleep(0.2)
     server.stop()
-    raise LocalServerError(f"the local model server did not answer within {timeout:g} s:\n{server.log_tail()}")
+    raise LocalServerError(
+        f"the local model server did not answer within {timeout:g} s - it was stopped; log: {server.log_path}, "
+        f"last lines: {server.log_tail(3)}",
+        server,
+    )
 
 
 def launch(
@@ -175,7 +290,10 @@ def launch(
     log_path: Path | None = None,
     detach: bool = False,
 ) -> LocalServer:
-    """Start the server process on 127.0.0.1 and wait until ``/v1/models`` answers."""
+    """Start the server process on 127.0.0.1 and wait until it has answered one tiny completion.
+
+    :class:`LocalServerError` if it dies first (with the signal and what to do), or does not answer in time.
+    """
     if importlib.util.find_spec("llama_cpp") is None:
         raise LocalServerError("llama-cpp-python is not installed - run: pip install 'jupyter-providers[local]'")
     model = find_model_file()
@@ -194,13 +312,14 @@ def launch(
     ]  # fmt: skip
     if threads:
         cmd += ["--n_threads", str(threads)]
-    env = dict(os.environ)
+    env = dict(os.environ, PYTHONFAULTHANDLER="1")  # a fatal signal leaves its name in the log
     if api_key:
         env["API_KEY"] = api_key  # passed by environment, so it never shows in `ps`
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=detach
         )
+    _children[proc.pid] = proc
     server = LocalServer(port, proc.pid, log_path, api_key, proc)
     _wait_ready(server, timeout)
     return server
@@ -214,13 +333,15 @@ def start(port: int | None = None, *, register: bool = True, detach: bool = Fals
     """
     server = running_server()
     if server is None or (port is not None and server.port != port):
-        server = launch(port, detach=detach, **kw)
+        try:
+            server = launch(port, detach=detach, **kw)
+        except LocalServerError as exc:
+            if exc.server is not None and (code := exc.server.returncode) is not None:
+                _write_state(exc.server, returncode=code)  # later calls say it died, not "connection refused"
+            raise
         if not detach:  # a server started by a kernel ends with it
             atexit.register(server.stop)
-        state = {"pid": server.pid, "port": server.port, "log": str(server.log_path)}
-        path = _state_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(state))
+        _write_state(server)
     if register:
         register_provider(server)
     return server

@@ -1,129 +1,172 @@
-"""Make untrusted model output safe to hand to a Markdown renderer.
+"""The one way text from a server reaches a screen.
 
-Model text is data, not page content: raw HTML in it (``<script>``, ``<img onerror>``) is
-escaped so it shows as text, and links with a script scheme (``javascript:``, ``vbscript:``,
-``data:``) lose their target. Code blocks and code spans are left alone: a renderer
-already shows them literally.
+Everything a server sends (replies, error text, model ids, verdicts) is data, not page content.
+
+- :func:`markdown_html`: Markdown (a reply) to HTML. CommonMark + GFM tables and strikethrough
+  through markdown-it-py with raw HTML off (``<script>`` shows as text); links keep their target only
+  for ``http``, ``https``, ``mailto`` and in-page ``#`` addresses; an image shows as its alt text,
+  never as ``<img>`` (the browser would fetch it at once: a way to send data anywhere). The HTML
+  then goes through nh3 (the ammonia sanitizer) with an allowlist of the tags Markdown makes, no
+  ``style`` or ``on*`` attribute, and links with ``rel="noopener noreferrer nofollow"``.
+- :func:`text_html`: plain text (a name, a model id, a verdict, an error line) for HTML: escaped,
+  then the same sanitizer.
+- :func:`code_html` / :func:`code_of`: the first code block of a reply, found by the same parser.
+- :func:`terminal_text`: text for a terminal, stdout or ``text/plain``: escape sequences (CSI, OSC
+  including OSC 52, which writes the clipboard, DCS...) are removed and other control characters
+  (C0 but tab and newline, DEL, C1) become U+FFFD.
 """
 
 from __future__ import annotations
 
 import functools
+import html as _html
 import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import nh3
     from markdown_it import MarkdownIt
 
-__all__ = ["markdown_html", "safe_markdown"]
-
-_FENCE_RE = re.compile(r"^( {0,3})(`{3,}|~{3,})")
-_CODE_SPAN_RE = re.compile(r"(`+)(.+?)\1", re.S)
-_BAD_LINK_RE = re.compile(r"\]\(\s*<?\s*(?:javascript|vbscript|data|file)\s*:(?:[^()]|\([^()]*\))*\)", re.I)
-_BAD_AUTOLINK_RE = re.compile(r"\b(?:javascript|vbscript)\s*:", re.I)
-
-
-def _escape_prose(text: str) -> str:
-    out = []
-    pos = 0
-    for m in _CODE_SPAN_RE.finditer(text):
-        out.append(_escape_html(text[pos : m.start()]))
-        out.append(m.group(0))
-        pos = m.end()
-    out.append(_escape_html(text[pos:]))
-    return "".join(out)
-
-
-def _escape_html(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    # Markdown quotes start with '>': keep them as quotes.
-    text = re.sub(r"(?m)^( {0,3})&gt;", r"\1>", text)
-    text = _BAD_LINK_RE.sub("](#blocked-link)", text)
-    # An image would be fetched by the browser at once (a way to send data anywhere): show it as text.
-    text = text.replace("![", "!\\[")
-    return _BAD_AUTOLINK_RE.sub("blocked:", text)
-
-
-def safe_markdown(text: str) -> str:
-    """Markdown with every piece of raw HTML escaped and script links disabled."""
-    lines = text.split("\n")
-    out: list[str] = []
-    prose: list[str] = []
-    fence: str | None = None
-    for line in lines:
-        m = _FENCE_RE.match(line)
-        if fence is None:
-            if m:
-                if prose:
-                    out.append(_escape_prose("\n".join(prose)))
-                prose = []
-                fence = m.group(2)[0] * len(m.group(2))
-                out.append(line)
-            else:
-                prose.append(line)
-        else:
-            out.append(line)
-            if m and m.group(2).startswith(fence) and line.strip() == m.group(2):
-                fence = None
-    if prose:
-        out.append(_escape_prose("\n".join(prose)))
-    return "\n".join(out)
-
+__all__ = ["code_html", "code_of", "markdown_html", "terminal_text", "text_html"]
 
 _PRE_STYLE = (
     "overflow-x:auto;white-space:pre;font-family:var(--jp-code-font-family,monospace);"
     "font-size:var(--jp-code-font-size,12px);line-height:1.4;padding:6px 8px;border-radius:4px;"
     "background:var(--jp-cell-editor-background,#f5f5f5);border:1px solid var(--jp-border-color2,#e0e0e0)"
 )
-_SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.\-]*):")
+_PRE = f'<pre class="jp-providers-code" style="{_PRE_STYLE}">'
 _SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+_SCHEME_RE = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
+#: what Markdown makes and nothing else (no img, no raw HTML element, no form, no style)
+_TAGS = frozenset(
+    {"a", "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "s", "del", "code", "pre",
+     "blockquote", "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "span"}
+)  # fmt: skip
 
 
-def _validate_link(url: str) -> bool:
-    """Only web and mail links (or links without a scheme) keep their target."""
-    m = _SCHEME_RE.match(url.strip().lower())
-    return m is None or m.group(1) in _SAFE_SCHEMES
+def safe_url(url: str) -> bool:
+    """Only ``http``, ``https``, ``mailto`` and in-page ``#...`` addresses may be a link's target.
+
+    A relative address (``/api/kernels``, ``//evil.example``) would point into the Jupyter server or
+    anywhere: it is refused too. Whitespace or control characters before the scheme refuse it.
+    """
+    if url.startswith("#"):
+        return True
+    m = _SCHEME_RE.match(url)
+    return m is not None and m.group(1).lower() in _SAFE_SCHEMES
 
 
-def _styled_pre(html: str) -> str:
-    return html.replace("<pre>", f'<pre class="jp-providers-code" style="{_PRE_STYLE}">', 1)
+def _attribute(tag: str, attr: str, value: str) -> str | None:
+    if attr == "href":
+        return value if safe_url(value) else None
+    return value
+
+
+@functools.cache
+def _cleaner() -> nh3.Cleaner:
+    import nh3
+
+    return nh3.Cleaner(
+        tags=set(_TAGS),
+        clean_content_tags={"script", "style", "iframe", "object", "embed", "svg", "math", "template", "noscript"},
+        attributes={"a": {"href", "title"}, "ol": {"start"}},
+        allowed_classes={"span": {"jp-providers-image"}},
+        tag_attribute_values={
+            "th": {"align": {"left", "center", "right"}},
+            "td": {"align": {"left", "center", "right"}},
+        },
+        set_tag_attribute_values={"a": {"target": "_blank"}},
+        attribute_filter=_attribute,
+        link_rel="noopener noreferrer nofollow",
+        url_schemes=set(_SAFE_SCHEMES),
+        strip_comments=True,
+    )
+
+
+def sanitize(html: str) -> str:
+    """nh3 with the allowlist above: what a Markdown renderer may make, nothing a script could use."""
+    out: str = _cleaner().clean(html)
+    return out
+
+
+def _image(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+    """An image shows as its alt text (escaped), never fetched."""
+    alt = self.renderInlineAsText(tokens[idx].children or [], options, env)
+    return f'<span class="jp-providers-image">[image: {_html.escape(alt)}]</span>'
+
+
+def _align(state: Any) -> None:
+    """Table alignment as ``align=`` (the sanitizer keeps no ``style``)."""
+    for token in state.tokens:
+        if token.type in ("th_open", "td_open"):
+            style = token.attrGet("style")
+            if isinstance(style, str) and style.startswith("text-align:"):
+                token.attrs.pop("style", None)
+                token.attrSet("align", style.removeprefix("text-align:"))
 
 
 @functools.cache
 def _markdown() -> MarkdownIt:
     from markdown_it import MarkdownIt
-    from markdown_it.renderer import RendererHTML
 
     md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-    # An image the model writes would be fetched by the browser at once (a way to leak data to any
-    # address): images are left as their Markdown text.
-    md.disable("image")
-    md.validateLink = _validate_link  # type: ignore[method-assign]
-
-    def fence(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
-        return _styled_pre(RendererHTML.fence(self, tokens, idx, options, env))
-
-    def code_block(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
-        return _styled_pre(RendererHTML.code_block(self, tokens, idx, options, env))
-
-    def link_open(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
-        tokens[idx].attrSet("target", "_blank")
-        tokens[idx].attrSet("rel", "noopener noreferrer nofollow")
-        out: str = self.renderToken(tokens, idx, options, env)
-        return out
-
-    md.add_render_rule("fence", fence)
-    md.add_render_rule("code_block", code_block)
-    md.add_render_rule("link_open", link_open)
+    md.validateLink = safe_url  # type: ignore[method-assign]
+    md.add_render_rule("image", _image)
+    md.core.ruler.push("jp_providers_align", _align)
     return md
 
 
 def markdown_html(text: str) -> str:
-    """Render untrusted Markdown (a model's reply) to HTML that is safe to show.
+    """Untrusted Markdown (a model's reply) as HTML that is safe to show.
 
-    Raw HTML is escaped and shows as text; only ``http``, ``https`` and ``mailto`` links keep
-    their target (``javascript:``, ``data:``, ``file:``... become plain text); images stay as
-    text; tables and fenced code render, code in a monospace block that scrolls sideways.
+    Raw HTML shows as text; only ``http``, ``https``, ``mailto`` and ``#`` links keep their target
+    (others stay as their Markdown text); an image shows as ``[image: alt]``; tables and code render,
+    code in a monospace block that scrolls sideways.
     """
-    html: str = _markdown().render(text)
-    return html
+    html = sanitize(_markdown().render(text))
+    # our own fixed style on the <pre> Markdown made (after sanitizing: raw HTML is off, so every <pre> is ours)
+    return html.replace("<pre>", _PRE)
+
+
+def text_html(text: str) -> str:
+    """Plain text (a name, a model id, a verdict, an error) as HTML: every character shows as itself."""
+    return sanitize(_html.escape(text, quote=False))
+
+
+def code_of(text: str) -> tuple[str, str]:
+    """The first fenced or indented code block of a reply (language, code), as CommonMark finds it;
+    without one, the whole reply (as Python)."""
+    for token in _markdown().parse(text):
+        if token.type in ("fence", "code_block"):
+            lang = token.info.strip().split(maxsplit=1)[0] if token.info.strip() else "python"
+            return lang, token.content.removesuffix("\n")
+    return "python", text.strip()
+
+
+def code_html(code: str, lang: str = "") -> str:
+    """A code block: the code escaped in the styled ``<pre>``, its language as a caption."""
+    caption = f'<span class="jp-providers-note">{text_html(lang)}</span>' if lang else ""
+    return f"{caption}{_PRE}<code>{sanitize(_html.escape(code, quote=False))}</code></pre>"
+
+
+_TERMINAL_SEQ = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"  # CSI ... final byte
+    r"|\x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"  # OSC (incl. OSC 52), DCS, SOS, PM, APC ... BEL or ST
+    r"|\x9b[0-?]*[ -/]*[@-~]?"  # 8-bit CSI
+    r"|[\x90\x9d\x98\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"  # 8-bit OSC, DCS, SOS, PM, APC
+    r"|\x1b(?:[!-/]*[0-~])?"  # any other escape (charset, keypad, RIS...), or a lone ESC
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_text(text: str) -> str:
+    """Server text made safe to print: no escape sequence survives, no control character but tab and newline.
+
+    A sequence is removed whole (an unterminated string sequence only loses its introducer, so the
+    text after it stays); any other control character (carriage return, backspace, bell, C1)
+    becomes U+FFFD, so what was there stays visible and nothing can move the cursor or rewrite a line.
+    ``\\r\\n`` is a newline.
+    """
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub("\ufffd", _TERMINAL_SEQ.sub("", text.replace("\r\n", "\n")))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING
+
+from ._render import terminal_text, text_html
 
 if TYPE_CHECKING:
     from .store import Provider, ProviderStore
@@ -45,14 +46,13 @@ class ProvidersTable:
             cells = [(c if len(c) <= w else c[: w - 1] + "…").ljust(w) for c, w in zip(r, widths, strict=True)]
             lines.append("  ".join(cells).rstrip())
         lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return terminal_text("\n".join(lines))
 
     def _repr_html_(self) -> str:
         if not self.rows:
-            return f"<p>{html.escape(repr(self))}</p>"
-        head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in COLUMNS)
+            return f"<p>{text_html(repr(self))}</p>"
+        head = "".join(f"<th style='text-align:left'>{text_html(c)}</th>" for c in COLUMNS)
         body = "".join(
-            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in r) + "</tr>"
-            for r in self.rows
+            "<tr>" + "".join(f"<td style='text-align:left'>{text_html(c)}</td>" for c in r) + "</tr>" for r in self.rows
         )
         return f"<table class='jp-providers-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -20,9 +20,10 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import HTML, clear_output, display
 from traitlets import Bool, Enum, Float, Unicode
 
+from ._chat_view import Column, compare_html, reply_bundle
 from ._interpolate import interpolate
 from ._persist import StoreFileError
-from ._render import safe_markdown
+from ._render import terminal_text
 from ._throttle import Throttle
 from .api import check_chat_options, pick_provider
 from .conversation import get_conversation
@@ -59,7 +60,7 @@ class _StreamPrinter:
     def _flush(self) -> None:
         text = "".join(self.pending)
         self.pending.clear()
-        sys.stdout.write(text)
+        sys.stdout.write(terminal_text(text))
         sys.stdout.flush()
         self.stats.updates += 1
         self.stats.bytes += len(text.encode())
@@ -68,49 +69,8 @@ class _StreamPrinter:
         self.throttle.done()
 
 
-def _code_of(text: str) -> tuple[str, str]:
-    """The first fenced code block of a reply (language, code), else the whole reply as Python."""
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        s = line.strip()
-        if s.startswith("```"):
-            lang = s[3:].strip() or "python"
-            body: list[str] = []
-            for other in lines[i + 1 :]:
-                if other.strip().startswith("```"):
-                    return lang, "\n".join(body)
-                body.append(other)
-            return lang, "\n".join(body)
-    return "python", text.strip()
-
-
-#: The ``text/plain`` copy a Markdown reply carries beside ``text/markdown`` is cut at this many
-#: characters. Every front end that shows Markdown (JupyterLab, Notebook, VS Code, Colab, GitHub,
-#: nbconvert) ignores it; a whole copy there would be a third copy of the reply sent to the front end
-#: (after the streamed text and the Markdown: 3.06x the reply's size, benchmarks/display.py) and a
-#: second one in every saved notebook. Consoles have already printed the streamed text.
-PLAIN_CHARS = 2000
-
-
-def _plain_fallback(text: str, streamed: bool) -> str:
-    """The ``text/plain`` of a Markdown reply: the whole text when short, else its head and how to get the rest."""
-    if len(text) <= PLAIN_CHARS:
-        return text
-    where = "printed above while it streamed" if streamed else "shown in full by --format text"
-    return f"{text[:PLAIN_CHARS]}\n… {len(text) - PLAIN_CHARS:,} more characters ({where}; --out VAR keeps it)"
-
-
 def _footer(reply: Reply, note: str = "") -> str:
     return " · ".join([reply.provider, reply.model, reply.stats(), *([note] if note else [])])
-
-
-@dataclass
-class _Column:
-    label: str
-    reply: Reply | None = None
-    error: str = ""
-    started: float = field(default_factory=time.perf_counter)
-    elapsed: float | None = None
 
 
 @magics_class
@@ -191,7 +151,7 @@ class ChatMagics(Magics):
 
     def _error(self, exc: BaseException) -> None:
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(text.splitlines()[0] if text else type(exc).__name__, file=sys.stderr)
+        print(terminal_text(text.splitlines()[0] if text else type(exc).__name__), file=sys.stderr)
 
     def _one(self, args: Any, prompt: str, t: float | None, mt: int | None) -> None:
         model_arg = args.model or (self.default_model if not args.provider else None)
@@ -240,18 +200,10 @@ class ChatMagics(Magics):
         if not self.rich or fmt == "text":
             # Plain text needs no second copy: the streamed text stays, the footer goes under it.
             if not stats.updates:
-                print(text, end="")
-            print(f"\n[{footer}]" if footer else "")
+                print(terminal_text(text), end="")
+            print(terminal_text(f"\n[{footer}]") if footer else "")
             return
-        if fmt == "code":
-            lang, code = _code_of(text)
-            fence = "````" if "```" in code else "```"
-            markdown = f"{fence}{lang}\n{code}\n{fence}"
-        else:
-            markdown = safe_markdown(text)
-        if footer:
-            markdown += f"\n\n*{safe_markdown(footer)}*"
-        bundle = {"text/markdown": markdown, "text/plain": _plain_fallback(text, streamed=stats.updates > 0)}
+        bundle = reply_bundle(text, fmt, footer, streamed=stats.updates > 0)
         if stats.updates:
             clear_output(wait=True)
         display(bundle, raw=True)
@@ -267,7 +219,7 @@ class ChatMagics(Magics):
             targets.append((p.name, chosen))
         if len(targets) < 2:
             raise ValueError("--compare: give at least two PROVIDER:MODEL targets, separated by commas")
-        columns = [_Column(f"{n} · {m}") for n, m in targets]
+        columns = [Column(f"{n} · {m}") for n, m in targets]
         stats = self.last_stats = StreamStats()
         store = self.store
 
@@ -288,7 +240,7 @@ class ChatMagics(Magics):
             finally:
                 col.elapsed = time.perf_counter() - col.started
 
-        handle = display(HTML(self._compare_html(columns, final=False)), display_id=True) if self.rich else None
+        handle = display(HTML(compare_html(columns, final=False)), display_id=True) if self.rich else None
         with ThreadPoolExecutor(max_workers=len(columns)) as pool:
             pending = {pool.submit(run, i) for i in range(len(columns))}
             try:
@@ -299,7 +251,7 @@ class ChatMagics(Magics):
                     if not pending:
                         break
                     if handle is not None:
-                        handle.update(HTML(self._compare_html(columns, final=False)))
+                        handle.update(HTML(compare_html(columns, final=False)))
                         stats.updates += 1
             except KeyboardInterrupt:
                 for col in columns:
@@ -308,34 +260,11 @@ class ChatMagics(Magics):
         if args.out:
             self._ns[args.out] = {c.label: (c.reply.text_so_far if c.reply else "") for c in columns}
         if handle is not None:
-            handle.update(HTML(self._compare_html(columns, final=True)))
+            handle.update(HTML(compare_html(columns, final=True)))
             stats.displays += 1
         else:
             for c in columns:
-                print(f"== {c.label} ({self._col_meta(c)})\n{c.reply.text_so_far if c.reply else ''}{c.error}\n")
-
-    @staticmethod
-    def _col_meta(c: _Column) -> str:
-        if c.reply is not None:
-            return c.reply.stats()
-        return f"{c.elapsed:.2f} s" if c.elapsed is not None else "…"
-
-    def _compare_html(self, columns: list[_Column], final: bool) -> str:
-        import html
-
-        from ._render import markdown_html
-
-        cells = []
-        for c in columns:
-            text = c.reply.text_so_far if c.reply is not None else ""
-            body = markdown_html(text) if final else f"<div style='white-space:pre-wrap'>{html.escape(text)}</div>"
-            err = f"<div style='color:#b00020'>{html.escape(c.error)}</div>" if c.error else ""
-            cells.append(
-                "<div style='flex:1;min-width:0;border:1px solid #ddd;border-radius:6px;padding:8px'>"
-                f"<div style='font-weight:600'>{html.escape(c.label)}</div>"
-                f"<div style='color:#666;font-size:90%'>{html.escape(self._col_meta(c))}</div>{body}{err}</div>"
-            )
-        return f"<div class='jp-providers-compare' style='display:flex;gap:8px'>{''.join(cells)}</div>"
+                print(c.plain())
 
     # -- %providers ---------------------------------------------------------------------------------
     @line_magic
@@ -357,11 +286,11 @@ class ChatMagics(Magics):
             self._error(exc)
             return
         if isinstance(result, str):
-            print(result)
+            print(terminal_text(result))
         elif self.rich:
             display(result)
         else:
-            print(repr(result))
+            print(terminal_text(repr(result)))
 
 
 def load_ipython_extension(ipython: Any) -> None:

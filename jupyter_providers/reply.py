@@ -182,13 +182,16 @@ class Reply:
         return self.text
 
     def __repr__(self) -> str:
+        from ._render import terminal_text
+
         state = "cancelled" if self.cancelled else "error" if self.error else "done" if self._done else "streaming"
-        return (
+        return terminal_text(
             f"<Reply {self.provider}/{self.model} {state}, {len(self.text_so_far)} chars, "
             f"finish_reason={self.finish_reason!r}>"
         )
 
-    def _repr_markdown_(self) -> str:
-        from ._render import safe_markdown
+    def _repr_html_(self) -> str:
+        """The reply rendered by the one safe path (never ``text/markdown``: a front end renders that trusted)."""
+        from ._render import markdown_html
 
-        return safe_markdown(self.text)
+        return markdown_html(self.text)

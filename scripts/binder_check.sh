@@ -15,5 +15,7 @@ out="$(mktemp -d)/quickstart.out.ipynb"
 trap 'jupyter-providers local stop >/dev/null 2>&1 || true' EXIT
 binder/start jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=300 \
   notebooks/quickstart.ipynb --output "$out"
-grep -q '"text/markdown"' "$out"
+# the reply is rendered by the package's one safe path: text/html, never text/markdown
+grep -q 'jp-providers-reply' "$out"
+! grep -q '"text/markdown"' "$out"
 echo "binder-check: a venv built from binder/ ran quickstart.ipynb end to end"

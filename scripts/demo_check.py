@@ -59,7 +59,7 @@ def main() -> int:
             print(f"demo-check: the quickstart failed:\n{result.stderr[-3000:]}", file=sys.stderr)
             return 1
         text = out.read_text()
-        if "smollm2" not in text or "text/markdown" not in text:
+        if "smollm2" not in text or "jp-providers-reply" not in text:
             print("demo-check: the quickstart ran but shows no model reply", file=sys.stderr)
             return 1
         print("demo-check: quickstart.ipynb ran end to end; the local model answered %%chat")

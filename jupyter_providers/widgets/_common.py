@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -11,6 +10,7 @@ from typing import Any
 import ipywidgets as w  # type: ignore[import-untyped]
 from traitlets import Unicode
 
+from .._render import text_html
 from .._types import Verification
 
 __all__ = [
@@ -30,7 +30,8 @@ __all__ = [
 
 log = logging.getLogger("jupyter_providers")
 
-esc = html.escape
+#: plain text (a name, a model id, a verdict, an error) as HTML, through the one rendering path
+esc = text_html
 
 #: Scoped to the widgets' own ``jp-providers-*`` classes; JupyterLab theme variables with light fallbacks.
 CSS = """

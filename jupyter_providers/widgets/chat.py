@@ -2,8 +2,10 @@
 
 The reply is read in a background thread (the kernel stays free) and shown a few times a
 second (:class:`~jupyter_providers._throttle.Throttle`), not once per token. Model output is
-untrusted: it is rendered by :func:`~jupyter_providers._render.markdown_html`, which escapes
-HTML and drops script links.
+untrusted: while it streams it is added as text nodes (:class:`._live.LiveText`), then shown
+once through the one rendering path, :func:`~jupyter_providers._render.markdown_html` (CommonMark
+with raw HTML off, safe links only, no images, then the nh3 sanitizer); names, model ids and
+error lines go through :func:`~jupyter_providers._render.text_html`.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ def test_chat_magic_streams_and_renders(lab: Lab, page: Any) -> None:
     page.goto(lab.notebook_url("magic.ipynb"))
     wait_kernel_idle(page)
     run_all_cells(page)
-    footers = page.locator(".jp-RenderedMarkdown em", has_text="vLLM · smollm2")
+    footers = page.locator(".jp-RenderedHTMLCommon .jp-providers-footer em", has_text="vLLM · smollm2")
     try:
         footers.nth(1).wait_for(timeout=120_000)
     except Exception:
@@ -40,6 +40,7 @@ def test_chat_magic_streams_and_renders(lab: Lab, page: Any) -> None:
     text = nb.read_text()
     assert LOCAL_KEY not in text
     outputs = [o for c in json.loads(text)["cells"] for o in c.get("outputs", [])]
-    assert any("text/markdown" in o.get("data", {}) for o in outputs)
+    assert any("jp-providers-reply" in "".join(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert not any("text/markdown" in o.get("data", {}) for o in outputs)  # rendered by the package, not the front end
     # the streamed stdout was replaced by the rendered reply: no duplicate stream output remains
     assert not any(o.get("output_type") == "stream" and o.get("name") == "stdout" for o in outputs)

@@ -3,7 +3,13 @@
 * ``providers.json`` holds everything but keys. Writes are atomic (temp file +
   ``os.replace``) and happen under a file lock so two kernels never lose an update.
 * Keys live apart: in the system keyring when the ``keyring`` package has a usable
-  backend, else in ``keys.json`` created with mode 0600.
+  backend, else in ``keys.json`` created with mode 0600 (a ``keys.json`` found readable by
+  others is set back to 0600, with a warning).
+* A change that writes keys and providers is all or nothing (:class:`_Transaction`): both
+  new files are written in full first, and if putting the second in place fails the first
+  is put back, so a full disk or a refused write leaves both files as they were.
+* A folder that cannot be read or written is one :class:`StoreFileError` line naming it and
+  ``JUPYTER_PROVIDERS_DIR``.
 * A providers file that cannot be read is never overwritten: it is copied aside and
   a :class:`StoreFileError` says where.
 * Administrators pre-provision read-only providers in ``jupyter_providers/providers.json``
@@ -13,11 +19,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,7 +43,21 @@ HEADERS_SLOT = "\x1fheaders"
 
 
 class StoreFileError(RuntimeError):
-    """The providers file on disk is unreadable; it was kept, not overwritten."""
+    """The store's files cannot be read or written: unreadable (kept, not overwritten), or the folder
+    or the disk refuses (nothing was changed). ``str()`` is one line saying what to do."""
+
+
+def _io_error(exc: OSError, path: Path, doing: str) -> StoreFileError:
+    """One line for a failed read or write of the store's files: what, where, and what to do."""
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        hint = "free some space and try again"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        folder = path if path.is_dir() or not path.suffix else path.parent
+        hint = f"make {folder} writable, or set JUPYTER_PROVIDERS_DIR to a folder you can write"
+    else:
+        hint = "check the folder, or set JUPYTER_PROVIDERS_DIR to another one"
+    return StoreFileError(f"cannot {doing} {path} ({why}) - nothing was changed; {hint}")
 
 
 def default_config_dir() -> Path:
@@ -53,20 +76,89 @@ def admin_config_paths() -> list[Path]:
     return [Path(p) / "jupyter_providers" / "providers.json" for p in [*ENV_CONFIG_PATH, *SYSTEM_CONFIG_PATH]]
 
 
-def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_temp(path: Path, text: str, mode: int) -> str:
+    """``text`` written in full and synced to a temporary file beside ``path``; its name."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        data = text.encode("utf-8")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)
+    return tmp
+
+
+class _Transaction:
+    """Put several files in place, all or none: each is written whole to a temporary file first;
+    then they replace the old ones in turn, and if one replace fails the ones already done are
+    put back (from hard links to the old files: a rename, no new space needed)."""
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, str]] = []
+
+    def stage(self, path: Path, text: str, mode: int = 0o644) -> None:
+        try:
+            self._staged.append((path, _write_temp(path, text, mode)))
+        except OSError as exc:
+            self.abort()
+            raise _io_error(exc, path, "write") from None
+
+    def abort(self) -> None:
+        for _, tmp in self._staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        self._staged = []
+
+    def commit(self) -> None:
+        olds: list[str | None] = []
+        done: list[tuple[Path, str | None]] = []
+        path = Path()
+        try:
+            for path, _ in self._staged:  # the old files stay reachable until every new one is in place
+                olds.append(_backup(path))
+            for (path, tmp), old in zip(self._staged, olds, strict=True):
+                os.replace(tmp, path)
+                done.append((path, old))
+        except OSError as exc:
+            for target, old in reversed(done):
+                with contextlib.suppress(OSError):
+                    if old:
+                        os.replace(old, target)
+                    else:
+                        os.unlink(target)
+            self.abort()
+            _drop_backups(olds)
+            raise _io_error(exc, path, "write") from None
+        self._staged = []
+        _drop_backups(olds)
+
+
+def _backup(path: Path) -> str | None:
+    """A hard link to the file now at ``path`` (``None`` if there is none), to put back on failure."""
+    if not path.exists():
+        return None
+    name = str(path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.old"))
+    try:
+        os.link(path, name)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        shutil.copy2(path, name)  # a file system without hard links
+    return name
+
+
+def _drop_backups(olds: list[str | None]) -> None:
+    for old in olds:
+        if old:
+            with contextlib.suppress(OSError):
+                os.unlink(old)
 
 
 def _read_json(path: Path, what: str, check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any] | None:
@@ -78,6 +170,8 @@ def _read_json(path: Path, what: str, check: Callable[[dict[str, Any]], None] | 
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise _io_error(exc, path, "read") from None
     try:
         data = json.loads(text)
         if not isinstance(data, dict):
@@ -114,13 +208,34 @@ class _KeyFile:
         self.path = path
 
     def load(self) -> dict[str, str]:
+        self._fix_mode()
         data = _read_json(self.path, "key file", _check_keys) or {}
         return {str(k): str(v) for k, v in data.items()}
 
-    def save(self, keys: dict[str, str]) -> None:
+    def _fix_mode(self) -> None:
+        """A key file others can read (group/other bits) is set back to 0600, with a warning."""
+        try:
+            mode = stat.S_IMODE(self.path.stat().st_mode)
+        except OSError:
+            return
+        if mode & 0o077:
+            try:
+                os.chmod(self.path, 0o600)
+            except OSError as exc:
+                log.warning(
+                    "jupyter-providers: %s is readable by others (mode %04o) and could not be set to 0600 (%s); "
+                    "fix it with chmod 600", self.path, mode, exc.strerror,
+                )  # fmt: skip
+            else:
+                log.warning(
+                    "jupyter-providers: %s was readable by others (mode %04o); it is now 0600 (owner only)",
+                    self.path, mode,
+                )  # fmt: skip
+
+    def stage(self, tx: _Transaction, keys: dict[str, str]) -> None:
         if not keys and not self.path.exists():
             return
-        _write_atomic(self.path, json.dumps(keys, indent=1, sort_keys=True), mode=0o600)
+        tx.stage(self.path, json.dumps(keys, indent=1, sort_keys=True), mode=0o600)
 
 
 class _Keyring:
@@ -170,9 +285,16 @@ class ConfigFiles:
     def locked(self) -> Iterator[None]:
         from filelock import FileLock
 
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.dir / ".providers.lock"), timeout=30):
+        lock = FileLock(str(self.dir / ".providers.lock"), timeout=30)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except OSError as exc:
+            raise _io_error(exc, self.dir, "write to the folder") from None
+        try:
             yield
+        finally:
+            lock.release()
 
     def _file_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -206,13 +328,32 @@ class ConfigFiles:
         return entries, keys
 
     def save(self, entries: list[Any], keys: dict[str, str], changed_keys: set[str]) -> None:
-        if self.keyring is not None:
-            for name in changed_keys:
-                self.keyring.set(name, keys.get(name))
-        elif changed_keys:
-            self.keys.save(keys)
+        """Write the providers and the changed keys, all or nothing (raises :class:`StoreFileError`)."""
+        tx = _Transaction()
+        if self.keyring is None and changed_keys:
+            self.keys.stage(tx, keys)
         payload = {"version": SCHEMA_VERSION, "providers": entries}
-        _write_atomic(self.providers_path, json.dumps(payload, indent=1))
+        tx.stage(self.providers_path, json.dumps(payload, indent=1))
+        restore: dict[str, str | None] = {}
+        try:
+            if self.keyring is not None:
+                for name in changed_keys:
+                    restore[name] = self.keyring.get(name)
+                    self.keyring.set(name, keys.get(name))
+            tx.commit()
+        except BaseException as exc:
+            tx.abort()
+            for name, old in restore.items():  # the keyring as it was
+                with contextlib.suppress(Exception):
+                    self.keyring.set(name, old)  # type: ignore[union-attr]
+            if isinstance(exc, StoreFileError | KeyboardInterrupt):
+                raise
+            if isinstance(exc, Exception):  # a keyring backend failing
+                raise StoreFileError(
+                    f"cannot save the keys in the keyring ({exc}) - nothing was changed; "
+                    "set JUPYTER_PROVIDERS_KEYRING=0 to keep them in keys.json instead"
+                ) from None
+            raise
         self._stamp = self._file_stamp()
 
 

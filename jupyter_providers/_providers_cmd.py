@@ -126,8 +126,12 @@ class ProvidersCommand:
     def _key(self, a: Any) -> str:
         import getpass
 
+        from ._secret import Secret
+
         name = self._need(a.name)
-        key = getpass.getpass(f"API key for {name} (not echoed, not saved in the notebook): ")
+        key = Secret(getpass.getpass(f"API key for {name} (not echoed, not saved in the notebook; Enter keeps it): "))
+        if not key.reveal().strip():  # an empty Enter: nothing typed, nothing changes
+            return f"{name}: key unchanged (key: {self.store[name].key_label})"
         self.store.update(name, api_key=key)
         return f"{name}: key saved (key: {self.store[name].key_label})"
 

@@ -3,12 +3,14 @@
 It turns every httpx failure and every error answer into the package's error tree,
 retries what is worth retrying (429/5xx/529 with backoff, honouring ``retry-after``,
 never ``insufficient_quota``), rotates through several keys, and scrubs keys out of
-every message it builds.
+every message it builds: each public function passes its errors and verdicts through
+one redactor (:mod:`._secret`), and keys travel as :class:`~._secret.Secret` values.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -17,13 +19,15 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
+from ._checks import unsendable
+from ._secret import Secret, redactor_for, scrub_error, scrub_verdict
 from ._sse import SSEDecoder, SSEEvent
 from ._types import KeyVerdict, Message, Verification
 from .adapters import ADAPTERS
@@ -109,24 +113,64 @@ def _timeout(value: float | None, read: float | None = None) -> httpx.Timeout:
     return httpx.Timeout(connect=connect, read=read_t, write=read_t, pool=connect)
 
 
-def _redact(text: str, keys: Sequence[str]) -> str:
-    for k in keys:
-        if k and len(k) >= 4:
-            text = text.replace(k, "***")
-    return text
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
-def _next_key(p: Provider) -> str:
+def _redacting(fn: Callable[Concatenate[Provider, _P], _T]) -> Callable[Concatenate[Provider, _P], _T]:
+    """The choke point: every error ``fn`` raises and every verdict it returns is scrubbed of the
+    provider's keys and custom header values, whatever status or path built it."""
+
+    @functools.wraps(fn)
+    def wrapper(p: Provider, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            result = fn(p, *args, **kwargs)
+        except ProviderError as exc:
+            scrub_error(exc, redactor_for(p))
+            raise
+        if isinstance(result, Verification):
+            return scrub_verdict(result, redactor_for(p))  # type: ignore[return-value]
+        return result
+
+    return wrapper
+
+
+def _redacted_stream(p: Provider, deltas: Iterator[Delta | str]) -> Iterator[Delta | str]:
+    """A stream's errors through the same choke point (the text pieces are the model's and pass as they are)."""
+    try:
+        yield from deltas
+    except ProviderError as exc:
+        scrub_error(exc, redactor_for(p))
+        raise
+    finally:
+        deltas.close()  # type: ignore[attr-defined]
+
+
+def _unsendable(p: Provider, key: Secret) -> ProviderConfigError:
+    """A key or header value HTTP cannot carry (a key read from a variable is not checked by the store)."""
+    why = unsendable(key.reveal(), spaces=False)
+    where = f"the key ({p.key_source})"
+    if why is None:
+        where, why = next(
+            ((f"the custom header {k!r}", w) for k, v in p.headers.items() if (w := unsendable(v, spaces=True))),
+            ("a header", "a character HTTP headers cannot carry"),
+        )
+    return ProviderConfigError(f"{where} cannot be sent: it has {why} - enter it again as plain ASCII", provider=p.name)
+
+
+def _next_key(p: Provider) -> Secret:
     keys = p.keys
     if len(keys) <= 1:
-        return keys[0] if keys else ""
+        return keys[0] if keys else Secret("")
     turn = _key_turns.setdefault(p.name, itertools.count())
     return keys[next(turn) % len(keys)]
 
 
 # -- errors ----------------------------------------------------------------------------------------
-def _error_from_info(p: Provider, info: ErrorInfo, status: int | None, url: str, model: str, key: str) -> ProviderError:
-    msg = _redact(info.message, p.keys)
+def _error_from_info(
+    p: Provider, info: ErrorInfo, status: int | None, url: str, model: str, key: Secret
+) -> ProviderError:
+    msg = info.message  # scrubbed where it leaves the client (_redacting)
     where = f"{status}: {msg}" if status else msg
     kind = info.kind
     if kind == "auth":
@@ -180,7 +224,7 @@ def _transport_error(p: Provider, exc: httpx.HTTPError, url: str, timeout: httpx
         from .local import death_notice  # lazy and stdlib-only: the embedded server, if this is its address, died
 
         if notice := death_notice(base):
-            return ProviderConnectionError(_redact(notice, p.keys), provider=p.name)
+            return ProviderConnectionError(notice, provider=p.name)  # scrubbed where it leaves (_redacting)
     if isinstance(exc, httpx.ConnectError):
         low = text.lower()
         if isinstance(cause, ssl.SSLError) or "ssl" in low or "certificate" in low:
@@ -202,6 +246,12 @@ def _transport_error(p: Provider, exc: httpx.HTTPError, url: str, timeout: httpx
         ):
             return ProviderConnectionError(f"cannot resolve host {host!r} - check the API address", provider=p.name)
         return ProviderConnectionError(f"connection refused at {base} - is the server running?", provider=p.name)
+    if isinstance(exc, httpx.LocalProtocolError):  # h11 refused what we would send (it quotes it: scrubbed)
+        return ProviderConfigError(
+            f"the request to {host} cannot be sent ({text}) - a key or custom header holds a character "
+            "HTTP does not allow; enter it again",
+            provider=p.name,
+        )
     if isinstance(exc, httpx.RemoteProtocolError):
         return BadResponseError(f"the server closed the connection mid-reply ({text}) - try again", provider=p.name)
     if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.NetworkError)):
@@ -232,7 +282,7 @@ def _send(
     req: HTTPRequest,
     *,
     model: str,
-    key: str,
+    key: Secret,
     http: httpx.Client | None,
     timeout: httpx.Timeout,
     retries: int,
@@ -245,6 +295,8 @@ def _send(
         try:
             request = client.build_request(req.method, req.url, headers=req.headers, json=req.json, timeout=timeout)
             resp = client.send(request, stream=True)
+        except UnicodeEncodeError:
+            raise _unsendable(p, key) from None
         except httpx.HTTPError as exc:
             raise _transport_error(p, exc, req.url, timeout) from None
         if resp.status_code < 400:
@@ -348,7 +400,7 @@ def _stream_deltas(
             )
     except StreamErrorEvent as exc:
         info = exc.info
-        raise _error_from_info(p, info, None, url, "", "") from None
+        raise _error_from_info(p, info, None, url, "", Secret("")) from None
     except ProtocolError as exc:
         raise BadResponseError(f"the stream broke the protocol: {exc}", provider=p.name) from None
     except httpx.HTTPError as exc:
@@ -371,6 +423,7 @@ def _parse_completion(p: Provider, data: Any, url: str) -> Any:
         raise BadResponseError(f"unexpected answer from {url}: {exc}", provider=p.name) from None
 
 
+@_redacting
 def chat_provider(
     p: Provider,
     messages: list[Message],
@@ -420,11 +473,12 @@ def chat_provider(
                 sock.shutdown(socket.SHUT_RDWR)
         resp.close()
 
-    deltas = _stream_deltas(p, resp, req.url, t, cancelled)
+    deltas = _redacted_stream(p, _stream_deltas(p, resp, req.url, t, cancelled))
     return Reply(p.name, model, deltas, on_cancel=cancel, started=started)
 
 
 # -- models and verify ------------------------------------------------------------------------------
+@_redacting
 def list_models(
     p: Provider,
     *,
@@ -465,7 +519,7 @@ def _verdict_from_error(exc: ProviderError, model: str | None, p: Provider) -> V
     return Verification(False, kind, message, None, model, p.name, exc.status)  # type: ignore[arg-type]
 
 
-def _verify_key(p: Provider, key: str, model: str, timeout: float | None, http: httpx.Client | None) -> Verification:
+def _verify_key(p: Provider, key: Secret, model: str, timeout: float | None, http: httpx.Client | None) -> Verification:
     adapter = ADAPTERS[p.type]
     params = ChatParams(model, [{"role": "user", "content": "Hi"}], max_tokens=settings.verify_max_tokens)
     req = adapter.chat_request(p, key, params, stream=False)
@@ -480,6 +534,7 @@ def _verify_key(p: Provider, key: str, model: str, timeout: float | None, http: 
     return Verification(True, "ok", f"{model} answered in {latency * 1000:.0f} ms", latency, model, p.name, 200)
 
 
+@_redacting
 def verify(
     p: Provider, model: str | None = None, *, timeout: float | None = None, http: httpx.Client | None = None
 ) -> Verification:
@@ -502,7 +557,7 @@ def verify(
             f"the server answered, but {p.name!r} has no model to test - add one or fetch the list{listing}",
             provider=p.name,
         )
-    keys = p.keys or [""]
+    keys = p.keys or [Secret("")]
     if len(keys) == 1:
         result = _verify_key(p, keys[0], model, timeout, http)
     else:

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._address import check_address, is_official, resolve_base
+from ._checks import check_azure_deployment, check_visible, fold_name, unsendable
 from ._persist import (
     HEADERS_SLOT,
     ConfigFiles,
@@ -27,6 +28,7 @@ from ._persist import (
     default_config_dir,
     load_admin_entries,
 )
+from ._secret import Secret
 from ._types import Verification
 
 __all__ = ["PROVIDER_TYPES", "Model", "Provider", "ProviderStore", "check_timeout", "get_store"]
@@ -86,8 +88,9 @@ class Provider:
     name: str
     type: str
     base_url: str = ""
-    #: ``None``: take the key from the SDK's environment variable; ``""``: send no key
-    api_key: str | None = field(default=None, repr=False)
+    #: ``None``: take the key from the SDK's environment variable; ``""``: send no key. A str given
+    #: here is kept as a :class:`Secret` (it compares equal to the str; it never prints)
+    api_key: Secret | str | None = field(default=None, repr=False)
     api_key_env: str | None = None
     enabled: bool = True
     models: tuple[Model, ...] = ()
@@ -96,6 +99,10 @@ class Provider:
     verify_tls: bool = True
     readonly: bool = False
     last_verification: Verification | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_key, str):
+            object.__setattr__(self, "api_key", Secret(self.api_key))
 
     @property
     def model_ids(self) -> list[str]:
@@ -142,7 +149,7 @@ class Provider:
     def _key_text(self) -> tuple[str, str]:
         """(raw key text, source): an entered key wins, then the variable, ``""`` means none."""
         if self.api_key:
-            return self.api_key, "entered"
+            return _reveal(self.api_key), "entered"
         if self.api_key == "" and not self.api_key_env:
             return "", "none"
         for var in self.key_env_names():
@@ -151,9 +158,15 @@ class Provider:
         return "", "none"
 
     @property
-    def keys(self) -> list[str]:
+    def keys(self) -> list[Secret]:
         """The key(s) requests use: comma-separated keys are several keys. Never printed."""
-        return [k.strip() for k in self._key_text()[0].split(",") if k.strip()]
+        return [Secret(k.strip()) for k in self._key_text()[0].split(",") if k.strip()]
+
+    def secret_values(self) -> list[str]:
+        """Every secret this provider holds, for scrubbing messages: the key text as entered or read from
+        its variable, each key, each custom header value."""
+        text = self._key_text()[0]
+        return [text, *(k.strip() for k in text.split(",")), *self.headers.values()]
 
     @property
     def key_source(self) -> str:
@@ -186,8 +199,9 @@ def _check_name(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("name: a provider needs a non-empty name")
     name = value.strip()
-    if len(name) > 64 or any(ord(c) < 32 for c in name):
-        raise ValueError(f"name: {name[:20]!r}... must be at most 64 printable characters")
+    if len(name) > 64:
+        raise ValueError(f"name: {name[:20]!r}... must be at most 64 characters")
+    check_visible("name", name, "name")
     return name
 
 
@@ -196,6 +210,7 @@ def check_model_id(value: object) -> str:
         raise ValueError(f"model: {value!r} is not a model id; ids are non-empty and contain no spaces")
     if value != value.strip() and any(c.isspace() for c in value.strip()):
         raise ValueError(f"model: {value!r} contains spaces")
+    check_visible("model", value.strip(), "model id")
     return value.strip()
 
 
@@ -210,7 +225,10 @@ def _check_headers(value: object) -> dict[str, str]:
             raise ValueError(f"headers: {k!r} is not a valid header name")
         if not isinstance(v, str) or "\n" in v or "\r" in v:
             raise ValueError(f"headers: the value of {k!r} must be a one-line string")
-        out[k] = v
+        why = unsendable(v.strip(), spaces=True)
+        if why:  # the character and where, never the value (it is often a credential)
+            raise ValueError(f"headers: the value of {k!r} cannot be sent: it has {why}; retype it in plain ASCII")
+        out[k] = v.strip()
     return out
 
 
@@ -221,7 +239,7 @@ def _secrets(p: Provider) -> dict[str, str]:
     their values are kept with the keys (keyring or ``keys.json``), in a slot of their own
     (``HEADERS_SLOT``: no provider name holds a control character); the providers file holds only
     their names."""
-    out = {p.name: p.api_key} if p.api_key else {}
+    out = {p.name: _reveal(p.api_key)} if p.api_key else {}
     if p.headers:
         out[p.name + HEADERS_SLOT] = json.dumps(dict(p.headers), sort_keys=True)
     return out
@@ -246,15 +264,45 @@ def _stored_headers(entry: Mapping[str, Any], secret: str | None) -> dict[str, s
         raise ValueError("headers: the stored custom headers are not readable; set them again") from None
 
 
-def _check_key(value: object) -> str | None:
-    if value is None:
-        return None
+def _as_secret(value: object) -> Secret | None:
+    """A key argument, wrapped at once: no frame of a traceback (``%xmode Verbose``) prints it."""
+    if value is None or isinstance(value, Secret):
+        return value
     if not isinstance(value, str):
         raise ValueError("api_key: give the key as a string")
-    key = value.strip()
-    if any(c in key for c in "\r\n\t") or not key.isprintable():
-        raise ValueError("api_key: the key contains invalid characters (newline, tab or control)")
-    return key
+    return Secret(value)
+
+
+def _check_key(value: Secret | None) -> Secret | None:
+    """A key that can be sent: printable ASCII, several keys separated by commas."""
+    if value is None:
+        return None
+    why = _key_problem(value.reveal())
+    if why:
+        raise ValueError(f"api_key: the key cannot be sent: it has {why}; retype or paste it again as plain text")
+    return Secret(value.reveal().strip())
+
+
+def _key_problem(text: str) -> str | None:
+    """Why a key text cannot be sent (the character and its position as typed), ``None`` if it can.
+    Blanks around the text and beside the commas that separate keys are fine."""
+    lead = len(text) - len(text.lstrip())
+    keys = text.strip()
+    why = unsendable(keys, spaces=True)
+    if why is not None:
+        head, _, pos = why.rpartition(" at position ")
+        return f"{head} at position {int(pos) + lead}"
+    at = lead
+    for piece in keys.split(","):
+        inner = piece.strip()
+        if " " in inner:
+            return f"a space inside a key at position {at + piece.index(inner) + inner.index(' ') + 1}"
+        at += len(piece) + 1
+    return None
+
+
+def _reveal(key: Secret | str) -> str:
+    return key.reveal() if isinstance(key, Secret) else key
 
 
 def _to_entry(p: Provider) -> dict[str, Any]:
@@ -280,7 +328,7 @@ def _model_entry(m: Model) -> dict[str, Any]:
 
 
 def _from_entry(
-    entry: Mapping[str, Any], key: str | None, readonly: bool = False, headers: str | None = None
+    entry: Mapping[str, Any], key: Secret | str | None, readonly: bool = False, headers: str | None = None
 ) -> Provider:
     models = []
     for m in entry.get("models") or []:
@@ -471,6 +519,8 @@ class ProviderStore:
         verify_tls: bool = True,
     ) -> Provider:
         """Add a provider. ``api_key=None`` falls back to the SDK's variable; ``""`` means no key."""
+        secret = _as_secret(api_key)
+        del api_key  # from here on only the masked value is a local (what a Verbose traceback prints)
         if not isinstance(models, str | Iterable):
             raise ValueError(f"models: give a list of model ids, not {models!r}")
         ids = [check_model_id(i) for m in ([models] if isinstance(models, str) else models) for i in _split_ids(m)]
@@ -478,7 +528,7 @@ class ProviderStore:
             name=_check_name(name),
             type=_check_type(type),
             base_url=check_address(str(base_url or "")),
-            api_key=_check_key(api_key),
+            api_key=_check_key(secret),
             api_key_env=_check_env_name(api_key_env),
             enabled=_check_bool("enabled", enabled),
             models=tuple(Model(i) for i in dict.fromkeys(ids)),
@@ -486,12 +536,14 @@ class ProviderStore:
             headers=MappingProxyType(_check_headers(headers)),
             verify_tls=_check_bool("verify_tls", verify_tls),
         )
+        _check_deployments(provider.type, provider.model_ids)
 
         def change(work: dict[str, Provider]) -> None:
             taken = [*self._admin, *work, *(str(e.get("name")) for e in self._unreadable if isinstance(e, dict))]
-            clash = next((n for n in taken if n.lower() == provider.name.lower()), None)
+            clash = next((n for n in taken if fold_name(n) == fold_name(provider.name)), None)
             if clash is not None:
-                raise ValueError(f"name: a provider named {clash!r} already exists; pick another name")
+                same = "" if clash.lower() == provider.name.lower() else " (the same once case and width are set aside)"
+                raise ValueError(f"name: a provider named {clash!r} already exists{same}; pick another name")
             work[provider.name] = provider
 
         self._mutate("added", provider.name, change)
@@ -506,6 +558,8 @@ class ProviderStore:
         unknown = set(changes) - self._UPDATABLE
         if unknown:
             raise ValueError(f"{sorted(unknown)[0]}: not a field you can update; use {sorted(self._UPDATABLE)}")
+        if "api_key" in changes:  # masked at once: no traceback frame prints it
+            changes["api_key"] = _as_secret(changes["api_key"])
         clean: dict[str, Any] = {}
         for k, v in changes.items():
             if k == "base_url":
@@ -524,7 +578,10 @@ class ProviderStore:
                 clean[k] = _check_text(k, v) or None
 
         def change(work: dict[str, Provider]) -> None:
-            work[name] = dataclasses.replace(self._editable(work, name), **clean)
+            p = dataclasses.replace(self._editable(work, name), **clean)
+            if "type" in clean and clean["type"] != work[name].type:
+                _check_deployments(p.type, p.model_ids)
+            work[name] = p
 
         self._mutate("updated", name, change)
         return self[name]
@@ -543,6 +600,7 @@ class ProviderStore:
 
         def change(work: dict[str, Provider]) -> None:
             p = self._editable(work, name)
+            _check_deployments(p.type, ids)
             have, known = set(p.model_ids), self._context_lengths.get(name, {})
             new = tuple(Model(i, context_length=known.get(i)) for i in dict.fromkeys(ids) if i not in have)
             work[name] = dataclasses.replace(p, models=p.models + new)
@@ -573,6 +631,8 @@ class ProviderStore:
         new_id = check_model_id(id) if id is not None else None
         display_name = _check_text("display_name", display_name) if display_name is not None else None
         group = _check_text("group", group) if group is not None else None
+        for field_, text in (("display_name", display_name), ("group", group)):
+            check_visible(field_, text or "", "name")
 
         def change(work: dict[str, Provider]) -> None:
             p = self._editable(work, name)
@@ -581,6 +641,8 @@ class ProviderStore:
                 raise KeyError(f"provider {name!r} has no model {model_id!r}; it has: {', '.join(p.model_ids)}")
             if new_id and new_id != model_id and new_id in p.model_ids:
                 raise ValueError(f"model: {new_id!r} is already in {name!r}")
+            if new_id:
+                _check_deployments(p.type, [new_id])
             repl = dataclasses.replace(
                 m,
                 id=new_id or m.id,
@@ -592,12 +654,20 @@ class ProviderStore:
         self._mutate("updated", name, change)
         return self[name]
 
-    def _record_verification(self, name: str, verdict: Verification) -> None:
+    def _record_verification(self, name: str, verdict: Verification) -> Verification:
+        """Keep ``verdict`` as the provider's last one (what the panel and ``%providers`` show), scrubbed
+        again of the provider's secrets as it is now."""
+        from ._secret import redactor_for, scrub_verdict
+
+        p = self.get(name)
+        if p is not None:
+            verdict = scrub_verdict(verdict, redactor_for(p))
         with self._lock:
             for table in (self._providers, self._admin):
                 if name in table:
                     table[name] = dataclasses.replace(table[name], last_verification=verdict)
         self._emit("verified", name)
+        return verdict
 
     # -- events --------------------------------------------------------------------------
     def on_change(self, callback: Listener) -> Callable[[], None]:
@@ -639,8 +709,7 @@ class ProviderStore:
         if model is not None:
             model = check_model_id(model)
         verdict = verify(self[name], model, timeout=check_timeout(timeout))
-        self._record_verification(name, verdict)
-        return verdict
+        return self._record_verification(name, verdict)
 
     def fetch_models(self, name: str, *, timeout: float | None = None) -> list[str]:
         """The model ids the server offers, all pages followed. Raises a :class:`ProviderError`.
@@ -672,6 +741,13 @@ class ProviderStore:
             work[name] = dataclasses.replace(p, models=models)
 
         self._mutate("updated", name, change)
+
+
+def _check_deployments(type_: str, ids: Iterable[str]) -> None:
+    """For Azure, the model is the deployment: its name follows Azure's rule."""
+    if type_ == "azure":
+        for i in ids:
+            check_azure_deployment(i)
 
 
 def _split_ids(value: str) -> list[str]:

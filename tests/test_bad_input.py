@@ -8,6 +8,7 @@ make ``docs/bad-input.md``; the last test compares it with the committed file (a
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ class Bad:
     shown: str  # the input, as the docs show it
     field: str  # what the message must name
     run: Callable[[Ctx], list[str]]  # does it; returns the lines shown
+    secret: str = ""  # what the message must not show (a password typed in an address)
 
 
 # -- how each surface is driven ------------------------------------------------------------------------------
@@ -243,6 +245,70 @@ CASES = [
     Bad(PANEL, "headers: `Bad Name: v`", "headers", detail_field("headers", "headers_error", "Bad Name: v")),
     Bad(PANEL, "models: `gpt 4o`", "model", model_input("gpt 4o")),
     Bad(PANEL, "models: `a, b c`", "model", model_input("a, b c")),
+    # values that cannot be sent, invisible characters, look-alike names (issue 11)
+    Bad(API, 'store.add("Q", api_key="sk-abc\u201cdef")  # a curly quote', "api_key",
+        api(lambda s: s.add("Q", api_key="sk-abc\u201cdef"))),
+    Bad(API, 'store.add("Q", api_key="sk-abc\u00a0def")  # a non-breaking space', "api_key",
+        api(lambda s: s.add("Q", api_key="sk-abc\u00a0def"))),
+    Bad(API, 'store.add("Q", api_key="sk-abc def")', "api_key", api(lambda s: s.add("Q", api_key="sk-abc def"))),
+    Bad(API, 'store.update("P", api_key="sk-\u200babc")  # zero-width space', "api_key",
+        api(lambda s: s.update("P", api_key="sk-\u200babc"))),
+    Bad(API, 'store.add("Q", headers={"X-Token": "tok\u2019en"})', "headers",
+        api(lambda s: s.add("Q", headers={"X-Token": "tok\u2019en"}))),
+    Bad(API, 'store.add("Q", headers={"X-Token": "a\x00b"})', "headers",
+        api(lambda s: s.add("Q", headers={"X-Token": "a\x00b"}))),
+    Bad(API, 'store.add("Q", base_url="http://exa\x00mple.com")', "base_url",
+        api(lambda s: s.add("Q", base_url="http://exa\x00mple.com"))),
+    Bad(API, 'store.add("Q", base_url="http://exa\x7fmple.com")', "base_url",
+        api(lambda s: s.add("Q", base_url="http://exa\x7fmple.com"))),
+    Bad(API, 'store.add("Q", base_url="http://\u2603.net")  # not valid IDNA', "base_url",
+        api(lambda s: s.add("Q", base_url="http://\u2603.net"))),
+    Bad(API, 'store.add("Q", base_url="http://exa%mple.com")', "base_url",
+        api(lambda s: s.add("Q", base_url="http://exa%mple.com"))),
+    Bad(API, 'store.add("Q", base_url="https://[::zz]/v1")', "base_url",
+        api(lambda s: s.add("Q", base_url="https://[::zz]/v1"))),
+    Bad(API, 'store.add("Q", base_url="https://me:hunter2@host:99999")', "base_url",
+        api(lambda s: s.add("Q", base_url="https://me:hunter2@host:99999")), secret="hunter2"),
+    Bad(API, 'store.add("Q", base_url="https://me:hunter2@exa mple.com")', "base_url",
+        api(lambda s: s.add("Q", base_url="https://me:hunter2@exa mple.com")), secret="hunter2"),
+    Bad(API, 'store.add("Q", base_url="ftp://me:hunter2@host")', "base_url",
+        api(lambda s: s.add("Q", base_url="ftp://me:hunter2@host")), secret="hunter2"),
+    Bad(API, 'store.add("Q", base_url="https://me:hunter2@host/v1?x")', "base_url",
+        api(lambda s: s.add("Q", base_url="https://me:hunter2@host/v1?x")), secret="hunter2"),
+    Bad(API, 'store.add("P\u202eQ")  # right-to-left override', "name", api(lambda s: s.add("P\u202eQ"))),
+    Bad(API, 'store.add("Open\u200bAI")  # zero-width space', "name", api(lambda s: s.add("Open\u200bAI"))),
+    Bad(API, 'store.add("A\u2066B")  # bidi isolate', "name", api(lambda s: s.add("A\u2066B"))),
+    Bad(API, 'store.add("\ufeffQ")  # byte order mark', "name", api(lambda s: s.add("\ufeffQ"))),
+    Bad(API, 'store.add("Q\x07")', "name", api(lambda s: s.add("Q\x07"))),
+    Bad(API, 'store.add("\uff30")  # fullwidth P; "P" exists', "name", api(lambda s: s.add("\uff30"))),
+    Bad(API, 'store.add("\u1d3e")  # modifier letter capital P; "P" exists', "name", api(lambda s: s.add("\u1d3e"))),
+    Bad(API, 'store.add_models("P", "gpt\u200b4o")', "model", api(lambda s: s.add_models("P", "gpt\u200b4o"))),
+    Bad(API, 'store.add_models("P", "m\u202e")', "model", api(lambda s: s.add_models("P", "m\u202e"))),
+    Bad(API, 'store.add_models("P", "m\x00")', "model", api(lambda s: s.add_models("P", "m\x00"))),
+    Bad(API, 'store.update_model("P", "m", display_name="x\u202ey")', "display_name",
+        api(lambda s: s.update_model("P", "m", display_name="x\u202ey"))),
+    Bad(API, 'store.add("Az", type="azure", base_url=AZ, models=["my/deploy"])', "model",
+        api(lambda s: s.add("Az", type="azure", base_url="https://r.openai.azure.com", models=["my/deploy"]))),
+    Bad(API, 'store.add("Az", type="azure", base_url=AZ, models=["x" * 65])', "model",
+        api(lambda s: s.add("Az", type="azure", base_url="https://r.openai.azure.com", models=["x" * 65]))),
+    Bad(API, 'store.add_models("Azure", "gpt-4o:latest")', "model",
+        api(lambda s: s.add_models("Azure", "gpt-4o:latest"))),
+    Bad(API, 'store.update("Ollama", type="azure")  # its model is "llama3.2:1b"', "model",
+        api(lambda s: s.update("Ollama", type="azure"))),
+    Bad(PROV, '%providers add "Open\u200bAI"', "name", providers("add 'Open\u200bAI'")),
+    Bad(PROV, "%providers add X --url 'http://me:hunter2@h:99999'", "base_url",
+        providers("add X --url 'http://me:hunter2@h:99999'"), secret="hunter2"),
+    Bad(PROV, '%providers models P --add "gpt\u200b4o"', "model", providers("models P --add 'gpt\u200b4o'")),
+    Bad(PANEL_ADD, "name: `P\u202eQ` (right-to-left override)", "name", add_form("P\u202eQ")),
+    Bad(PANEL_ADD, "name: `\uff30` (fullwidth; `P` exists)", "name", add_form("\uff30")),
+    Bad(PANEL, "API key with a curly quote", "api_key", detail_field("key", "key_error", "sk-abc\u201cdef")),
+    Bad(PANEL, "headers: `X-Token: tok\u2019en`", "headers",
+        detail_field("headers", "headers_error", "X-Token: tok\u2019en")),
+    Bad(PANEL, "address: `http://exa\x00mple.com`", "base_url",
+        detail_field("address", "address_error", "http://exa\x00mple.com")),
+    Bad(PANEL, "address: `https://me:hunter2@h:0`", "base_url",
+        detail_field("address", "address_error", "https://me:hunter2@h:0"), secret="hunter2"),
+    Bad(PANEL, "models: `gpt\u200b4o`", "model", model_input("gpt\u200b4o")),
 ]  # fmt: skip
 MESSAGES: dict[int, list[str]] = {}
 
@@ -261,10 +327,12 @@ def shell() -> InteractiveShell:
 
 @pytest.fixture
 def ctx(store: ProviderStore, shell: InteractiveShell, srv: FakeServer) -> Iterator[Ctx]:
-    store.add("P", base_url=srv.base_url, api_key="", models=["m"])
+    store.add("P", base_url=srv.base_url, api_key="sk-bad-input-P-0000", models=["m"])
     store.add("Off", base_url=srv.base_url, api_key="", models=["m"], enabled=False)
     store.add("Empty", base_url=srv.base_url, api_key="")
     store.add("Claude", type="anthropic", base_url=srv.base_url, api_key="", models=["m"])
+    store.add("Azure", type="azure", base_url="https://r.openai.azure.com", api_key="", models=["gpt-4o"])
+    store.add("Ollama", base_url=srv.base_url, api_key="", models=["llama3.2:1b"])
     shell.register_magics(ChatMagics(shell, store=store))
     reset_conversations()
     c = Ctx(store, shell)
@@ -277,6 +345,7 @@ def ctx(store: ProviderStore, shell: InteractiveShell, srv: FakeServer) -> Itera
 def state(ctx: Ctx) -> tuple[object, ...]:
     files = ctx.store._files.dir  # type: ignore[union-attr]
     on_disk = {p.name: p.read_bytes() for p in sorted(files.iterdir()) if p.is_file()}
+    assert {"providers.json", "keys.json"} <= set(on_disk), "both files are there to compare"
     return list(ctx.store), on_disk, sorted(k for k in ctx.shell.user_ns if not k.startswith("_"))
 
 
@@ -301,6 +370,7 @@ def test_bad_input(case: int, ctx: Ctx) -> None:
     message = lines[0]
     assert bad.field in message, f"{message!r} does not name {bad.field!r}"
     assert "Traceback" not in message and len(message) < 400
+    assert not bad.secret or bad.secret not in message, "a password typed in an address is never echoed"
     assert state(ctx) == before, "nothing changed: the store, its files, the notebook's variables"
     MESSAGES[case] = lines
 
@@ -319,7 +389,19 @@ def test_the_panel_offers_only_the_four_types(ctx: Ctx) -> None:
 
 
 # -- the docs -----------------------------------------------------------------------------------------------------
+def _escaped(value: str, *, all_non_ascii: bool) -> str:
+    """Characters a reader cannot see (or that reorder the line) as ``\\uXXXX``; with ``all_non_ascii``, every
+    non-ASCII one (what was typed, exactly)."""
+
+    def esc(c: str) -> str:
+        hidden = unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") or (c.isspace() and c != " ")
+        return f"\\u{ord(c):04x}" if hidden or (all_non_ascii and not c.isascii()) else c
+
+    return "".join(map(esc, value))
+
+
 def _code(value: str) -> str:
+    value = _escaped(value, all_non_ascii=True)
     fence = "``" if "`" in value else "`"
     pad = " " if "`" in value else ""
     return f"{fence}{pad}{value}{pad}{fence}".replace("|", "\\|")
@@ -334,16 +416,20 @@ def render() -> str:
         f"{len(CASES)} bad inputs, through the Python API, `%providers`, `%%chat` and the provider panel. Each is "
         "refused with one line that names the field (a malformed `%providers` line also prints the usage line), "
         "and each test checks that nothing changed: the providers, their files on disk and the notebook's "
-        "variables are as before. The store holds `P` (enabled, model `m`), `Off` (disabled) and `Empty` "
-        "(no model). The panel's type is a list of the four types, so a bad type cannot be entered there.",
+        "variables are as before, byte for byte. The store holds `P` (enabled, model `m`, a key, so both "
+        "`providers.json` and `keys.json` exist), `Off` (disabled), `Empty` (no model), `Azure` (deployment "
+        "`gpt-4o`) and `Ollama` (model `llama3.2:1b`). A password typed in an address is never echoed. "
+        "The panel's type is a list of the four types, so a bad type cannot be entered there.",
         "",
         "| where | input | message |",
         "|---|---|---|",
     ]
     for i, c in enumerate(CASES):
-        shown = MESSAGES[i][0].replace("|", "\\|") + (" *(then the usage line)*" if len(MESSAGES[i]) > 1 else "")
+        shown = _escaped(MESSAGES[i][0], all_non_ascii=False).replace("|", "\\|") + (
+            " *(then the usage line)*" if len(MESSAGES[i]) > 1 else ""
+        )
         where = c.where.replace("|", "\\|")
-        value = c.shown if c.where.startswith("panel") else _code(c.shown)
+        value = _escaped(c.shown, all_non_ascii=True) if c.where.startswith("panel") else _code(c.shown)
         lines.append(f"| {where} | {value} | {shown} |")
     return "\n".join(lines) + "\n"
 

@@ -373,7 +373,7 @@ def test_a_failed_write_keeps_the_old_file_and_the_old_state(cfg: Path, monkeypa
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(persist.os, "replace", refuse)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StoreFileError, match="No space left"):
         store.add_models("p", "b")
     monkeypatch.undo()
     assert (cfg / "providers.json").read_bytes() == before_text
@@ -710,8 +710,8 @@ def test_a_key_left_by_a_failed_add_is_not_inherited(
         real_replace(src, dst)
 
     monkeypatch.setattr(persist.os, "replace", fail_for_providers)
-    with pytest.raises(OSError):
-        store.add("p", api_key=SECRET)  # the key may be saved before the providers file fails
+    with pytest.raises(StoreFileError):
+        store.add("p", api_key=SECRET)  # all or nothing: the key is not saved either
     monkeypatch.setattr(persist.os, "replace", real_replace)
     assert "p" not in store
     # added again, this time meaning "use the environment variable": the old key must not come back

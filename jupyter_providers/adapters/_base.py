@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._secret import Secret
 from .._types import Message, Usage
 
 if TYPE_CHECKING:
@@ -124,8 +125,8 @@ class Adapter(Protocol):
     max_temperature: float  # the highest temperature the API accepts (all take 0 as the lowest)
 
     def chat_url(self, p: Provider, model: str, stream: bool) -> str: ...
-    def chat_request(self, p: Provider, key: str, params: ChatParams, stream: bool) -> HTTPRequest: ...
-    def models_request(self, p: Provider, key: str, page: str | None) -> HTTPRequest: ...
+    def chat_request(self, p: Provider, key: Key, params: ChatParams, stream: bool) -> HTTPRequest: ...
+    def models_request(self, p: Provider, key: Key, page: str | None) -> HTTPRequest: ...
     def parse_models(self, data: Any) -> tuple[list[str], str | None]: ...
     def parse_completion(self, data: Any) -> Completion: ...
     def stream_parser(self) -> StreamParser: ...
@@ -133,6 +134,15 @@ class Adapter(Protocol):
 
 
 # -- helpers shared by the adapters ------------------------------------------------------------
+#: a key as adapters receive it: a :class:`Secret` from the client (a plain str from tests)
+Key = Secret | str
+
+
+def reveal(key: Key) -> str:
+    """The key's text, taken out of its :class:`Secret` only here, where a header is built."""
+    return key.reveal() if isinstance(key, Secret) else key
+
+
 def base_headers(p: Provider, extra: Mapping[str, str]) -> dict[str, str]:
     headers = {"content-type": "application/json", "accept": "application/json"}
     headers.update(extra)

@@ -15,12 +15,14 @@ from ._base import (
     Delta,
     ErrorInfo,
     HTTPRequest,
+    Key,
     ProtocolError,
     as_int,
     base_headers,
     classify_common,
     load_json,
     obj,
+    reveal,
     shape_error,
     stream_error,
 )
@@ -115,13 +117,13 @@ class AnthropicAdapter:
     def chat_url(self, p: Provider, model: str, stream: bool) -> str:
         return p.resolved_base + "/messages"
 
-    def _headers(self, p: Provider, key: str) -> dict[str, str]:
+    def _headers(self, p: Provider, key: Key) -> dict[str, str]:
         extra = {"anthropic-version": API_VERSION}
         if key:
-            extra["x-api-key"] = key
+            extra["x-api-key"] = reveal(key)
         return base_headers(p, extra)
 
-    def chat_request(self, p: Provider, key: str, params: ChatParams, stream: bool) -> HTTPRequest:
+    def chat_request(self, p: Provider, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
         system, turns = params.split_system()
         body: dict[str, Any] = {
             "model": params.model,
@@ -140,7 +142,7 @@ class AnthropicAdapter:
             headers["accept"] = "text/event-stream"
         return HTTPRequest("POST", self.chat_url(p, params.model, stream), headers, body)
 
-    def models_request(self, p: Provider, key: str, page: str | None) -> HTTPRequest:
+    def models_request(self, p: Provider, key: Key, page: str | None) -> HTTPRequest:
         query = {"limit": "1000", **({"after_id": page} if page else {})}
         return HTTPRequest("GET", f"{p.resolved_base}/models?{urlencode(query)}", self._headers(p, key))
 

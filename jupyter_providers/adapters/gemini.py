@@ -18,12 +18,14 @@ from ._base import (
     Delta,
     ErrorInfo,
     HTTPRequest,
+    Key,
     ProtocolError,
     as_int,
     base_headers,
     classify_common,
     load_json,
     obj,
+    reveal,
     shape_error,
     stream_error,
 )
@@ -93,10 +95,10 @@ class GeminiAdapter:
         verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return f"{p.resolved_base}/models/{_model_path(model)}:{verb}"
 
-    def _headers(self, p: Provider, key: str) -> dict[str, str]:
-        return base_headers(p, {"x-goog-api-key": key} if key else {})
+    def _headers(self, p: Provider, key: Key) -> dict[str, str]:
+        return base_headers(p, {"x-goog-api-key": reveal(key)} if key else {})
 
-    def chat_request(self, p: Provider, key: str, params: ChatParams, stream: bool) -> HTTPRequest:
+    def chat_request(self, p: Provider, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
         system, turns = params.split_system()
         body: dict[str, Any] = {
             "contents": [
@@ -120,7 +122,7 @@ class GeminiAdapter:
             headers["accept"] = "text/event-stream"
         return HTTPRequest("POST", self.chat_url(p, params.model, stream), headers, body)
 
-    def models_request(self, p: Provider, key: str, page: str | None) -> HTTPRequest:
+    def models_request(self, p: Provider, key: Key, page: str | None) -> HTTPRequest:
         query = {"pageSize": "1000", **({"pageToken": page} if page else {})}
         return HTTPRequest("GET", f"{p.resolved_base}/models?{urlencode(query)}", self._headers(p, key))
 

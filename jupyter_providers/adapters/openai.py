@@ -14,12 +14,14 @@ from ._base import (
     Delta,
     ErrorInfo,
     HTTPRequest,
+    Key,
     ProtocolError,
     as_int,
     base_headers,
     classify_common,
     load_json,
     obj,
+    reveal,
     shape_error,
     stream_error,
 )
@@ -106,8 +108,8 @@ class OpenAIAdapter:
     def chat_url(self, p: Provider, model: str, stream: bool) -> str:
         return p.resolved_base + "/chat/completions"
 
-    def auth_headers(self, key: str) -> dict[str, str]:
-        return {"authorization": f"Bearer {key}"} if key else {}
+    def auth_headers(self, key: Key) -> dict[str, str]:
+        return {"authorization": "Bearer " + reveal(key)} if key else {}
 
     def max_tokens_field(self, p: Provider) -> str:
         """OpenAI deprecates ``max_tokens`` and its reasoning models (o-series, GPT-5) refuse it;
@@ -130,7 +132,7 @@ class OpenAIAdapter:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def chat_request(self, p: Provider, key: str, params: ChatParams, stream: bool) -> HTTPRequest:
+    def chat_request(self, p: Provider, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
         headers = base_headers(p, self.auth_headers(key))
         if stream:
             headers["accept"] = "text/event-stream"
@@ -139,7 +141,7 @@ class OpenAIAdapter:
     def models_url(self, p: Provider) -> str:
         return p.resolved_base + "/models"
 
-    def models_request(self, p: Provider, key: str, page: str | None) -> HTTPRequest:
+    def models_request(self, p: Provider, key: Key, page: str | None) -> HTTPRequest:
         return HTTPRequest("GET", self.models_url(p), base_headers(p, self.auth_headers(key)))
 
     def parse_models(self, data: Any) -> tuple[list[str], str | None]:

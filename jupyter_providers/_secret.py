@@ -1,0 +1,153 @@
+"""Keys as values that never print, and the one scrubber every server-derived message passes.
+
+* :class:`Secret` holds a key or a header value. Its ``repr`` and ``str`` are masked, so a
+  traceback that prints locals (``%xmode Verbose``, ``traceback.TracebackException(capture_locals=True)``),
+  a debugger or a log line shows ``Secret('***')``; the value comes out only through
+  :meth:`Secret.reveal`, where a request's headers are built.
+* :class:`Redactor` knows every secret a provider holds (its keys, its custom header values,
+  the credentials of an address taken from the environment) and the forms a server or a
+  transport error could quote them in (as typed, URL-encoded, base64, JSON- or bytes-escaped,
+  the user and password of a ``Basic`` header), and replaces each with ``***``.
+  :func:`scrub_error` applies it to a :class:`~jupyter_providers.ProviderError` in place.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus, unquote, urlsplit
+
+from ._types import Verification
+
+if TYPE_CHECKING:
+    from .errors import ProviderError
+    from .store import Provider
+
+__all__ = ["MASK", "Redactor", "Secret", "redactor_for", "scrub_error", "scrub_verdict"]
+
+MASK = "***"
+#: a shorter secret is not scrubbed: replacing "ab" everywhere would garble every message
+MIN_SECRET = 4
+
+
+class Secret:
+    """A key (or a custom header value) whose ``repr``/``str`` never show it. ``reveal()`` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = str.__str__(value)  # a plain str, whatever str subclass came in
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK!r})" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:  # equal to the same value, as a Secret or a str
+        if isinstance(other, Secret):
+            return other._value == self._value
+        return isinstance(other, str) and other == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> Any:  # pickling would write the key out: refuse, as a file never holds one here
+        raise TypeError("a Secret is not pickled")
+
+
+def _forms(value: str) -> set[str]:
+    """``value`` and the ways a server, a proxy or a library could quote it back."""
+    raw = value.encode("utf-8", "surrogatepass")
+    forms = {
+        value,
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+        json.dumps(value)[1:-1],
+        repr(raw)[2:-1],  # b'...' as h11 and httpx quote a header value
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    }
+    parts = value.split(None, 1)
+    if len(parts) == 2 and parts[0].lower() == "basic":  # "Basic base64(user:password)": both halves too
+        try:
+            user, _, password = base64.b64decode(parts[1], validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            pass
+        else:
+            forms |= {f"{user}:{password}", password}
+    elif len(parts) == 2 and parts[0].lower() == "bearer":
+        forms.add(parts[1])
+    return {f for f in forms if len(f) >= MIN_SECRET}
+
+
+class Redactor:
+    """Replaces every known secret (in every form :func:`_forms` knows) with ``***``."""
+
+    def __init__(self, secrets: Iterable[str | Secret]) -> None:
+        values = {s.reveal() if isinstance(s, Secret) else s for s in secrets}
+        forms = sorted({f for v in values if v for f in _forms(v)}, key=len, reverse=True)  # longest first
+        # percent-escapes may come back in lower case: those alternatives ignore case
+        alts = [f"(?i:{re.escape(f)})" if "%" in f else re.escape(f) for f in forms]
+        self._re = re.compile("|".join(alts)) if alts else None
+
+    def __bool__(self) -> bool:
+        return self._re is not None
+
+    def __call__(self, text: str) -> str:
+        return self._re.sub(MASK, text) if self._re is not None and text else text
+
+    def scrub_any(self, value: Any) -> Any:
+        """``value`` scrubbed if it is text (or text in a tuple, as exception ``args`` are)."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, tuple):
+            return tuple(self.scrub_any(v) for v in value)
+        return value
+
+
+def _url_credentials(address: str) -> list[str]:
+    try:
+        parts = urlsplit(address.strip())
+        user, password = parts.username, parts.password
+    except ValueError:
+        return []
+    return [unquote(v) for v in (user, password) if v] + [v for v in (user, password) if v]
+
+
+def redactor_for(p: Provider) -> Redactor:
+    """Everything secret that ``p`` holds: its keys (each one, and the raw comma-joined text), its
+    custom header values, and credentials in its address (``AZURE_OPENAI_ENDPOINT`` is not checked
+    by the store)."""
+    return Redactor([*p.secret_values(), *_url_credentials(p.address)])
+
+
+def scrub_error(exc: ProviderError, red: Redactor) -> ProviderError:
+    """Scrub ``exc``'s message, server message and args in place (``partial_text`` is the model's reply
+    and stays); a suppressed context (``raise ... from None``), which may quote a header, is dropped."""
+    if red:
+        exc.message = red(exc.message)
+        if exc.server_message is not None:
+            exc.server_message = red(exc.server_message)
+        exc.args = red.scrub_any(exc.args)
+    if exc.__suppress_context__:
+        exc.__context__ = None
+    return exc
+
+
+def scrub_verdict(v: Verification, red: Redactor) -> Verification:
+    """``v`` with its message and its per-key messages scrubbed."""
+    if not red:
+        return v
+    keys = tuple(dataclasses.replace(k, message=red(k.message)) for k in v.keys)
+    return dataclasses.replace(v, message=red(v.message), keys=keys)

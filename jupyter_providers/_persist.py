@@ -168,7 +168,7 @@ def _read_json(path: Path, what: str, check: Callable[[dict[str, Any]], None] | 
     """
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
         raise _io_error(exc, path, "read") from None
@@ -299,7 +299,7 @@ class ConfigFiles:
     def _file_stamp(self) -> tuple[int, int, int] | None:
         try:
             st = self.providers_path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no file (a write says why the folder cannot be)
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 

@@ -33,6 +33,9 @@ __all__ = ["MASK", "Redactor", "Secret", "redactor_for", "scrub_error", "scrub_v
 MASK = "***"
 #: a shorter secret is not scrubbed: replacing "ab" everywhere would garble every message
 MIN_SECRET = 4
+#: a message that cuts server text (``text[:80]``) may cut a key: a start or an end of a key this long
+#: is scrubbed too (shorter pieces are the public prefixes keys share, like ``sk-proj-``)
+MIN_FRAGMENT = 10
 
 
 class Secret:
@@ -68,6 +71,8 @@ class Secret:
 
 def _forms(value: str) -> set[str]:
     """``value`` and the ways a server, a proxy or a library could quote it back."""
+    if len(value) < MIN_SECRET:
+        return set()
     raw = value.encode("utf-8", "surrogatepass")
     forms = {
         value,
@@ -88,6 +93,10 @@ def _forms(value: str) -> set[str]:
             forms |= {f"{user}:{password}", password}
     elif len(parts) == 2 and parts[0].lower() == "bearer":
         forms.add(parts[1])
+    # the key cut by a truncation: its starts and its ends (as typed, and bytes-escaped as repr() quotes it)
+    for whole in {value, repr(raw)[2:-1]}:
+        forms |= {whole[:n] for n in range(MIN_FRAGMENT, len(whole))}
+        forms |= {whole[-n:] for n in range(MIN_FRAGMENT, len(whole))}
     return {f for f in forms if len(f) >= MIN_SECRET}
 
 

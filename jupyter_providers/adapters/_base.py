@@ -165,6 +165,8 @@ def load_json(data: str) -> Any:
             return value
     except ValueError:
         pass
+    except RecursionError:  # a nesting bomb, [[[[...
+        raise ProtocolError("the stream sent an event nested too deeply to read") from None
     try:
         return json.loads(data)
     except ValueError:
@@ -178,7 +180,8 @@ def obj(value: Any, what: str) -> dict[str, Any]:
 
 
 def as_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A count from a server: an int from 0 to 10**15, else ``None`` (a 4,000-digit "token count" is not one)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**15 else None
 
 
 #: where OpenAI-style model lists state a model's context window: vLLM, OpenRouter, Groq and Together
@@ -222,27 +225,41 @@ def looks_like_html(text: str) -> bool:
     return head.startswith("<!doctype html") or head.startswith("<html") or "<body" in head
 
 
+#: the longest ``retry-after`` taken as it is: a longer hint says "a day" (and is never waited for)
+MAX_RETRY_AFTER = 86400.0
+
+
+def _seconds(value: float) -> float | None:
+    """A server's hint in seconds, clamped to 0 .. one day; ``None`` for NaN."""
+    return None if value != value else min(max(value, 0.0), MAX_RETRY_AFTER)
+
+
 def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date), clamped to 0 .. one
+    day; ``None`` when absent or unreadable (NaN, garbage), so the usual backoff applies."""
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(float(ms) / 1000, 0.0)
+            seconds = _seconds(float(ms) / 1000)
+            if seconds is not None:
+                return seconds
         except ValueError:
             pass
-    value = headers.get("retry-after")
+    value = headers.get("retry-after", "").strip()
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        return _seconds(float(value))
     except ValueError:
         pass
     try:
         from datetime import datetime, timezone
 
         when = parsedate_to_datetime(value)
-        return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:  # "-0000": UTC, as RFC 5322 says
+            when = when.replace(tzinfo=timezone.utc)
+        return _seconds((when - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
 
 

@@ -15,13 +15,16 @@ if TYPE_CHECKING:
 __all__ = ["ModelsEditor"]
 
 _TIGHT = {"description_width": "initial"}
+#: the most fetched ids shown as checkboxes at once: a server may list thousands; the filter narrows them
+PAGE = 50
 
 
 class ModelsEditor:
     """The "Models" section of the provider panel; ``box`` is the widget to show.
 
     Models are listed by group (``Model.group_name``); "Fetch from server" lists the server's ids
-    as checkboxes with a filter, and "Add selected" adds the ticked ones.
+    as checkboxes with a filter (the first :data:`PAGE` that match: a server may list thousands),
+    and "Add selected" adds the ticked ones, shown or not.
     """
 
     def __init__(self, store: ProviderStore, job: Job) -> None:
@@ -34,6 +37,10 @@ class ModelsEditor:
         self._lock = threading.RLock()
         #: model id -> the widgets of its row, as shown now
         self.rows: dict[str, Any] = {}
+        #: the ids the server offers, and those ticked (whether the filter shows them or not)
+        self.offered: list[str] = []
+        self.cut = False
+        self.ticked: set[str] = set()
 
         self.input = w.Text(placeholder="model id(s), comma-separated", layout=w.Layout(width="260px"))
         self.input.add_class("jp-providers-model-input")
@@ -93,8 +100,7 @@ class ModelsEditor:
             if p.models != self._shown or readonly != self._readonly:
                 self._shown, self._readonly = p.models, readonly
                 self._rebuild(p)
-            if self.choices.children:
-                self._mark_added(p)
+            if self.offered:
                 self._apply_filter()
 
     def _rebuild(self, p: Provider) -> None:
@@ -206,54 +212,62 @@ class ModelsEditor:
         with self._lock:
             if self.name != name:
                 return
-            old = self.choices.children
-            boxes = []
-            for model_id in ids:
-                cb = w.Checkbox(value=False, description=model_id, indent=False, layout=w.Layout(width="auto"))
-                boxes.append(cb.add_class("jp-providers-fetch-choice"))
-            self.choices.children = boxes
-            for widget in old:
-                close_tree(widget)
+            self.offered, self.cut, self.ticked = list(ids), bool(getattr(ids, "cut", False)), set()
             self.filter.value = ""
-            p = self.store.get(name)
-            if p is not None:
-                self._mark_added(p)
             self._apply_filter()
             set_visible(self.fetch_box, True)
 
-    def _mark_added(self, p: Provider) -> None:
-        have = set(p.model_ids)
-        for cb in self.choices.children:
-            if cb.description in have:
-                cb.value, cb.disabled = True, True
+    def _added(self) -> set[str]:
+        p = self.store.get(self.name) if self.name else None
+        return set(p.model_ids) if p is not None else set()
+
+    def _box(self, model_id: str, have: set[str]) -> Any:
+        added = model_id in have
+        cb = w.Checkbox(
+            value=added or model_id in self.ticked, description=model_id, disabled=added, indent=False,
+            layout=w.Layout(width="auto"),
+        )  # fmt: skip
+        cb.observe(lambda c: self._tick(model_id, bool(c["new"])), names="value")
+        return cb.add_class("jp-providers-fetch-choice")
+
+    def _tick(self, model_id: str, on: bool) -> None:
+        (self.ticked.add if on else self.ticked.discard)(model_id)
 
     def _apply_filter(self) -> None:
+        """Show the first :data:`PAGE` offered ids that match the filter, each a checkbox."""
         needle = self.filter.value.strip().lower()
-        boxes = self.choices.children
-        shown = 0
-        for cb in boxes:
-            visible = needle in cb.description.lower()
-            set_visible(cb, visible)
-            shown += visible
-        if boxes:
-            added = sum(cb.disabled for cb in boxes)
-            self.fetch_status.value = message_html(
-                f"The server offers {len(boxes)} models ({added} already added); {shown} shown.", "muted"
-            )
+        matching = [m for m in self.offered if needle in m.lower()] if needle else self.offered
+        have = self._added()
+        old = self.choices.children
+        self.choices.children = [self._box(m, have) for m in matching[:PAGE]]
+        for widget in old:
+            close_tree(widget)
+        if not self.offered:
+            return
+        added = sum(m in have for m in self.offered)
+        n = len(self.offered)
+        offers = f"more than {n:,} models (the first {n:,} are listed)" if self.cut else f"{n} models"
+        shown = f"{len(matching)} shown"
+        if len(matching) > PAGE:
+            shown = f"{len(matching)} match, the first {PAGE} shown: type to narrow"
+        self.fetch_status.value = message_html(f"The server offers {offers} ({added} already added); {shown}.", "muted")
 
     def add_selected(self) -> None:
         """Add the ticked server models (whether or not the filter shows them now)."""
-        chosen = [cb.description for cb in self.choices.children if cb.value and not cb.disabled]
+        have = self._added()
+        chosen = [m for m in self.offered if m in self.ticked and m not in have]
         name = self.name
         if name is None:
             return
         if not chosen:
             self.error.value = message_html("tick at least one model to add")
             return
-        self._do(lambda: self.store.add_models(name, *chosen))
+        if self._do(lambda: self.store.add_models(name, *chosen)):
+            self.ticked -= set(chosen)
 
     def _close_fetch(self) -> None:
         set_visible(self.fetch_box, False)
+        self.offered, self.cut, self.ticked = [], False, set()
         old, self.choices.children = self.choices.children, ()
         for widget in old:
             close_tree(widget)

@@ -393,19 +393,46 @@ def test_fetch_filter_and_add_selected(panel: ProvidersPanel, store: ProviderSto
     assert list(boxes) == ids
     assert boxes["gpt-4o"].value and boxes["gpt-4o"].disabled  # already added
     assert not boxes["gpt-4o"].description_allow_html  # server text is shown as text
+    boxes["o1"].value = True  # ticked, then hidden by the filter: still added
     models.filter.value = "4O"
-    shown = [d for d, cb in boxes.items() if cb.layout.display != "none"]
-    assert shown == ["gpt-4o", "gpt-4o-mini"]
+    shown = {cb.description: cb for cb in models.choices.children}
+    assert list(shown) == ["gpt-4o", "gpt-4o-mini"]
     assert "5 models (1 already added); 2 shown" in text(models.fetch_status.value)
-    boxes["gpt-4o-mini"].value = True
-    boxes["o1"].value = True  # ticked before the filter hid it: still added
+    shown["gpt-4o-mini"].value = True
     models.fetch_add.click()
     assert store["Fake"].model_ids == ["gpt-4o", "gpt-4o-mini", "o1"]
-    assert boxes["o1"].disabled and boxes["gpt-4o-mini"].disabled
+    models.filter.value = ""
+    boxes = {cb.description: cb for cb in models.choices.children}
+    assert boxes["o1"].disabled and boxes["gpt-4o-mini"].disabled and not boxes["<b>odd</b>"].value
     models.fetch_add.click()
     assert "tick at least one model" in text(models.error.value)
     models.fetch_close.click()
     assert models.fetch_box.layout.display == "none" and models.choices.children == ()
+
+
+def test_a_long_list_shows_a_page_of_checkboxes_and_its_filter(panel: ProvidersPanel, store: ProviderStore) -> None:
+    """20,000 ids listed, 5,000 kept (said so), one page of checkboxes; the filter reaches the rest."""
+    from jupyter_providers.widgets.models import PAGE
+
+    ids = [f"m-{i:05d}" for i in range(20_000)]
+    with FakeServer("openai", api_key=KEY, models=ids) as srv:
+        add_through_form(panel, "Fake")
+        panel.detail.address.value = srv.base_url
+        panel.detail.key.value = KEY
+        models = panel.detail.models
+        models.fetch_button.click()
+        assert panel.wait(60)
+    assert len(models.offered) == 5000 and models.cut
+    assert [cb.description for cb in models.choices.children] == ids[:PAGE]
+    status = text(models.fetch_status.value)
+    assert "more than 5,000 models (the first 5,000 are listed)" in status and f"the first {PAGE} shown" in status
+    models.filter.value = "m-0499"  # ids 4990 .. 4999, beyond the first page
+    assert [cb.description for cb in models.choices.children] == ids[4990:5000]
+    models.choices.children[3].value = True
+    models.filter.value = "m-0000"
+    models.choices.children[0].value = True
+    models.fetch_add.click()
+    assert store["Fake"].model_ids == ["m-00000", "m-04993"]
 
 
 def test_fetch_failure_is_one_line(panel: ProvidersPanel, srv: FakeServer) -> None:

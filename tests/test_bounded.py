@@ -1,0 +1,178 @@
+"""Reading within bounds (jupyter_providers/_bounded.py): decompression in bounded pieces, a running
+count, nesting bombs, deadlines, and the server's ``retry-after`` read sanely."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import time
+import zlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from jupyter_providers._bounded import (
+    PIECE,
+    Deadline,
+    DeadlineExceeded,
+    LimitExceeded,
+    NestingError,
+    decoded_chunks,
+    human_bytes,
+    one_line,
+    parse_json,
+    read_body,
+)
+from jupyter_providers.adapters._base import MAX_RETRY_AFTER, ProtocolError, as_int, load_json, retry_after
+
+from .fakes.hostile import bomb
+
+
+def streamed(chunks: Iterator[bytes] | list[bytes], encoding: str | None = None) -> httpx.Response:
+    """A response whose body arrives as ``chunks`` (raw, as a socket gives them), not yet read."""
+    headers = {"content-type": "application/json"}
+    if encoding:
+        headers["content-encoding"] = encoding
+    return httpx.Response(200, headers=headers, content=iter(chunks))
+
+
+def far() -> Deadline:
+    return Deadline(60, "test")
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_bomb_is_decoded_in_bounded_pieces_and_stopped_at_the_limit(encoding: str) -> None:
+    resp = streamed(bomb(encoding, b"{", 1 << 30), encoding)  # 1 GB of spaces in ~1 MB
+    sizes: list[int] = []
+    for piece in decoded_chunks(resp):
+        sizes.append(len(piece))
+        if sum(sizes) > 40 << 20:
+            break
+    assert max(sizes) <= PIECE
+    with pytest.raises(LimitExceeded, match="the answer is over 32 MB") as info:
+        read_body(streamed(bomb(encoding, b"{"), encoding), 32 << 20, far(), what="the answer", setting="x")
+    assert info.value.setting == "x" and "settings.x" in info.value.hint()
+
+
+def test_stacked_encodings_are_each_bounded() -> None:
+    """``gzip, gzip``: each step hands on at most PIECE bytes, so a bomb in a bomb never expands whole."""
+    inner = b"".join(bomb("gzip", b"", 256 << 20))  # 256 MB of spaces in 256 kB
+    outer = gzip.compress(inner)
+    resp = streamed([outer[i : i + 65536] for i in range(0, len(outer), 65536)], "gzip, gzip")
+    total = 0
+    for piece in decoded_chunks(resp):
+        assert len(piece) <= PIECE
+        total += len(piece)
+    assert total == 256 << 20  # all of it, in small pieces
+
+
+def test_plain_gzip_deflate_and_raw_deflate_decode_exactly() -> None:
+    body = b'{"a": "' + bytes(range(256)) * 4000 + b'"}'
+    raw = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    cases = {
+        "gzip": gzip.compress(body),
+        "deflate": zlib.compress(body),
+        "identity": body,
+    }
+    for encoding, data in cases.items():
+        chunks = [data[i : i + 333] for i in range(0, len(data), 333)]
+        assert read_body(streamed(chunks, encoding), 10 << 20, far(), what="w", setting="s") == body, encoding
+    raw_data = raw.compress(body) + raw.flush()
+    assert read_body(streamed([raw_data], "deflate"), 10 << 20, far(), what="w", setting="s") == body
+    assert read_body(streamed([body], "br"), 10 << 20, far(), what="w", setting="s") == body  # passed as it is
+
+
+def test_a_broken_gzip_body_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="does not decompress"):
+        read_body(streamed([b"\x1f\x8b\x08\x00garbage" * 10], "gzip"), 1 << 20, far(), what="w", setting="s")
+
+
+def test_without_what_the_body_is_cut_at_the_limit() -> None:
+    assert read_body(streamed([b"x" * 1000] * 10), 2500, far()) == b"x" * 2500
+
+
+def test_reading_stops_at_the_deadline() -> None:
+    def slow() -> Iterator[bytes]:
+        while True:
+            time.sleep(0.05)
+            yield b"x"
+
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        read_body(streamed(slow()), 1 << 20, Deadline(0.3, "test"))
+    assert time.monotonic() - started < 1
+
+
+def test_deadline_timeouts_never_outlast_it() -> None:
+    dl = Deadline(2.0, "test")
+    t = dl.timeout(10.0, 120.0)
+    assert t.read is not None and t.read <= 2.0 and t.connect is not None and t.connect <= 2.0 and dl.cut
+    t = Deadline(60.0, "test").timeout(10.0, 30.0)
+    assert (t.connect, t.read) == (10.0, 30.0)
+    same = Deadline(0.5, "test")  # a timeout equal to the deadline is kept as set (errors say "0.5 s")
+    assert same.timeout(0.5, 0.5).read == 0.5 and not same.cut
+    twin = dl.copy()
+    assert twin.end == dl.end and twin is not dl
+
+
+def test_parse_json_fails_only_with_value_errors() -> None:
+    with pytest.raises(NestingError):
+        parse_json("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(NestingError):
+        parse_json('{"a":' * 100_000 + "1" + "}" * 100_000)
+    with pytest.raises(ValueError):
+        parse_json("1" * 5000)  # more digits than Python converts
+    assert parse_json("1e999") == math.inf  # a huge float is inf, not an error
+    assert parse_json("[" * 200 + "]" * 200) is not None
+
+
+def test_a_nesting_bomb_in_a_stream_event_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        load_json("[" * 100_000 + "]" * 100_000)
+
+
+def test_counts_from_a_server_are_sane() -> None:
+    assert as_int(12) == 12
+    assert as_int(10**400) is None and as_int(-3) is None and as_int(True) is None and as_int(1.5) is None
+
+
+def test_one_line_and_human_bytes() -> None:
+    assert one_line("a\n\n b\r\n\tc") == "a b c"
+    assert one_line("x" * 5000, 100) == "x" * 99 + "…"
+    assert human_bytes(32 << 20) == "32 MB" and human_bytes(64 << 10) == "64 kB" and human_bytes(12) == "12 bytes"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("nan", None),
+        ("NaN", None),
+        ("inf", MAX_RETRY_AFTER),
+        ("-inf", 0.0),
+        ("-5", 0.0),
+        ("1e12", MAX_RETRY_AFTER),
+        ("1e400", MAX_RETRY_AFTER),
+        ("soon-ish", None),
+        ("", None),
+        ("  7 ", 7.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: now
+        ("Wed, 21 Oct 9999 07:28:00 GMT", MAX_RETRY_AFTER),
+        ("Mon, 99 Foo 2015 99:99:99 GMT", None),
+    ],
+)
+def test_odd_retry_after_values_are_clamped_or_ignored(value: str, expected: float | None) -> None:
+    got = retry_after({"retry-after": value})
+    assert got == expected, (value, got)
+    assert got is None or (0 <= got <= MAX_RETRY_AFTER and not math.isnan(got))
+
+
+def test_retry_after_in_a_while_and_in_milliseconds() -> None:
+    soon = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    got = retry_after({"retry-after": soon})
+    assert got is not None and 25 < got <= 30
+    assert retry_after({"retry-after-ms": "1500"}) == 1.5
+    assert retry_after({"retry-after-ms": "nan", "retry-after": "4"}) == 4.0  # an unusable hint falls through
+    assert retry_after({"retry-after-ms": "-1"}) == 0.0

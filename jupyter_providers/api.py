@@ -116,6 +116,8 @@ def chat(
 
     With ``stream=True`` iterate the reply to get text pieces as they arrive; ``.text``
     always gives the whole reply. Errors raise a :class:`~jupyter_providers.ProviderError`.
+    ``timeout`` (seconds) is the deadline of the whole call, retries and the whole stream included
+    (``jupyter_providers.client.settings.call_timeout`` when not given).
     """
     from .client import chat_provider
 

@@ -14,6 +14,8 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from jupyter_providers import BadResponseError, ProviderStore, ServerError, chat
+from jupyter_providers import client as client_module
 from jupyter_providers._bounded import (
     PIECE,
     Deadline,
@@ -27,6 +29,7 @@ from jupyter_providers._bounded import (
     read_body,
 )
 from jupyter_providers.adapters._base import MAX_RETRY_AFTER, ProtocolError, as_int, load_json, retry_after
+from jupyter_providers.client import verify
 
 from .fakes.hostile import bomb
 
@@ -176,3 +179,42 @@ def test_retry_after_in_a_while_and_in_milliseconds() -> None:
     assert retry_after({"retry-after-ms": "1500"}) == 1.5
     assert retry_after({"retry-after-ms": "nan", "retry-after": "4"}) == 4.0  # an unusable hint falls through
     assert retry_after({"retry-after-ms": "-1"}) == 0.0
+
+
+# -- through the client, for every type: a nesting bomb is a BadResponseError, never a RecursionError -------------
+PROTOCOLS = ("openai", "anthropic", "gemini", "azure")
+BOMB = b"[" * 100_000 + b"]" * 100_000
+
+
+def _store() -> ProviderStore:
+    store = ProviderStore(persist=False, admin_paths=[])
+    for t in PROTOCOLS:
+        store.add(t, type=t, base_url="http://127.0.0.1:9", api_key="", models=["model-a"])
+    return store
+
+
+def _http(status: int, ctype: str, chunks: list[bytes]) -> httpx.Client:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers={"content-type": ctype}, content=iter(chunks))
+
+    return httpx.Client(transport=httpx.MockTransport(answer))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_nesting_bombs_are_bad_responses_for_every_type(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module.settings, "max_retries", 0)
+    store = _store()
+    with pytest.raises(BadResponseError, match="nested too deeply"):
+        chat("hi", provider=protocol, store=store, http=_http(200, "application/json", [BOMB]))
+    with pytest.raises(ServerError, match=r"server error \(500: \[\[\["):
+        chat("hi", provider=protocol, store=store, http=_http(500, "application/json", [BOMB]))
+    event = b"event: content_block_delta\n" if protocol == "anthropic" else b""
+    reply = chat("hi", provider=protocol, store=store, stream=True,
+                 http=_http(200, "text/event-stream", [event + b"data: " + BOMB + b"\n\n"]))  # fmt: skip
+    with pytest.raises(BadResponseError, match="nested too deeply") as info:
+        reply.wait()
+    assert "\n" not in str(info.value)
+    v = verify(store[protocol], http=_http(200, "application/json", [BOMB]))
+    assert (v.kind, v.ok) == ("bad_response", False) and "nested too deeply" in v.message
+    v = verify(store[protocol], http=_http(200, "application/json", [b'{"a": ' + b"9" * 5000 + b"}"]))
+    assert v.kind == "bad_response"  # more digits than Python converts: not JSON it can read

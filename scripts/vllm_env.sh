@@ -13,7 +13,7 @@ MODEL=${VLLM_MODEL_DIR:-.vllm-model}
 # what each was built from: a change to its recipe rebuilds it
 STAMP=$VENV/.complete-$(cksum <scripts/vllm_env.sh | cut -d' ' -f1)
 MODEL_STAMP=$MODEL/.recipe-$(cksum <scripts/vllm_weights.py | cut -d' ' -f1)
-export TQDM_DISABLE=1  # no progress bars from transformers in the log
+export TQDM_DISABLE=1 HF_HUB_OFFLINE=1  # no progress bars in the log; nothing is fetched from a hub
 t0=$(date +%s)
 
 unavailable() {

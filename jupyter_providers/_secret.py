@@ -4,6 +4,8 @@
   traceback that prints locals (``%xmode Verbose``, ``traceback.TracebackException(capture_locals=True)``),
   a debugger or a log line shows ``Secret('***')``; the value comes out only through
   :meth:`Secret.reveal`, where a request's headers are built.
+* :func:`watch` also keeps a provider's secrets out of httpx's and httpcore's DEBUG logs, which
+  quote response headers as a server sent them.
 * :class:`Redactor` knows every secret a provider holds (its keys, its custom header values,
   the credentials of an address taken from the environment) and the forms a server or a
   transport error could quote them in (as typed, URL-encoded, base64, JSON- or bytes-escaped,
@@ -16,7 +18,9 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import json
+import logging
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
     from .errors import ProviderError
     from .store import Provider
 
-__all__ = ["MASK", "Redactor", "Secret", "redactor_for", "scrub_error", "scrub_verdict"]
+__all__ = ["MASK", "Redactor", "Secret", "redactor_for", "scrub_error", "scrub_verdict", "watch"]
 
 MASK = "***"
 #: a shorter secret is not scrubbed: replacing "ab" everywhere would garble every message
@@ -95,8 +99,8 @@ def _forms(value: str) -> set[str]:
         forms.add(parts[1])
     # the key cut by a truncation: its starts and its ends (as typed, and bytes-escaped as repr() quotes it)
     for whole in {value, repr(raw)[2:-1]}:
-        forms |= {whole[:n] for n in range(MIN_FRAGMENT, len(whole))}
-        forms |= {whole[-n:] for n in range(MIN_FRAGMENT, len(whole))}
+        forms |= {whole[:n].strip() for n in range(MIN_FRAGMENT, len(whole))}
+        forms |= {whole[-n:].strip() for n in range(MIN_FRAGMENT, len(whole))}
     return {f for f in forms if len(f) >= MIN_SECRET}
 
 
@@ -138,7 +142,49 @@ def redactor_for(p: Provider) -> Redactor:
     """Everything secret that ``p`` holds: its keys (each one, and the raw comma-joined text), its
     custom header values, and credentials in its address (``AZURE_OPENAI_ENDPOINT`` is not checked
     by the store)."""
-    return Redactor([*p.secret_values(), *_url_credentials(p.address)])
+    values = p.secret_values()
+    wire = [f"Bearer {k.reveal()}" for k in p.keys]  # as the Authorization header carries a key
+    return _redactor(tuple(sorted({*values, *wire, *_url_credentials(p.address)})))
+
+
+@functools.lru_cache(maxsize=64)
+def _redactor(values: tuple[str, ...]) -> Redactor:
+    return Redactor(values)
+
+
+#: the loggers that quote what a server sent (httpcore logs response headers at DEBUG); a filter on a
+#: parent logger does not see its children's records, so each is named
+_HTTP_LOGGERS = ("httpx", "httpcore.http11", "httpcore.http2", "httpcore.connection", "httpcore.proxy")
+_watched: dict[str, Redactor] = {}
+
+
+class _LogScrubber(logging.Filter):
+    """Scrubs the secrets of every provider the client talks to from the HTTP libraries' log records
+    (called only for records a logger lets through: nothing is spent when DEBUG is off)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _watched:
+            text = record.getMessage()
+            clean = text
+            for red in list(_watched.values()):
+                clean = red(clean)
+            if clean != text:
+                record.msg, record.args = clean, ()
+        return True
+
+
+_LOG_SCRUBBER = _LogScrubber()
+
+
+def watch(p: Provider) -> Redactor:
+    """``p``'s redactor, now also applied to the HTTP libraries' logs (the client calls this per call)."""
+    red = redactor_for(p)
+    if _watched.get(p.name) is not red:
+        if not _watched:
+            for name in _HTTP_LOGGERS:
+                logging.getLogger(name).addFilter(_LOG_SCRUBBER)  # added once: addFilter skips a duplicate
+        _watched[p.name] = red
+    return red
 
 
 def scrub_error(exc: ProviderError, red: Redactor) -> ProviderError:

@@ -36,7 +36,7 @@ from ._answers import (
 )
 from ._bounded import Deadline, DeadlineExceeded, LimitExceeded
 from ._checks import unsendable
-from ._secret import Secret, redactor_for, scrub_error, scrub_verdict
+from ._secret import Secret, redactor_for, scrub_error, scrub_verdict, watch
 from ._settings import Settings, settings
 from ._sse import SSEDecoder, SSEEvent
 from ._types import KeyVerdict, Message, ModelIds, Verification
@@ -118,17 +118,19 @@ _T = TypeVar("_T")
 
 def _redacting(fn: Callable[Concatenate[Provider, _P], _T]) -> Callable[Concatenate[Provider, _P], _T]:
     """The choke point: every error ``fn`` raises and every verdict it returns is scrubbed of the
-    provider's keys and custom header values, whatever status or path built it."""
+    provider's keys and custom header values, whatever status or path built it. The error's traceback
+    starts here: the frames below hold the server's answer and the request in their locals, which a
+    ``%xmode Verbose`` traceback would print."""
 
     @functools.wraps(fn)
     def wrapper(p: Provider, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        red = watch(p)
         try:
             result = fn(p, *args, **kwargs)
         except ProviderError as exc:
-            scrub_error(exc, redactor_for(p))
-            raise
+            raise scrub_error(exc, red).with_traceback(None)  # noqa: B904 - the same error
         if isinstance(result, Verification):
-            return scrub_verdict(result, redactor_for(p))  # type: ignore[return-value]
+            return scrub_verdict(result, red)  # type: ignore[return-value]
         return result
 
     return wrapper
@@ -139,8 +141,7 @@ def _redacted_stream(p: Provider, deltas: Iterator[Delta | str]) -> Iterator[Del
     try:
         yield from deltas
     except ProviderError as exc:
-        scrub_error(exc, redactor_for(p))
-        raise
+        raise scrub_error(exc, redactor_for(p)).with_traceback(None)  # noqa: B904 - the same error
     finally:
         deltas.close()  # type: ignore[attr-defined]
 

@@ -85,3 +85,63 @@ def test_the_sdk_variable_is_not_sent_to_a_local_server(
         store.update("Local", api_key_env=var)  # named: now it is sent
         assert chat("hi", provider="Local", store=store).text == srv.reply
         assert KEY in json.dumps(srv.requests[-1].headers)
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ("\u201c", "the non-ASCII character '\u201c' (U+201C LEFT DOUBLE QUOTATION MARK)"),
+        ("\x0b", "Illegal header value"),
+    ],
+    ids=["curly-quote", "vertical-tab"],
+)
+def test_a_key_from_a_variable_that_cannot_be_sent_is_one_line(
+    store: ProviderStore, monkeypatch: pytest.MonkeyPatch, bad: str, why: str
+) -> None:
+    """The store checks the keys it is given; a key read from a variable is checked where it is sent:
+    httpx refuses non-ASCII, h11 quotes an illegal value in its message: one line, never the key."""
+    key = "sk-variable-" + "Q7rT2mW9xZ4kP1nV"
+    monkeypatch.setenv("MY_KEY", key[:12] + bad + key[12:])
+    with FakeServer("openai", models=["m"]) as srv:
+        store.add("P", base_url=srv.base_url, api_key_env="MY_KEY", models=["m"])
+        with pytest.raises(ProviderError) as info:
+            chat("hi", provider="P", store=store)
+        verdict = store.verify("P")
+    text = f"{info.value} {info.value!r} {info.value.args} {verdict}"
+    assert why in text and "\n" not in str(info.value)
+    assert key[:12] not in text and key[12:] not in text
+    assert "Traceback" not in text and info.value.kind == "config"
+
+
+def test_credentials_in_the_azure_endpoint_variable_are_not_echoed(
+    store: ProviderStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``AZURE_OPENAI_ENDPOINT`` is read as it is, unchecked by the store: a password in it is still never shown."""
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "http://admin:Pa55-w0rd-secret@127.0.0.1:9")
+    store.add("Az", type="azure", api_key="", models=["gpt-4o"])
+    verdict = store.verify("Az")
+    with pytest.raises(ProviderError) as info:
+        chat("hi", provider="Az", store=store)
+    for text in (str(verdict), repr(verdict), str(info.value), repr(info.value)):
+        assert "Pa55-w0rd-secret" not in text
+
+
+def test_an_empty_entry_keeps_the_stored_key(store: ProviderStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from jupyter_providers.magics import ChatMagics
+
+    store.add("P", base_url="http://127.0.0.1:9", api_key=KEY, models=["m"])
+    shell = InteractiveShell.instance()
+    shell.register_magics(ChatMagics(shell, store=store))
+    for typed in ("", "   "):
+        monkeypatch.setattr("getpass.getpass", lambda prompt, typed=typed: typed)
+        with capture_output() as cap:
+            shell.run_line_magic("providers", "key P")
+        assert cap.stdout.strip() == "P: key unchanged (key: entered)" and not cap.stderr
+        assert store["P"].api_key == KEY
+    monkeypatch.setattr("getpass.getpass", lambda prompt: KEY2)
+    with capture_output() as cap:
+        shell.run_line_magic("providers", "key P")
+    assert cap.stdout.strip() == "P: key saved (key: entered)" and store["P"].api_key == KEY2

@@ -6,7 +6,8 @@ the exception (``str``, ``repr``, ``args``, ``server_message``), its traceback w
 locals (``traceback`` and IPython's Verbose mode), ``%%chat`` output (streamed and not), the
 :class:`Verification`, ``%providers`` (the table's HTML and ``verify``), the panel's and the chat
 widget's state (every widget alive), a notebook saved with those outputs and widget states, and the
-logs at DEBUG. Each test draws its own random key and header value.
+logs at DEBUG. Each test draws its own random key and header value. The last test runs the same
+servers from a real kernel (nbclient) and searches the notebook it saves, widget state included.
 """
 
 from __future__ import annotations
@@ -157,3 +158,48 @@ def test_no_piece_of_a_key_lands_anywhere(
     assert {name: found for name, found in leaks.items() if found} == {}
     if where in ("4xx", "5xx", "midstream"):  # the echo reached the message, scrubbed
         assert "***" in places["error stream=False"], places["error stream=False"]
+
+
+def test_a_notebook_run_in_a_real_kernel_and_saved_holds_no_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same servers, reached from a real kernel (nbclient): ``%%chat`` (streamed and not) for every
+    type and place, ``%providers verify``, the panel after Verify and the chat widget after a reply
+    or an error; saved with its widget state. The key and the header value reach the kernel through
+    its environment, as nobody types a key into a notebook they share."""
+    import nbclient
+
+    key, token = "sk-" + secrets.token_urlsafe(24), "tok-" + secrets.token_urlsafe(18)
+    monkeypatch.setenv("ECHO_KEY", key)
+    monkeypatch.setenv("ECHO_TOKEN", token)
+    monkeypatch.setenv("JUPYTER_PROVIDERS_DIR", str(tmp_path / "kernel-config"))
+    servers = {(t, w): EchoServer(t, w, models=["m"]).start() for t in TYPES for w in WHERE}
+    try:
+        adds = "\n".join(
+            f"store.add({f'{t}-{w}'!r}, type={t!r}, base_url={s.base_url!r}, api_key_env='ECHO_KEY', "
+            "headers={'X-Proxy-Token': os.environ['ECHO_TOKEN']}, models=['m'])"
+            for (t, w), s in servers.items()
+        )
+        sources = [
+            "import os\n%load_ext jupyter_providers\nfrom jupyter_providers import get_store, client\n"
+            f"client.settings.max_retries = 0\nstore = get_store()\n{adds}",
+            *(f"%%chat -p {t}-{w} -m m{opt}\nhi" for t, w in servers for opt in ("", " --no-stream")),
+            "%providers verify",
+            "import jupyter_providers as jp\npanel = jp.panel(selected='openai-headers')\npanel.detail.verify()\n"
+            "panel.wait(20)\npanel",
+            "w = jp.chat_widget(provider='anthropic-4xx', model='m')\nw.send('hi')\nw.wait(20)\nw",
+            "w2 = jp.chat_widget(provider='gemini-midstream', model='m')\nw2.send('hi')\nw2.wait(20)\nw2",
+        ]
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True)
+        client.execute(cwd=str(tmp_path))
+    finally:
+        for s in servers.values():
+            s.stop()
+    saved = nbformat.writes(nb)
+    assert key not in "\n".join(sources) and token not in "\n".join(sources)
+    assert all(r.headers.get("x-proxy-token") == token for s in servers.values() for r in s.requests), "sent"
+    assert hits(key, saved) + hits(token, saved) == []
+    assert saved.count("***") >= len(TYPES) * 3, "the echoes reached the outputs, scrubbed"
+    assert "application/vnd.jupyter.widget-state+json" in saved

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ._address import check_address, is_official, resolve_base
+from ._address import check_address, is_official, mask_credentials, resolve_base
 from ._checks import check_azure_deployment, check_visible, fold_name, unsendable
 from ._persist import (
     HEADERS_SLOT,
@@ -694,13 +694,15 @@ class ProviderStore:
 
     # -- talking to servers (delegated) --------------------------------------------------
     def endpoint_preview(self, name: str, model: str | None = None) -> str:
-        """The exact URL a chat request will go to (no key, ever)."""
+        """The exact URL a chat request will go to (no key, ever; credentials in ``AZURE_OPENAI_ENDPOINT``,
+        which the store does not check, are shown as ``***``)."""
         from .adapters import ADAPTERS
 
         p = self[name]
         if p.type == "azure" and not p.address:
             p = dataclasses.replace(p, base_url="https://{resource}.openai.azure.com")
-        return ADAPTERS[p.type].chat_url(p, model or (p.model_ids[0] if p.models else "{model}"), stream=False)
+        url = ADAPTERS[p.type].chat_url(p, model or (p.model_ids[0] if p.models else "{model}"), stream=False)
+        return mask_credentials(url)
 
     def verify(self, name: str, model: str | None = None, *, timeout: float | None = None) -> Verification:
         """Send a one-token chat and say precisely what happened (see :class:`Verification`)."""

@@ -180,3 +180,22 @@ def test_an_unreadable_providers_file_is_one_line(cfg: Path, monkeypatch: pytest
     message = str(store.load_error)
     assert "\n" not in message and f"cannot read {cfg / 'providers.json'} (Permission denied)" in message
     assert "JUPYTER_PROVIDERS_DIR" in message
+
+
+def test_a_full_disk_is_one_line_in_providers(cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from jupyter_providers.magics import ChatMagics
+
+    store = open_store(cfg)
+    store.add("P", base_url="http://127.0.0.1:9", api_key=KEY_A, models=["m"])
+    before = snapshot(cfg)
+    shell = InteractiveShell.instance()
+    shell.register_magics(ChatMagics(shell, store=store))
+    monkeypatch.setattr(persist.os, "fsync", failing_at(1, errno.ENOSPC, os.fsync))
+    with capture_output() as cap:
+        shell.run_line_magic("providers", "add Q --url http://127.0.0.1:10 --model m")
+    assert cap.stdout == "" and len(cap.stderr.splitlines()) == 1
+    assert "No space left on device" in cap.stderr and "nothing was changed" in cap.stderr
+    assert snapshot(cfg) == before and "Q" not in store

@@ -122,7 +122,9 @@ def test_credentials_in_the_azure_endpoint_variable_are_not_echoed(
     verdict = store.verify("Az")
     with pytest.raises(ProviderError) as info:
         chat("hi", provider="Az", store=store)
-    for text in (str(verdict), repr(verdict), str(info.value), repr(info.value)):
+    preview = store.endpoint_preview("Az")
+    assert preview.startswith("http://***@127.0.0.1:9/openai/deployments/gpt-4o/")
+    for text in (str(verdict), repr(verdict), str(info.value), repr(info.value), preview):
         assert "Pa55-w0rd-secret" not in text
 
 

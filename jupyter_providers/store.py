@@ -19,7 +19,22 @@ from types import MappingProxyType
 from typing import Any
 
 from ._address import check_address, is_official, mask_credentials, resolve_base
-from ._checks import check_azure_deployment, check_visible, fold_name, unsendable
+from ._checks import check_visible, fold_name
+from ._fields import (
+    PROVIDER_TYPES,
+    as_secret,
+    check_bool,
+    check_deployments,
+    check_env_name,
+    check_headers,
+    check_key,
+    check_model_id,
+    check_name,
+    check_text,
+    check_timeout,
+    check_type,
+    split_ids,
+)
 from ._persist import (
     HEADERS_SLOT,
     ConfigFiles,
@@ -35,8 +50,6 @@ __all__ = ["PROVIDER_TYPES", "Model", "Provider", "ProviderStore", "check_timeou
 
 log = logging.getLogger("jupyter_providers")
 
-PROVIDER_TYPES = ("openai", "gemini", "anthropic", "azure")
-_TYPE_ALIASES = {"azure openai": "azure", "azure-openai": "azure", "azure_openai": "azure", "google": "gemini"}
 #: the official SDKs' variables, tried in order when a provider has no key of its own
 KEY_ENV_VARS: dict[str, tuple[str, ...]] = {
     "openai": ("OPENAI_API_KEY",),
@@ -45,7 +58,6 @@ KEY_ENV_VARS: dict[str, tuple[str, ...]] = {
     "azure": ("AZURE_OPENAI_API_KEY",),
 }
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
-_MODEL_ID_RE = re.compile(r"^\S{1,256}$")
 _GROUP_SPLIT_RE = re.compile(r"[-:/_.@]")
 
 Listener = Callable[[str, "str | None"], None]
@@ -187,51 +199,6 @@ class Provider:
         return next((m for m in self.models if m.id == model_id), None)
 
 
-def _check_type(value: str) -> str:
-    t = str(value).strip().lower()
-    t = _TYPE_ALIASES.get(t, t)
-    if t not in PROVIDER_TYPES:
-        raise ValueError(f"type: {value!r} is not a provider type; use one of {', '.join(PROVIDER_TYPES)}")
-    return t
-
-
-def _check_name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("name: a provider needs a non-empty name")
-    name = value.strip()
-    if len(name) > 64:
-        raise ValueError(f"name: {name[:20]!r}... must be at most 64 characters")
-    check_visible("name", name, "name")
-    return name
-
-
-def check_model_id(value: object) -> str:
-    if not isinstance(value, str) or not _MODEL_ID_RE.match(value.strip() or " "):
-        raise ValueError(f"model: {value!r} is not a model id; ids are non-empty and contain no spaces")
-    if value != value.strip() and any(c.isspace() for c in value.strip()):
-        raise ValueError(f"model: {value!r} contains spaces")
-    check_visible("model", value.strip(), "model id")
-    return value.strip()
-
-
-def _check_headers(value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError("headers: give a dict of header name -> value")
-    out: dict[str, str] = {}
-    for k, v in value.items():
-        if not isinstance(k, str) or not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", k):
-            raise ValueError(f"headers: {k!r} is not a valid header name")
-        if not isinstance(v, str) or "\n" in v or "\r" in v:
-            raise ValueError(f"headers: the value of {k!r} must be a one-line string")
-        why = unsendable(v.strip(), spaces=True)
-        if why:  # the character and where, never the value (it is often a credential)
-            raise ValueError(f"headers: the value of {k!r} cannot be sent: it has {why}; retype it in plain ASCII")
-        out[k] = v.strip()
-    return out
-
-
 def _secrets(p: Provider) -> dict[str, str]:
     """What of ``p`` goes to the key store, by slot: its key, and its custom headers (as JSON).
 
@@ -250,7 +217,7 @@ def _stored_headers(entry: Mapping[str, Any], secret: str | None) -> dict[str, s
     older versions and administrators write them, from the entry itself."""
     raw = entry.get("headers")
     if isinstance(raw, Mapping) or raw is None:
-        return _check_headers(raw)
+        return check_headers(raw)
     if not secret:
         if raw:
             log.warning(
@@ -259,46 +226,9 @@ def _stored_headers(entry: Mapping[str, Any], secret: str | None) -> dict[str, s
             )  # fmt: skip
         return {}
     try:
-        return _check_headers(json.loads(secret))
+        return check_headers(json.loads(secret))
     except ValueError:
         raise ValueError("headers: the stored custom headers are not readable; set them again") from None
-
-
-def _as_secret(value: object) -> Secret | None:
-    """A key argument, wrapped at once: no frame of a traceback (``%xmode Verbose``) prints it."""
-    if value is None or isinstance(value, Secret):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("api_key: give the key as a string")
-    return Secret(value)
-
-
-def _check_key(value: Secret | None) -> Secret | None:
-    """A key that can be sent: printable ASCII, several keys separated by commas."""
-    if value is None:
-        return None
-    why = _key_problem(value.reveal())
-    if why:
-        raise ValueError(f"api_key: the key cannot be sent: it has {why}; retype or paste it again as plain text")
-    return Secret(value.reveal().strip())
-
-
-def _key_problem(text: str) -> str | None:
-    """Why a key text cannot be sent (the character and its position as typed), ``None`` if it can.
-    Blanks around the text and beside the commas that separate keys are fine."""
-    lead = len(text) - len(text.lstrip())
-    keys = text.strip()
-    why = unsendable(keys, spaces=True)
-    if why is not None:
-        head, _, pos = why.rpartition(" at position ")
-        return f"{head} at position {int(pos) + lead}"
-    at = lead
-    for piece in keys.split(","):
-        inner = piece.strip()
-        if " " in inner:
-            return f"a space inside a key at position {at + piece.index(inner) + inner.index(' ') + 1}"
-        at += len(piece) + 1
-    return None
 
 
 def _reveal(key: Secret | str) -> str:
@@ -341,8 +271,8 @@ def _from_entry(
     if key is None and entry.get("no_key"):
         key = ""
     return Provider(
-        name=_check_name(entry.get("name")),
-        type=_check_type(entry.get("type", "openai")),
+        name=check_name(entry.get("name")),
+        type=check_type(entry.get("type", "openai")),
         base_url=check_address(str(entry.get("base_url") or "")),
         api_key=key,
         api_key_env=entry.get("api_key_env") or None,
@@ -519,24 +449,24 @@ class ProviderStore:
         verify_tls: bool = True,
     ) -> Provider:
         """Add a provider. ``api_key=None`` falls back to the SDK's variable; ``""`` means no key."""
-        secret = _as_secret(api_key)
+        secret = as_secret(api_key)
         del api_key  # from here on only the masked value is a local (what a Verbose traceback prints)
         if not isinstance(models, str | Iterable):
             raise ValueError(f"models: give a list of model ids, not {models!r}")
-        ids = [check_model_id(i) for m in ([models] if isinstance(models, str) else models) for i in _split_ids(m)]
+        ids = [check_model_id(i) for m in ([models] if isinstance(models, str) else models) for i in split_ids(m)]
         provider = Provider(
-            name=_check_name(name),
-            type=_check_type(type),
+            name=check_name(name),
+            type=check_type(type),
             base_url=check_address(str(base_url or "")),
-            api_key=_check_key(secret),
-            api_key_env=_check_env_name(api_key_env),
-            enabled=_check_bool("enabled", enabled),
+            api_key=check_key(secret),
+            api_key_env=check_env_name(api_key_env),
+            enabled=check_bool("enabled", enabled),
             models=tuple(Model(i) for i in dict.fromkeys(ids)),
-            api_version=_check_text("api_version", api_version) or None,
-            headers=MappingProxyType(_check_headers(headers)),
-            verify_tls=_check_bool("verify_tls", verify_tls),
+            api_version=check_text("api_version", api_version) or None,
+            headers=MappingProxyType(check_headers(headers)),
+            verify_tls=check_bool("verify_tls", verify_tls),
         )
-        _check_deployments(provider.type, provider.model_ids)
+        check_deployments(provider.type, provider.model_ids)
 
         def change(work: dict[str, Provider]) -> None:
             taken = [*self._admin, *work, *(str(e.get("name")) for e in self._unreadable if isinstance(e, dict))]
@@ -559,28 +489,28 @@ class ProviderStore:
         if unknown:
             raise ValueError(f"{sorted(unknown)[0]}: not a field you can update; use {sorted(self._UPDATABLE)}")
         if "api_key" in changes:  # masked at once: no traceback frame prints it
-            changes["api_key"] = _as_secret(changes["api_key"])
+            changes["api_key"] = as_secret(changes["api_key"])
         clean: dict[str, Any] = {}
         for k, v in changes.items():
             if k == "base_url":
                 clean[k] = check_address(str(v or ""))
             elif k == "api_key":
-                clean[k] = _check_key(v)
+                clean[k] = check_key(v)
             elif k == "api_key_env":
-                clean[k] = _check_env_name(v)
+                clean[k] = check_env_name(v)
             elif k == "headers":
-                clean[k] = MappingProxyType(_check_headers(v))
+                clean[k] = MappingProxyType(check_headers(v))
             elif k == "type":
-                clean[k] = _check_type(v)
+                clean[k] = check_type(v)
             elif k in ("enabled", "verify_tls"):
-                clean[k] = _check_bool(k, v)
+                clean[k] = check_bool(k, v)
             else:
-                clean[k] = _check_text(k, v) or None
+                clean[k] = check_text(k, v) or None
 
         def change(work: dict[str, Provider]) -> None:
             p = dataclasses.replace(self._editable(work, name), **clean)
             if "type" in clean and clean["type"] != work[name].type:
-                _check_deployments(p.type, p.model_ids)
+                check_deployments(p.type, p.model_ids)
             work[name] = p
 
         self._mutate("updated", name, change)
@@ -594,13 +524,13 @@ class ProviderStore:
 
     def add_models(self, name: str, *model_ids: str) -> Provider:
         """Add model ids (each also accepted as a comma-separated string); existing ids are kept once."""
-        ids = [check_model_id(part) for m in model_ids for part in _split_ids(m)]
+        ids = [check_model_id(part) for m in model_ids for part in split_ids(m)]
         if not ids:
             raise ValueError("model: give at least one model id")
 
         def change(work: dict[str, Provider]) -> None:
             p = self._editable(work, name)
-            _check_deployments(p.type, ids)
+            check_deployments(p.type, ids)
             have, known = set(p.model_ids), self._context_lengths.get(name, {})
             new = tuple(Model(i, context_length=known.get(i)) for i in dict.fromkeys(ids) if i not in have)
             work[name] = dataclasses.replace(p, models=p.models + new)
@@ -629,8 +559,8 @@ class ProviderStore:
     ) -> Provider:
         """Rename a model id, or set its display name / group (``""`` restores the derived one)."""
         new_id = check_model_id(id) if id is not None else None
-        display_name = _check_text("display_name", display_name) if display_name is not None else None
-        group = _check_text("group", group) if group is not None else None
+        display_name = check_text("display_name", display_name) if display_name is not None else None
+        group = check_text("group", group) if group is not None else None
         for field_, text in (("display_name", display_name), ("group", group)):
             check_visible(field_, text or "", "name")
 
@@ -642,7 +572,7 @@ class ProviderStore:
             if new_id and new_id != model_id and new_id in p.model_ids:
                 raise ValueError(f"model: {new_id!r} is already in {name!r}")
             if new_id:
-                _check_deployments(p.type, [new_id])
+                check_deployments(p.type, [new_id])
             repl = dataclasses.replace(
                 m,
                 id=new_id or m.id,
@@ -743,52 +673,6 @@ class ProviderStore:
             work[name] = dataclasses.replace(p, models=models)
 
         self._mutate("updated", name, change)
-
-
-def _check_deployments(type_: str, ids: Iterable[str]) -> None:
-    """For Azure, the model is the deployment: its name follows Azure's rule."""
-    if type_ == "azure":
-        for i in ids:
-            check_azure_deployment(i)
-
-
-def _split_ids(value: str) -> list[str]:
-    if not isinstance(value, str):
-        raise ValueError(f"model: {value!r} is not a model id")
-    parts = [p.strip() for p in value.split(",")]
-    return [p for p in parts if p] if "," in value else [value]
-
-
-def _check_bool(field: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{field}: give True or False")
-    return value
-
-
-def _check_text(field: str, value: object) -> str:
-    """A one-line text setting, trimmed (``None`` gives ``""``)."""
-    if value is None:
-        return ""
-    if not isinstance(value, str) or "\n" in value or "\r" in value:
-        raise ValueError(f"{field}: give a one-line string, not {value!r}")
-    return value.strip()
-
-
-def check_timeout(value: object) -> float | None:
-    """Seconds to wait for a server (``None``: the settings' default)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
-        raise ValueError(f"timeout: {value!r} is not a number of seconds above 0")
-    return float(value)
-
-
-def _check_env_name(value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
-        raise ValueError(f"api_key_env: {value!r} is not an environment variable name")
-    return value
 
 
 _store: ProviderStore | None = None

@@ -4,9 +4,11 @@ Nothing here trusts the server. A body is read piece by piece with a running cou
 its limit; a compressed body (``gzip``, ``deflate``, stacked or not) is decompressed here, each step
 giving at most :data:`PIECE` bytes at a time, because httpx's own decoders expand a network read
 whole (a 64 kB read of a deflate bomb is 64 MB, and ``gzip, gzip`` multiplies that by a thousand).
-A :class:`Deadline` bounds a whole call: each read's timeout is at most the time left, and a
-watchdog shuts the socket down when the time is up, so a server that drips one byte a second ends
-at the deadline, not at ``read_timeout`` per byte.
+A :class:`Deadline` bounds a whole call: each request's timeouts are at most the time left, every
+read and write of the shared clients is capped by it (:func:`with_deadlines`, :func:`sending`: a
+pooled connection dripping its headers), and a watchdog shuts the socket down when the time is up
+(a body read in another thread, or through a client passed in), so a server that drips one byte a
+second ends at the deadline, not at ``read_timeout`` per byte.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
+import httpcore
 import httpx
 
 __all__ = [
@@ -35,7 +38,9 @@ __all__ = [
     "one_line",
     "parse_json",
     "read_body",
+    "sending",
     "shutdown",
+    "with_deadlines",
 ]
 
 #: the most a decompression step hands on at once
@@ -143,11 +148,9 @@ class Deadline:
     def caused(self, exc: BaseException) -> bool:
         """Whether the deadline ended the call: it passed, or its watchdog shut the socket, or a timeout
         shortened to the time left ran out."""
-        if isinstance(exc, DeadlineExceeded):
+        if isinstance(exc, DeadlineExceeded) or (isinstance(exc, httpx.HTTPError) and self.fired):
             return True
-        if isinstance(exc, httpx.TimeoutException):
-            return self.cut and self.remaining() <= 0.05
-        return isinstance(exc, httpx.HTTPError) and self.fired
+        return isinstance(exc, httpx.TimeoutException) and self.cut and self.remaining() <= 0.05
 
     def trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore's ``trace`` extension: note the socket of a new connection before any answer."""
@@ -178,6 +181,86 @@ class Deadline:
         if timer is not None:
             timer.cancel()
         self._resp = self._stream = None
+
+
+# -- every read of the shared clients capped by the deadline of the call in progress --------------------------------
+_local = threading.local()
+
+
+def _capped(timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout``, shortened to the time left by the deadline this thread is sending under (if any)."""
+    dl: Deadline | None = getattr(_local, "deadline", None)
+    if dl is None:
+        return timeout
+    left = dl.remaining()
+    if left <= 0:
+        dl.fired = True
+        raise error("the deadline of the call passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _Stream(httpcore.NetworkStream):
+    """A connection whose every read and write waits no longer than the deadline allows: the watchdog
+    cannot reach a pooled connection before its answer begins, this can (a server dripping its headers)."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _capped(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _capped(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _Stream(self._inner.start_tls(ssl_context, server_hostname, _capped(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:  # fmt: skip
+        timeout = _capped(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        return _Stream(self._inner.connect_unix_socket(path, _capped(timeout, httpcore.ConnectTimeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def with_deadlines(transport: httpx.HTTPTransport) -> httpx.HTTPTransport:
+    """``transport`` with its reads capped by :func:`sending`'s deadline. httpx has no public way to give a
+    transport its network backend: this sets httpcore's, and leaves the transport as it is if that moved."""
+    pool = getattr(transport, "_pool", None)
+    if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
+        pool._network_backend = _Backend()
+    return transport
+
+
+@contextlib.contextmanager
+def sending(dl: Deadline) -> Iterator[None]:
+    """Every read and write of this thread on a :func:`with_deadlines` transport ends by ``dl``."""
+    _local.deadline = dl
+    try:
+        yield
+    finally:
+        _local.deadline = None
 
 
 def _inflate(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:

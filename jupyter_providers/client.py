@@ -96,7 +96,8 @@ def http_client(verify_tls: bool = True) -> httpx.Client:
         client = _clients.get(verify_tls)
         if client is None:
             timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-            client = httpx.Client(verify=verify_tls, follow_redirects=False, timeout=timeout)
+            transport = bounded.with_deadlines(httpx.HTTPTransport(verify=verify_tls))
+            client = httpx.Client(verify=verify_tls, transport=transport, follow_redirects=False, timeout=timeout)
             _clients[verify_tls] = client
         return client
 
@@ -282,7 +283,8 @@ def _send(
         try:
             request = client.build_request(req.method, req.url, headers=headers, json=req.json, timeout=timeout)
             request.extensions["trace"] = deadline.trace
-            resp = client.send(request, stream=True)
+            with bounded.sending(deadline):
+                resp = client.send(request, stream=True)
         except UnicodeEncodeError:
             raise _unsendable(p, key) from None
         except httpx.HTTPError as exc:

@@ -112,6 +112,8 @@ SCENARIOS = [
                  "timeout", "ProviderTimeoutError",
                  rf"the reply did not finish within {DEADLINE:g} s, the deadline of the whole call - the partial "
                  "reply is kept", partial=True))),
+    Scenario("drip_headers", "a server dripping its headers", "answered once, then on the same (pooled) "
+             "connection sends a header one byte every 20 ms", same_for_all("timeout", "ProviderTimeoutError", LATE)),
     Scenario("nest_200", "nesting bomb, status 200", "`[[[[...]]]]` 100,000 deep as the answer",
              same_for_all("bad_response", "BadResponseError", NESTED)),
     Scenario("nest_500", "nesting bomb, status 500", "`{\"error\": [[[[...]]]]}` as a 500 answer",

@@ -34,7 +34,7 @@ RETRY_AFTER = {
 SCENARIOS = frozenset(
     {
         "gzip_bomb", "deflate_bomb", "long_line", "endless", "drip", "nest_200", "nest_500", "nest_stream",
-        "huge_error", "many_models", "bad_utf8", *RETRY_AFTER,
+        "huge_error", "many_models", "bad_utf8", "drip_headers", *RETRY_AFTER,
     }
 )  # fmt: skip
 
@@ -147,6 +147,13 @@ class HostileServer(FakeServer):
                 event = b'data: {"choices":[{"index":0,"delta":{"content":"drip "}}]}\n\n'
                 return self._body(h, (bytes([b]) for b in repeat(b"", event, None) for b in b), self.drip_interval)
             return self._body(h, (bytes([b]) for b in repeat(head, b"x", None) for b in b), self.drip_interval)
+        if name == "drip_headers":  # the status line, then a header one byte at a time, never ended
+            h.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Drip: ")
+            h.wfile.flush()
+            while not self._stop.wait(self.drip_interval):
+                h.wfile.write(b"a")
+                h.wfile.flush()
+            return None
         if name == "nest_200":
             return self._whole(h, 200, nesting())
         if name == "nest_500":

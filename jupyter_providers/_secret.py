@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .errors import ProviderError
     from .store import Provider
 
-__all__ = ["MASK", "Redactor", "Secret", "redactor_for", "scrub_error", "scrub_verdict", "watch"]
+__all__ = ["MASK", "Redactor", "Secret", "cut_frames", "redactor_for", "scrub_error", "scrub_verdict", "watch"]
 
 MASK = "***"
 #: a shorter secret is not scrubbed: replacing "ab" everywhere would garble every message
@@ -206,3 +206,29 @@ def scrub_verdict(v: Verification, red: Redactor) -> Verification:
         return v
     keys = tuple(dataclasses.replace(k, message=red(k.message)) for k in v.keys)
     return dataclasses.replace(v, message=red(v.message), keys=keys)
+
+
+def cut_frames(exc: BaseException) -> BaseException:
+    """``exc`` (and the exceptions chained to it) with the traceback cut where it leaves the client.
+
+    The frames below (the client's, httpx's, httpcore's, h11's) hold the request's headers and the
+    server's answer in their locals, which ``%xmode Verbose`` prints: a Ctrl-C while a request waits,
+    or a bug, would otherwise show a key. A bug keeps the place it was raised at as a note."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        tb = e.__traceback__
+        if tb is not None and not isinstance(e, KeyboardInterrupt) and hasattr(e, "add_note"):
+            while tb.tb_next is not None:
+                tb = tb.tb_next
+            code = tb.tb_frame.f_code
+            e.add_note(
+                f"(raised at {code.co_filename}:{tb.tb_lineno} in {code.co_name}; the frames below are not shown)"
+            )
+        e.__traceback__ = None
+        todo += [e.__cause__, e.__context__]
+    return exc

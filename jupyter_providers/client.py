@@ -36,7 +36,7 @@ from ._answers import (
 )
 from ._bounded import Deadline, DeadlineExceeded, LimitExceeded
 from ._checks import unsendable
-from ._secret import Secret, redactor_for, scrub_error, scrub_verdict, watch
+from ._secret import Secret, cut_frames, redactor_for, scrub_error, scrub_verdict, watch
 from ._settings import Settings, settings
 from ._sse import SSEDecoder, SSEEvent
 from ._types import KeyVerdict, Message, ModelIds, Verification
@@ -130,6 +130,8 @@ def _redacting(fn: Callable[Concatenate[Provider, _P], _T]) -> Callable[Concaten
             result = fn(p, *args, **kwargs)
         except ProviderError as exc:
             raise scrub_error(exc, red).with_traceback(None)  # noqa: B904 - the same error
+        except BaseException as exc:  # Ctrl-C while a request waits, or a bug: no frame below prints its locals
+            raise cut_frames(exc)  # noqa: B904 - the same error
         if isinstance(result, Verification):
             return scrub_verdict(result, red)  # type: ignore[return-value]
         return result
@@ -143,6 +145,10 @@ def _redacted_stream(p: Provider, deltas: Iterator[Delta | str]) -> Iterator[Del
         yield from deltas
     except ProviderError as exc:
         raise scrub_error(exc, redactor_for(p)).with_traceback(None)  # noqa: B904 - the same error
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        raise cut_frames(exc)  # noqa: B904 - the same error
     finally:
         deltas.close()  # type: ignore[attr-defined]
 

@@ -120,3 +120,35 @@ def test_a_refused_key_is_not_in_a_verbose_traceback(store: ProviderStore) -> No
             assert key not in text[first.start() :]
             assert "Secret('***')" in text[first.start() :]
         assert key not in str(exc) and key not in repr(exc)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, RuntimeError], ids=["ctrl-c", "a-bug"])
+def test_an_interrupt_or_a_bug_mid_request_shows_no_frame_holding_the_headers(
+    store: ProviderStore, stream: bool, raised: type[BaseException]
+) -> None:
+    """Ctrl-C while a request waits (or a bug under the client): the frames of ``_send`` and httpx hold the
+    request's headers in their locals; under ``%xmode Verbose`` the traceback would print them."""
+    import httpx
+
+    from jupyter_providers import chat
+
+    key, token = random_key(), secrets.token_hex(12)
+
+    def interrupted(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == f"Bearer {key}"  # the headers are there, in the frames below
+        raise raised("stopped")
+
+    http = httpx.Client(transport=httpx.MockTransport(interrupted))
+    store.add("P", base_url="http://127.0.0.1:9", api_key=key, headers={"X-Proxy": token}, models=["m"])
+    with pytest.raises(raised) as info:
+        chat("hi", provider="P", store=store, http=http, stream=stream).wait()
+    exc = info.value
+    plain = "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
+    verbose = ultratb.VerboseTB(theme_name="nocolor").text(type(exc), exc, exc.__traceback__)
+    for text in (plain, verbose):  # this test's own frames hold the key: from the package's first frame on
+        first = PACKAGE.search(text)
+        assert first is not None
+        assert key not in text[first.start() :] and token not in text[first.start() :]
+    if raised is RuntimeError:  # a bug still says where it happened
+        assert "raised at" in plain and "interrupted" in plain

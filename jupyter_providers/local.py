@@ -309,6 +309,9 @@ def launch(
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(model), "--model_alias", MODEL_ALIAS,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
+        # queue concurrent requests: by default a new one cuts the streaming one short with an empty [DONE]
+        # (so `%%chat --compare` over two providers on this server showed one empty answer)
+        "--interrupt_requests", "False",
     ]  # fmt: skip
     if threads:
         cmd += ["--n_threads", str(threads)]

@@ -206,9 +206,9 @@ def run_all_cells(page: Any) -> None:
     (JupyterLab and Notebook 7 have the same menu).
 
     The menu item is disabled until the notebook panel has focus, so click a cell first and
-    check that the first cell really ran (its prompt gets a number); try again if it did not.
+    check that the first code cell really ran (its prompt gets a number); try again if it did not.
     """
-    first_prompt = page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first
+    first_prompt = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first  # a Markdown cell has none
     for _ in range(3):
         page.locator(".jp-Notebook .jp-Cell").first.click()
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
@@ -233,13 +233,35 @@ _KERNEL_IDLE_JS = """async () => {
 }"""
 
 
+def wait_until(page: Any, js: str, timeout: float = 120_000, every: float = 500) -> Any:
+    """Evaluate ``js`` in the page every ``every`` ms until it returns a truthy value (timeouts in ms, as Playwright's).
+
+    For an async ``js``: ``page.wait_for_function`` does not await it, and takes the promise for a truthy value.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while not (value := page.evaluate(js)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout / 1000:g} s: {js[:300]}")
+        page.wait_for_timeout(every)
+    return value
+
+
 def wait_kernel_idle(page: Any, timeout: float = 120_000) -> None:
     """The notebook is shown and its kernel started and idle (JupyterLab: its execution indicator says so)."""
     page.wait_for_selector(".jp-Notebook", timeout=timeout)
     if "/lab/" in page.url:
         page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=timeout)
     else:  # Notebook 7 shows no such indicator: ask the server
-        page.wait_for_function(_KERNEL_IDLE_JS, timeout=timeout, polling=500)
+        wait_until(page, _KERNEL_IDLE_JS, timeout)
+
+
+def fill(page: Any, css: str, text: str, *, submit: bool = True) -> None:
+    """Type ``text`` into the input (or textarea) inside ``css``, as a person would; Tab commits it."""
+    box = page.locator(f"{css} input, {css} textarea").first
+    box.click()
+    box.fill(text)
+    if submit:
+        box.press("Tab")
 
 
 def save(page: Any) -> None:

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml scripts/llama_cmake_args.
 LLAMA_CPP := llama-cpp-python[server]==0.3.36
 LLAMA_CMAKE_ARGS := $(shell sh scripts/llama_cmake_args.sh)
 
-.PHONY: test lint pytest venv vllm-env browser bench demo demo-check binder-check clean
+.PHONY: test lint pytest venv vllm-env browser bench venv-native demo demo-check binder-check clean
 
 venv: $(STAMP) browser
 
@@ -76,3 +76,17 @@ bench:
 	test -x $(BENCH)/bin/python || $(PYTHON) -m venv $(BENCH)
 	$(BENCH)/bin/python -m pip install --quiet 'jupyter-ai-magics>=2,<3' ipython ipykernel openai anthropic -e .
 	for b in startup streaming display fanout memory; do echo "== $$b"; $(BENCH)/bin/python benchmarks/$$b.py || exit 1; done
+	@if [ -x $(NATIVE)/bin/python ] && [ -x $(PY) ]; then echo "== local_build"; \
+	  $(PY) benchmarks/local_build.py --build native=$(NATIVE)/bin/python || exit 1; \
+	else echo "== local_build: skipped - needs $(VENV) (make venv) and $(NATIVE) (make venv-native, ~6 min)"; fi
+
+## venv-native: llama-cpp-python built for this very CPU, minus AMX, in .venv-native (benchmarks/local_build.py)
+# GGML_AMX_*=OFF do nothing once GGML_NATIVE=ON (ggml-cpu/CMakeLists.txt reads them only with native off) and
+# -march=native turns AMX on where the CPU advertises it, so AMX is turned off in the compiler flags instead
+# (gcc honours -mno-amx-* even placed before -march=native: `gcc -mno-amx-tile ... -march=native -dM -E`).
+NATIVE := .venv-native
+NO_AMX := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16,)
+venv-native:
+	test -x $(NATIVE)/bin/python || $(PYTHON) -m venv $(NATIVE)
+	CFLAGS="$(NO_AMX)" CXXFLAGS="$(NO_AMX)" CMAKE_ARGS="-DGGML_NATIVE=ON" \
+	  $(NATIVE)/bin/python -m pip install --quiet --no-cache-dir '$(LLAMA_CPP)'

@@ -57,27 +57,28 @@ def log_excerpt(text: str, lines: int = 3, width: int = 200) -> str:
     return " | ".join(row if len(row) <= width else row[: width - 3] + "..." for row in rows) or "(empty)"
 
 
-def rebuild_command() -> str:
-    """The pip command that rebuilds llama-cpp-python with the portable CPU baseline."""
+def rebuild_command(python: str | None = None) -> str:
+    """The pip command that rebuilds ``python``'s llama-cpp-python (default: this one's) with the portable baseline."""
     if _SCRIPT.is_file():  # a checkout of the repository: the one source of the flags
         args = f'"$(sh {shlex.quote(str(_SCRIPT))})"'
     else:
         machine = platform.machine().lower()
         args = '"' + PORTABLE_CMAKE_ARGS.get(_ARCH_ALIASES.get(machine, machine), PORTABLE_CMAKE_ARGS[""]) + '"'
     try:
-        pin = "==" + metadata.version("llama_cpp_python")
+        pin = "==" + metadata.version("llama_cpp_python") if python in (None, sys.executable) else ""
     except metadata.PackageNotFoundError:
         pin = ""
     return (
-        f"CMAKE_ARGS={args} {shlex.quote(sys.executable)} -m pip install --force-reinstall --no-deps "
+        f"CMAKE_ARGS={args} {shlex.quote(python or sys.executable)} -m pip install --force-reinstall --no-deps "
         f"--no-cache-dir 'llama-cpp-python[server]{pin}'"
     )
 
 
-def _advice(sig: int | None, code: int | None) -> str:
+def _advice(sig: int | None, code: int | None, python: str | None) -> str:
     if sig == signal.SIGILL:
         return (
-            f"llama-cpp-python was built for another CPU; rebuild it portable: {rebuild_command()}, then {_START_AGAIN}"
+            f"llama-cpp-python was built for another CPU; rebuild it portable: {rebuild_command(python)}, then "
+            + _START_AGAIN
         )
     if sig == signal.SIGKILL:
         return f"it was killed (out of memory, or by a user); {_START_AGAIN}"
@@ -86,10 +87,11 @@ def _advice(sig: int | None, code: int | None) -> str:
     return f"{_START_AGAIN}; if it dies again, its log says why"
 
 
-def death_message(pid: int, returncode: int | None, log_path: Path) -> str:
+def death_message(pid: int, returncode: int | None, log_path: Path, python: str | None = None) -> str:
     """One line: how the server ended (signal, exit code, or unknown), what to do, and where its log is.
 
-    ``returncode`` follows :attr:`subprocess.Popen.returncode`: ``-N`` for signal N, ``None`` if unknown.
+    ``returncode`` follows :attr:`subprocess.Popen.returncode`: ``-N`` for signal N, ``None`` if unknown;
+    ``python`` is the interpreter that ran it (the one to rebuild).
     """
     try:
         text = log_path.read_text(errors="replace")
@@ -109,4 +111,6 @@ def death_message(pid: int, returncode: int | None, log_path: Path) -> str:
         how = f"exited with code {code}"
     else:
         how = f"(pid {pid}) is no longer running"
-    return f"the local model server {how} - {_advice(sig, code)}; log: {log_path}, last lines: {log_excerpt(text)}"
+    return (
+        f"the local model server {how} - {_advice(sig, code, python)}; log: {log_path}, last lines: {log_excerpt(text)}"
+    )

@@ -91,6 +91,7 @@ class LocalServer:
     log_path: Path
     api_key: str = field(default="", repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    python: str = sys.executable  # the interpreter whose llama-cpp-python serves
 
     @property
     def base_url(self) -> str:
@@ -117,7 +118,7 @@ class LocalServer:
         """How it ended and what to do, in one line (see :func:`jupyter_providers._local_exit.death_message`)."""
         from ._local_exit import death_message
 
-        return death_message(self.pid, self.returncode, self.log_path)
+        return death_message(self.pid, self.returncode, self.log_path, self.python)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is not None:
@@ -172,7 +173,8 @@ def _read_state() -> dict[str, Any]:
 def _write_state(server: LocalServer, **extra: int) -> None:
     path = _state_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"pid": server.pid, "port": server.port, "log": str(server.log_path), **extra}))
+    state = {"pid": server.pid, "port": server.port, "log": str(server.log_path), "python": server.python}
+    path.write_text(json.dumps({**state, **extra}))
 
 
 def _pid_is_server(pid: int) -> bool:
@@ -194,8 +196,11 @@ def recorded_server() -> LocalServer | None:
     st = _read_state()
     if not isinstance(st.get("pid"), int) or not isinstance(st.get("port"), int):
         return None
-    pid = st["pid"]
-    return LocalServer(st["port"], pid, Path(str(st.get("log", ""))), process=_children.get(pid))
+    pid, python = st["pid"], st.get("python")
+    server = LocalServer(st["port"], pid, Path(str(st.get("log", ""))), process=_children.get(pid))
+    if isinstance(python, str) and python:
+        server.python = python
+    return server
 
 
 def running_server() -> LocalServer | None:
@@ -289,12 +294,14 @@ def launch(
     timeout: float = 120.0,
     log_path: Path | None = None,
     detach: bool = False,
+    python: str | None = None,
 ) -> LocalServer:
     """Start the server process on 127.0.0.1 and wait until it has answered one tiny completion.
 
     :class:`LocalServerError` if it dies first (with the signal and what to do), or does not answer in time.
+    ``python``: another interpreter whose llama-cpp-python serves (default: this one; benchmarks/local_build.py).
     """
-    if importlib.util.find_spec("llama_cpp") is None:
+    if python is None and importlib.util.find_spec("llama_cpp") is None:
         raise LocalServerError("llama-cpp-python is not installed - run: pip install 'jupyter-providers[local]'")
     model = find_model_file()
     if port is None:  # the usual port of OpenAI-compatible servers, if it is free
@@ -306,7 +313,7 @@ def launch(
         os.close(fd)
         log_path = Path(name)
     cmd = [
-        sys.executable, "-m", "llama_cpp.server",
+        python or sys.executable, "-m", "llama_cpp.server",
         "--model", str(model), "--model_alias", MODEL_ALIAS,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
         # queue concurrent requests: by default a new one cuts the streaming one short with an empty [DONE]
@@ -323,7 +330,7 @@ def launch(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=detach
         )
     _children[proc.pid] = proc
-    server = LocalServer(port, proc.pid, log_path, api_key, proc)
+    server = LocalServer(port, proc.pid, log_path, api_key, proc, python or sys.executable)
     _wait_ready(server, timeout)
     return server
 

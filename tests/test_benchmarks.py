@@ -77,3 +77,13 @@ def test_memory_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(results["reply"]) == 3 and all(r["peak"] > 0 for r in results["reply"])
     out = capsys.readouterr().out
     assert "Conversation:" in out and "One streamed reply" in out
+
+
+def test_local_build_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The portable build against itself (a second interpreter path to the same build): the ratio is printed."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (the `local` extra)")
+    args = ["--build", f"again={sys.executable}", "--completions", "1", "--max-tokens", "8"]
+    results = load("local_build").main(args)
+    out = capsys.readouterr().out
+    assert (results["portable"] or 0) > 0 and (results["again"] or 0) > 0
+    assert "portable / build" in out and "CPU:" in out

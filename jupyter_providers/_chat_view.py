@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ._render import code_html, code_of, markdown_html, terminal_text, text_html
+from ._render import HTML_CLASSES, code_html, code_of, markdown_html, terminal_text, text_html
 
 if TYPE_CHECKING:
     from .reply import Reply
@@ -48,7 +48,8 @@ def reply_bundle(text: str, fmt: str, footer: str, streamed: bool) -> dict[str, 
         body, plain = code_html(code, lang), terminal_text(code)
     else:
         body, plain = markdown_html(text), plain_fallback(text, streamed)
-    return {"text/html": f'<div class="jp-providers-reply">{body}{footer_html(footer)}</div>', "text/plain": plain}
+    html = f'<div class="jp-providers-reply {HTML_CLASSES}">{body}{footer_html(footer)}</div>'
+    return {"text/html": html, "text/plain": plain}
 
 
 @dataclass
@@ -85,4 +86,4 @@ def compare_html(columns: list[Column], final: bool) -> str:
             f"<div style='font-weight:600'>{text_html(c.label)}</div>"
             f"<div style='color:#666;font-size:90%'>{text_html(c.meta())}</div>{body}{err}</div>"
         )
-    return f"<div class='jp-providers-compare' style='display:flex;gap:8px'>{''.join(cells)}</div>"
+    return f"<div class='jp-providers-compare {HTML_CLASSES}' style='display:flex;gap:8px'>{''.join(cells)}</div>"

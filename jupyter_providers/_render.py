@@ -13,7 +13,12 @@ Everything a server sends (replies, error text, model ids, verdicts) is data, no
 - :func:`code_html` / :func:`code_of`: the first code block of a reply, found by the same parser.
 - :func:`terminal_text`: text for a terminal, stdout or ``text/plain``: escape sequences (CSI, OSC
   including OSC 52, which writes the clipboard, DCS...) are removed and other control characters
-  (C0 but tab and newline, DEL, C1) become U+FFFD.
+  (C0 but tab and newline, DEL, C1) become U+FFFD. Front ends make links of such text (JupyterLab
+  links any ``scheme://`` and ``data:``): a word joiner (U+2060, invisible) beside the colon keeps
+  anything but ``http(s)://`` from becoming a ``javascript://`` or ``data:`` link.
+
+The HTML is wrapped in :data:`HTML_CLASSES` (``mathjax_ignore``): a front end does not typeset
+TeX in server text (MathJax's ``\\href`` and ``\\class`` are a way to make links and styled boxes).
 """
 
 from __future__ import annotations
@@ -27,7 +32,10 @@ if TYPE_CHECKING:
     import nh3
     from markdown_it import MarkdownIt
 
-__all__ = ["code_html", "code_of", "markdown_html", "terminal_text", "text_html"]
+__all__ = ["HTML_CLASSES", "code_html", "code_of", "markdown_html", "terminal_text", "text_html"]
+
+#: the classes every block of server HTML is wrapped in: MathJax (JupyterLab, Notebook) leaves it alone
+HTML_CLASSES = "mathjax_ignore tex2jax_ignore"
 
 _PRE_STYLE = (
     "overflow-x:auto;white-space:pre;font-family:var(--jp-code-font-family,monospace);"
@@ -157,6 +165,16 @@ _TERMINAL_SEQ = re.compile(
     r"|\x1b(?:[!-/]*[0-~])?"  # any other escape (charset, keypad, RIS...), or a lone ESC
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: JupyterLab's text renderer links ``[a-zA-Z][a-zA-Z0-9+.-]{2,40}://...``, ``data:...`` and ``www.``
+#: (webLinkRegex, @jupyterlab/rendermime): only a plain http(s) scheme keeps its ``://`` as it is
+_LINK_SEP = re.compile(r"(?i)((?<![a-z0-9+.\-])https?)?(:)(?=//)|(?<=data)(:)")
+_JOINER = "\u2060"
+
+
+def _unlink(m: re.Match[str]) -> str:
+    if m.group(3):  # data: -> data<joiner>:
+        return _JOINER + ":"
+    return m.group(0) if m.group(1) else ":" + _JOINER  # javascript:<joiner>//
 
 
 def terminal_text(text: str) -> str:
@@ -165,8 +183,11 @@ def terminal_text(text: str) -> str:
     A sequence is removed whole (an unterminated string sequence only loses its introducer, so the
     text after it stays); any other control character (carriage return, backspace, bell, C1)
     becomes U+FFFD, so what was there stays visible and nothing can move the cursor or rewrite a line.
-    ``\\r\\n`` is a newline.
+    ``\\r\\n`` is a newline. ``javascript://``, ``data:`` (anything but ``http(s)://``) get an invisible word
+    joiner beside the colon, so a front end that links URLs in text makes no link of them.
     """
-    if _CONTROL.search(text) is None:
-        return text
-    return _CONTROL.sub("\ufffd", _TERMINAL_SEQ.sub("", text.replace("\r\n", "\n")))
+    if _CONTROL.search(text) is not None:
+        text = _CONTROL.sub("\ufffd", _TERMINAL_SEQ.sub("", text.replace("\r\n", "\n")))
+    if ":" in text:
+        text = _LINK_SEP.sub(_unlink, text)
+    return text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._render import terminal_text, text_html
+from ._render import HTML_CLASSES, terminal_text, text_html
 
 if TYPE_CHECKING:
     from .store import Provider, ProviderStore
@@ -50,9 +50,10 @@ class ProvidersTable:
 
     def _repr_html_(self) -> str:
         if not self.rows:
-            return f"<p>{text_html(repr(self))}</p>"
+            return f"<p class='{HTML_CLASSES}'>{text_html(repr(self))}</p>"
         head = "".join(f"<th style='text-align:left'>{text_html(c)}</th>" for c in COLUMNS)
         body = "".join(
             "<tr>" + "".join(f"<td style='text-align:left'>{text_html(c)}</td>" for c in r) + "</tr>" for r in self.rows
         )
-        return f"<table class='jp-providers-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        table = f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+        return f"<table class='jp-providers-table {HTML_CLASSES}'>{table}</table>"

@@ -44,6 +44,10 @@ class StreamStats:
     displays: int = 0
 
 
+#: the longest unbroken word a stream update holds back (a URL scheme is at most 41 characters)
+_HOLD_MAX = 4096
+
+
 class _StreamPrinter:
     """Writes the pieces of a streaming reply to stdout, coalesced by a :class:`Throttle`."""
 
@@ -57,9 +61,18 @@ class _StreamPrinter:
         self.stats.pieces += 1
         self.throttle.tick()
 
-    def _flush(self) -> None:
+    def _flush(self, final: bool = False) -> None:
         text = "".join(self.pending)
         self.pending.clear()
+        if not final:
+            # A front end joins the pieces of a stream before it makes links of URLs in it: the last word
+            # waits for the next update, so a "javascript:" here and a "//" there are neutralised as one.
+            cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"), len(text) - _HOLD_MAX) + 1
+            text, rest = text[:cut], text[cut:]
+            if rest:
+                self.pending.append(rest)
+            if not text:
+                return
         sys.stdout.write(terminal_text(text))
         sys.stdout.flush()
         self.stats.updates += 1
@@ -67,6 +80,8 @@ class _StreamPrinter:
 
     def done(self) -> None:
         self.throttle.done()
+        if self.pending:
+            self._flush(final=True)
 
 
 def _footer(reply: Reply, note: str = "") -> str:

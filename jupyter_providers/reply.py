@@ -192,6 +192,6 @@ class Reply:
 
     def _repr_html_(self) -> str:
         """The reply rendered by the one safe path (never ``text/markdown``: a front end renders that trusted)."""
-        from ._render import markdown_html
+        from ._render import HTML_CLASSES, markdown_html
 
-        return markdown_html(self.text)
+        return f'<div class="jp-providers-reply {HTML_CLASSES}">{markdown_html(self.text)}</div>'

@@ -324,3 +324,16 @@ def test_providers_add_says_when_the_sdk_variable_is_not_sent(
     assert "sk-env" not in out
     out = providers(shell, "add Cloud --model gpt-4o-mini").stdout  # the official address: the variable is used
     assert out.rstrip().endswith("key: $OPENAI_API_KEY")
+
+
+def test_stream_updates_never_cut_a_link_in_two(capsys: pytest.CaptureFixture[str]) -> None:
+    """A front end joins stream pieces before it links URLs: a scheme split over two updates is still caught."""
+    from jupyter_providers.magics import StreamStats, _StreamPrinter
+
+    printer = _StreamPrinter(0.0, StreamStats())
+    for piece in ["click ", "javascript:", "//%0aalert(1) ", "or ", "da", "ta:text/html,x", " end"]:
+        printer.add(piece)
+    printer.done()
+    out = capsys.readouterr().out
+    assert "javascript://" not in out and "data:" not in out
+    assert out.replace("\u2060", "") == "click javascript://%0aalert(1) or data:text/html,x end"

@@ -91,3 +91,18 @@ def test_no_control_character_survives_and_lines_stay(text: str) -> None:
     out = terminal_text(text)
     assert not CONTROL.search(out)
     assert out.count("\n") >= text.count("\n") - len(re.findall(r"\x1b[\]P_^X\x90\x9d\x98\x9e\x9f]", text))
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript://%0aalert(1)", "JavaScript://x", "data:text/html,<script>", "vbscript://x", "xhttps://a"]
+)
+def test_text_makes_no_script_or_data_link_in_a_front_end(url: str) -> None:
+    """JupyterLab links any ``scheme://`` and ``data:`` in text output: those lose the pattern, invisibly."""
+    out = terminal_text(f"see {url} now")
+    assert not re.search(r"[a-zA-Z][a-zA-Z0-9+.-]{2,40}://|data:", out)
+    assert out.replace("\u2060", "") == f"see {url} now"
+
+
+def test_web_links_stay_links() -> None:
+    text = "see https://example.com/a and HTTP://b.example www.c.example"
+    assert terminal_text(text) == text

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w  # type: ignore[import-untyped]
 
-from .._render import markdown_html
+from .._render import HTML_CLASSES, markdown_html
 from .._throttle import Throttle
 from ..api import check_chat_options, max_temperature
 from ..conversation import Conversation
@@ -140,6 +140,8 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             layout=w.Layout(width="100%", max_width="900px"),
         )
         self.add_class("jp-providers-root")
+        for cls in HTML_CLASSES.split():  # no TeX typesetting of server text
+            self.add_class(cls)
         self.add_class("jp-providers-chat")
         self.refresh(provider)
         self.provider.observe(self._on_choice, names="value")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import ipywidgets as w  # type: ignore[import-untyped]
 
+from .._render import HTML_CLASSES
 from ..store import PROVIDER_TYPES, get_store
 from ._common import Job, button, close_tree, error_text, esc, message_html, set_visible, style_widget
 from ._detail import TYPE_LABELS, ProviderDetail
@@ -96,6 +97,8 @@ class ProvidersPanel(w.VBox):  # type: ignore[misc]
             layout=w.Layout(width="100%"),
         )
         self.add_class("jp-providers-root")
+        for cls in HTML_CLASSES.split():  # no TeX typesetting of server text
+            self.add_class(cls)
         self.add_class("jp-providers-panel")
         self._unsubscribe = self.store.on_change(lambda _event, _name: self.refresh())
         self.refresh(select=selected)

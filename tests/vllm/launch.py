@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from jupyter_providers.local import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("VLLM_VENV", ROOT / ".venv-vllm"))
@@ -50,12 +51,6 @@ def unavailable() -> str | None:
     if not (MODEL_DIR / ".complete").is_file():
         return f"{MODEL_DIR.name} holds no converted model - run `make vllm-env` (scripts/vllm_env.sh)"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

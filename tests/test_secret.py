@@ -100,6 +100,19 @@ def test_the_provider_redactor_holds_keys_headers_and_address_credentials(
     assert "pa55word-xyz" not in redactor_for(az)("connection refused at https://me:pa55word-xyz@r.openai.azure.com")
 
 
+def _package_frames(exc: BaseException) -> list[str]:
+    """The plain (locals captured) and the ``%xmode Verbose`` traceback of ``exc``, each from the package's
+    first frame on: this test's own frames hold the key."""
+    plain = "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
+    verbose = ultratb.VerboseTB(theme_name="nocolor").text(type(exc), exc, exc.__traceback__)
+    shown = []
+    for text in (plain, verbose):
+        first = PACKAGE.search(text)
+        assert first is not None
+        shown.append(text[first.start() :])
+    return shown
+
+
 def test_a_refused_key_is_not_in_a_verbose_traceback(store: ProviderStore) -> None:
     """``%xmode Verbose`` prints every frame's locals: the store wraps the key before it checks it."""
     key = random_key()
@@ -112,13 +125,9 @@ def test_a_refused_key_is_not_in_a_verbose_traceback(store: ProviderStore) -> No
         with pytest.raises((ValueError, KeyError)) as info:
             call()
         exc = info.value
-        plain = "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
-        verbose = ultratb.VerboseTB(theme_name="nocolor").text(type(exc), exc, exc.__traceback__)
-        for text in (plain, verbose):  # this test's own frames hold the key: from the package's first frame on
-            first = PACKAGE.search(text)
-            assert first is not None
-            assert key not in text[first.start() :]
-            assert "Secret('***')" in text[first.start() :]
+        for shown in _package_frames(exc):
+            assert key not in shown
+            assert "Secret('***')" in shown
         assert key not in str(exc) and key not in repr(exc)
 
 
@@ -144,11 +153,8 @@ def test_an_interrupt_or_a_bug_mid_request_shows_no_frame_holding_the_headers(
     with pytest.raises(raised) as info:
         chat("hi", provider="P", store=store, http=http, stream=stream).wait()
     exc = info.value
-    plain = "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
-    verbose = ultratb.VerboseTB(theme_name="nocolor").text(type(exc), exc, exc.__traceback__)
-    for text in (plain, verbose):  # this test's own frames hold the key: from the package's first frame on
-        first = PACKAGE.search(text)
-        assert first is not None
-        assert key not in text[first.start() :] and token not in text[first.start() :]
+    for shown in _package_frames(exc):
+        assert key not in shown and token not in shown
     if raised is RuntimeError:  # a bug still says where it happened
+        plain = "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
         assert "raised at" in plain and "interrupted" in plain

@@ -1,0 +1,107 @@
+"""What a provider type declares about itself: a frozen :class:`TypeSpec`, and the :class:`Endpoint` it builds on.
+
+Each adapter module ends with ``SPEC = TypeSpec(...)``; :mod:`jupyter_providers.adapters` lists the specs
+once (the registry), and every table of types in the package (the store's validation, address rules, key
+variables, the panel's type list, the ``%providers`` usage, the generated docs, the tests' matrices) is
+derived from it. A new type is one adapter file and one registry line.
+
+Adapters never see the store's records: the client hands them an :class:`Endpoint`, the resolved value
+of what a request needs (base URL, custom headers, the type's extra settings).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ._base import Adapter
+
+__all__ = ["Endpoint", "ExtraField", "TypeSpec"]
+
+
+@dataclass(frozen=True)
+class ExtraField:
+    """A setting only some types have (Azure's API version): stored on the provider under ``name``.
+
+    ``env`` is read when the setting is blank, then ``default``."""
+
+    name: str
+    label: str
+    default: str = ""
+    env: str | None = None
+    placeholder: str = ""
+
+    def value(self, given: str | None) -> str:
+        return given or (os.environ.get(self.env, "").strip() if self.env else "") or self.default
+
+
+def _no_check(model_id: str) -> None:
+    """Every model id the store accepts is fine for most types."""
+
+
+@dataclass(frozen=True)
+class TypeSpec:
+    """One provider type's facts. ``name`` is what the store records; the rest is read by the surfaces.
+
+    Hooks, for what one type does differently:
+
+    - ``check_model(id)`` raises ``ValueError`` for an id the API cannot take (Azure's deployment names);
+    - ``resolve(address)`` turns the address (blank: ``default_address``) into the base every path is
+      appended to; ``None`` uses the common rule (:func:`jupyter_providers._address.resolve_base`);
+    - ``env_address`` names the variable read when no address was typed (``AZURE_OPENAI_ENDPOINT``):
+      its value is trusted as the type's own service for the type's key variables.
+    """
+
+    name: str
+    label: str
+    adapter: Adapter = field(repr=False, compare=False)
+    aliases: tuple[str, ...] = ()
+    #: blank: every account has its own address (Azure), and one must be given
+    default_address: str = ""
+    version_segment: str = "/v1"
+    #: hosts of the type's own service (a leading dot: any host under it); its key variables go only there
+    official_hosts: tuple[str, ...] = ()
+    #: the official SDK's variables, tried in order when a provider has no key of its own
+    key_env_vars: tuple[str, ...] = ()
+    needs_key: bool = True
+    max_temperature: float = 2.0
+    #: the panel's address placeholder and hint (plain text; the panel escapes it)
+    placeholder: str = ""
+    address_hint: str = ""
+    extra_fields: tuple[ExtraField, ...] = ()
+    env_address: str | None = None
+    #: how a streamed answer is framed: server-sent events, or one JSON document per line (Ollama)
+    stream_format: Literal["sse", "ndjson"] = "sse"
+    #: what the model is called in messages ("deployment" for Azure)
+    model_word: str = "model"
+    check_model: Callable[[str], None] = field(default=_no_check, repr=False, compare=False)
+    resolve: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def needs_address(self) -> bool:
+        return not self.default_address
+
+    def extra(self, name: str) -> ExtraField | None:
+        return next((f for f in self.extra_fields if f.name == name), None)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how one provider's requests go, resolved: what adapters build on (never a key).
+
+    ``address`` is the address as typed with blanks filled (for official-host checks), ``base`` the
+    version-qualified base URL, ``options`` the type's extra settings with their defaults applied."""
+
+    type: str
+    base: str
+    address: str = ""
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    name: str = ""
+
+    def option(self, name: str) -> str:
+        return self.options.get(name, "")

@@ -105,8 +105,11 @@ class Protocol:
     check() returns an error Response (auth, required headers/fields, unknown model) or None; error() kinds
     are auth, no_key, rate_limit, quota, server_error, overloaded, not_found; inputs() returns (all input
     texts including the system prompt, requested max output tokens); stream_events() yields
-    (is_text_piece, raw SSE event bytes).
+    (is_text_piece, raw SSE event or NDJSON line) sent as ``stream_content_type``; stream_error() is the
+    mid-stream error event, runner_error() the ``llamacpp_error`` fault's (llama.cpp's ``error:`` field).
     """
+
+    stream_content_type = "text/event-stream; charset=utf-8"
 
     def __init__(self, fake: FakeServer) -> None:
         self.fake = fake
@@ -122,6 +125,9 @@ class Protocol:
     def completion(self, req: RecordedRequest, route: Route, reply: Reply) -> Any: ...
     def stream_events(self, req: RecordedRequest, route: Route, reply: Reply) -> Iterator[tuple[bool, bytes]]: ...
     def stream_error(self) -> bytes: ...
+
+    def runner_error(self) -> bytes:
+        return f"error: {json.dumps(LLAMACPP_ERROR)}\n\n".encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -155,7 +161,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class FakeServer:
-    """A loopback server speaking one provider protocol ("openai", "azure", "anthropic", "gemini").
+    """A loopback server speaking one provider protocol (a name in its table: "openai", "ollama", ...).
 
     ``ssl_context`` serves HTTPS instead of HTTP. ``canned`` answers every API request with that
     response (a status the protocol's own faults do not cover); ``retry_after`` is the header sent
@@ -172,11 +178,11 @@ class FakeServer:
         reasoning: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        from . import anthropic, azure, gemini, openai
+        from . import anthropic, azure, gemini, ollama, openai
 
         classes: dict[str, type[Protocol]] = {
             "openai": openai.OpenAI, "azure": azure.Azure, "vllm": openai.VLLM,
-            "anthropic": anthropic.Anthropic, "gemini": gemini.Gemini,
+            "anthropic": anthropic.Anthropic, "gemini": gemini.Gemini, "ollama": ollama.Ollama,
         }  # fmt: skip
         if protocol not in classes:
             raise ValueError(f"unknown protocol {protocol!r}")
@@ -360,7 +366,7 @@ class FakeServer:
 
     def _stream(self, h: _Handler, req: RecordedRequest, route: Route, reply: Reply, fault: str | None) -> None:
         h.send_response(200)
-        h.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        h.send_header("Content-Type", self._proto.stream_content_type)
         h.send_header("Cache-Control", "no-cache")
         h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
@@ -382,7 +388,7 @@ class FakeServer:
         if fault == "midstream_error":
             self._chunk(h, self._proto.stream_error())
         elif fault == "llamacpp_error":
-            self._chunk(h, f"error: {json.dumps(LLAMACPP_ERROR)}\n\n".encode())
+            self._chunk(h, self._proto.runner_error())
         elif fault == "cut_stream":
             start = max(event.find(b"{"), 0)  # cut early inside the event's JSON; never finish the body
             if event:

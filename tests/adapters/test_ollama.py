@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jupyter_providers._ndjson import NDJSONDecoder, NDJSONLine
 from jupyter_providers._types import Message, Usage
@@ -188,6 +190,29 @@ def test_error_line_mid_stream() -> None:
 def test_stream_lines_of_the_wrong_shape_are_protocol_errors(data: str) -> None:
     with pytest.raises(ProtocolError):
         A.stream_parser().feed(NDJSONLine(data))
+
+
+JSONS = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["message", "content", "thinking", "done", "done_reason", "eval_count", "error"]), inner,
+        max_size=4),
+    max_leaves=8,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(JSONS, max_size=6), st.binary(max_size=40))
+def test_any_lines_raise_only_package_errors(values: list[Any], garbage: bytes) -> None:
+    """Wrong shapes anywhere in a line, and garbage after them: a ProtocolError or a stream error, never a crash."""
+    dec, parser = NDJSONDecoder(), A.stream_parser()
+    raw = b"".join(json.dumps(v).encode() + b"\n" for v in values) + garbage
+    try:
+        for ln in dec.feed(raw) + dec.close():
+            d = parser.feed(ln)
+            assert d is None or isinstance(d, (str, Delta))
+    except (ProtocolError, StreamErrorEvent):
+        pass
 
 
 # -- classifying errors -------------------------------------------------------------------------------

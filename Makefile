@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml scripts/llama_cmake_args.
 LLAMA_CPP := llama-cpp-python[server]==0.3.36
 LLAMA_CMAKE_ARGS := $(shell sh scripts/llama_cmake_args.sh)
 
-.PHONY: test lint pytest venv vllm-env browser bench venv-native demo demo-check binder-check clean
+.PHONY: test lint pytest venv vllm-env litellm-env browser bench venv-native demo demo-check binder-check clean
 
 venv: $(STAMP) browser
 
@@ -40,9 +40,16 @@ vllm-env:
 # Once vLLM is installed, a vLLM test that cannot start it fails instead of skipping.
 REQUIRE_VLLM = $(shell ls .venv-vllm/.complete-* >/dev/null 2>&1 && echo 1)
 
+## litellm-env: the LiteLLM proxy (litellm[proxy], one pinned version) in .venv-litellm, reused when complete;
+## where it cannot be installed it says why and the LiteLLM tests (tests/litellm) skip with that reason
+litellm-env:
+	bash scripts/litellm_env.sh
+
+REQUIRE_LITELLM = $(shell ls .venv-litellm/.complete-* >/dev/null 2>&1 && echo 1)
+
 # The notebooks run with VLLM_URL set to a real vLLM (tests/vllm/launch.py), so vllm.ipynb talks to vLLM itself.
 pytest: venv
-	JP_REQUIRE_VLLM=$(REQUIRE_VLLM) $(PY) -m pytest -q
+	JP_REQUIRE_VLLM=$(REQUIRE_VLLM) JP_REQUIRE_LITELLM=$(REQUIRE_LITELLM) $(PY) -m pytest -q
 	JUPYTER_PROVIDERS_DIR=$$(mktemp -d) JP_REQUIRE_VLLM=$(REQUIRE_VLLM) $(PY) -m tests.vllm.launch -- \
 	  $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 
@@ -61,7 +68,7 @@ binder-check:
 	bash scripts/binder_check.sh
 
 ## test: set up everything and run the whole suite (lint, types, tests) - this is what CI runs; prints each stage's time
-STAGES := venv lint vllm-env pytest demo-check binder-check
+STAGES := venv lint vllm-env litellm-env pytest demo-check binder-check
 test:
 	@t0=$$(date +%s); for s in $(STAGES); do t=$$(date +%s); echo "== stage $$s"; \
 	  $(MAKE) --no-print-directory $$s || { echo "== stage $$s FAILED after $$(( $$(date +%s) - t )) s"; exit 1; }; \

@@ -178,11 +178,11 @@ class FakeServer:
         reasoning: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        from . import anthropic, azure, gemini, ollama, openai
+        from . import anthropic, azure, gemini, ollama, openai, responses
 
         classes: dict[str, type[Protocol]] = {
-            "openai": openai.OpenAI, "azure": azure.Azure, "vllm": openai.VLLM,
-            "anthropic": anthropic.Anthropic, "gemini": gemini.Gemini, "ollama": ollama.Ollama,
+            "openai": openai.OpenAI, "azure": azure.Azure, "vllm": openai.VLLM, "ollama": ollama.Ollama,
+            "anthropic": anthropic.Anthropic, "gemini": gemini.Gemini, "openai-responses": responses.Responses,
         }  # fmt: skip
         if protocol not in classes:
             raise ValueError(f"unknown protocol {protocol!r}")

@@ -1,0 +1,241 @@
+"""OpenAI's Responses API (``POST {base}/responses``), as OpenAI, vLLM and LiteLLM's proxy serve it.
+
+The same service as Chat Completions (:mod:`.openai`): the same ``Authorization: Bearer`` key, the same
+``GET {base}/models`` list and the same ``{"error": {"message", "type", "code"}}`` bodies, so those come
+from :class:`~.openai.OpenAIAdapter`; only the chat request and its answer differ. Facts, from openai-python
+``src/openai/types/responses/`` (``response.py``, ``response_*_event.py``, ``easy_input_message.py``):
+
+- body: ``model``, ``input`` (a string or a list of messages ``{"role": "user"|"assistant"|"system"|
+  "developer", "content": str}``), ``instructions`` (the system prompt), ``max_output_tokens``,
+  ``temperature``, ``stream``, ``store`` (``false``: the history is ours, the service keeps no copy).
+  There is no ``stop`` parameter (OpenAI answers 400 to unknown parameters), so stop sequences are not sent;
+- answer: ``{"object": "response", "status": "completed"|"incomplete"|"failed"|"in_progress"|...,
+  "output": [{"type": "message", "content": [{"type": "output_text", "text"}|{"type": "refusal",
+  "refusal"}]}, {"type": "reasoning", "content": [{"type": "reasoning_text", "text"}], "summary":
+  [{"type": "summary_text", "text"}]}], "usage": {"input_tokens", "output_tokens", "total_tokens"},
+  "incomplete_details": {"reason": "max_output_tokens"|"content_filter"}, "error": {"code", "message"}}``;
+- stream: ``event: NAME`` with the same ``type`` in the data; text in ``response.output_text.delta``
+  (``delta``), reasoning in ``response.reasoning_text.delta`` (vLLM) or
+  ``response.reasoning_summary_text.delta`` (OpenAI, LiteLLM's bridge); the stream ends with
+  ``response.completed`` or ``response.incomplete`` (the whole response, with its usage) and has no
+  ``[DONE]``; ``response.failed`` carries ``response.error``; an ``error`` event is documented flat
+  (``{"type": "error", "code", "message", "param"}``) but OpenAI sends it nested (``{"type": "error",
+  "error": {"type", "code", "message"}}``; openai-dotnet#881, openai-node#2020): both are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from .._types import Usage
+from ._base import (
+    SHAPE_ERRORS,
+    ChatParams,
+    Completion,
+    Delta,
+    ErrorInfo,
+    ProtocolError,
+    StreamErrorEvent,
+    as_int,
+    load_json,
+    obj,
+    shape_error,
+    stream_error,
+)
+from ._spec import TypeSpec
+from .openai import OpenAIAdapter
+
+if TYPE_CHECKING:
+    from .._sse import SSEEvent
+    from ._spec import Endpoint
+
+__all__ = ["SPEC", "ResponsesAdapter", "ResponsesStreamParser", "parse_response"]
+
+#: ``incomplete_details.reason`` -> the finish reason the package reports (Chat Completions' words)
+_INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
+_REASONING_DELTAS = ("response.reasoning_text.delta", "response.reasoning_summary_text.delta")
+_ENDS = ("response.completed", "response.incomplete")
+
+
+def _usage(u: Any) -> Usage:
+    if not isinstance(u, dict):
+        return Usage()
+    return Usage(as_int(u.get("input_tokens")), as_int(u.get("output_tokens")))
+
+
+def finish_reason(status: Any, details: Any) -> str | None:
+    """``completed`` -> ``stop``; ``incomplete`` -> ``length`` (out of ``max_output_tokens``),
+    ``content_filter``, or the server's own reason; anything else (``in_progress``, ...) -> ``None``."""
+    if status == "completed":
+        return "stop"
+    if status != "incomplete":
+        return None
+    reason = details.get("reason") if isinstance(details, dict) else None
+    return _INCOMPLETE.get(reason, reason) if isinstance(reason, str) and reason else "incomplete"
+
+
+def _texts(parts: Any, kind: str, field: str = "text") -> str:
+    if not isinstance(parts, list):
+        return ""
+    return "".join(
+        p[field] for p in parts if isinstance(p, dict) and p.get("type") == kind and isinstance(p.get(field), str)
+    )
+
+
+def output_texts(output: Any) -> tuple[str, str]:
+    """(text, reasoning) of a response's ``output`` items. A refusal is what the model said: it is text.
+    Reasoning is the reasoning text where the server gives it (vLLM), else the summary (OpenAI)."""
+    if not isinstance(output, list):
+        raise ProtocolError("the reply has no 'output' array")
+    text: list[str] = []
+    reasoning: list[str] = []
+    for item in output:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "message":
+            parts = item.get("content")
+            text.append(_texts(parts, "output_text") + _texts(parts, "refusal", "refusal"))
+        elif item.get("type") == "reasoning":
+            said = _texts(item.get("content"), "reasoning_text")
+            reasoning.append(said or _texts(item.get("summary"), "summary_text"))
+    return "".join(text), "".join(reasoning)
+
+
+def error_event(err: Any) -> StreamErrorEvent:
+    """The exception for an ``error`` event or a failed response's ``error``: flat or nested (module doc)."""
+    if isinstance(err, dict) and isinstance(err.get("error"), dict):
+        inner = err["error"]
+        err = {k: inner.get(k) or err.get(k) for k in ("message", "code", "type")}
+    if not isinstance(err, dict):
+        return stream_error(err)
+    code = err.get("code") if err.get("code") is not None else err.get("type")
+    message = str(err.get("message") or code or "the response failed")
+    words = f"{code} {err.get('type')}".lower()
+    if "insufficient_quota" in words:
+        return StreamErrorEvent(ErrorInfo("rate_limited", message, str(code), quota=True))
+    if "rate_limit" in words or "too_many_requests" in words:
+        return StreamErrorEvent(ErrorInfo("rate_limited", message, str(code)))
+    return stream_error({"message": message, "type": code})
+
+
+def parse_response(data: Any) -> Completion:
+    """A whole response object (a non-streamed answer, or the one a stream ends with)."""
+    data = obj(data, "the reply")
+    if "output" not in data and "error" in data:
+        raise ProtocolError(f"the server answered 200 with an error: {str(data['error'])[:300]}")
+    if data.get("status") == "failed":
+        info = error_event(data.get("error")).info
+        raise ProtocolError(f"the response failed: {info.message}" + (f" ({info.code})" if info.code else ""))
+    text, reasoning = output_texts(data.get("output"))
+    model = data.get("model")
+    return Completion(
+        text=text,
+        reasoning=reasoning,
+        finish_reason=finish_reason(data.get("status"), data.get("incomplete_details")),
+        usage=_usage(data.get("usage")),
+        model=model if isinstance(model, str) else None,
+    )
+
+
+class ResponsesStreamParser:
+    """Named events (module doc). Complete only after ``response.completed`` or ``response.incomplete``."""
+
+    __slots__ = ("complete", "streamed")
+
+    def __init__(self) -> None:
+        self.complete = False
+        self.streamed = False  # some text or reasoning came in deltas
+
+    def feed(self, event: SSEEvent) -> Delta | str | None:
+        data = load_json(event.data)
+        if not isinstance(data, dict):
+            raise ProtocolError("a stream event is not a JSON object")
+        typ = data.get("type") or event.event
+        if typ == "error" or event.event == "error" or data.get("error"):
+            raise error_event(data)  # a top-level "error" too, as the SDK reads one (Chat Completions' shape)
+        try:  # costs nothing unless raised: an event of the wrong shape is the server's error, not a crash
+            if typ == "response.output_text.delta" or typ == "response.refusal.delta":
+                delta = data["delta"]
+                if delta.__class__ is not str:
+                    raise TypeError
+                self.streamed = True
+                return delta  # text and nothing else: no Delta built (StreamParser.feed)
+            if typ in _REASONING_DELTAS:
+                delta = data["delta"]
+                if delta.__class__ is not str:
+                    raise TypeError
+                self.streamed = True
+                return Delta("", delta)
+        except SHAPE_ERRORS:
+            raise shape_error("a stream event", data) from None
+        if typ == "response.failed":
+            raise error_event(obj(data.get("response"), "the response.failed event's response").get("error"))
+        if typ in _ENDS:
+            response = obj(data.get("response"), f"the {typ} event's response")
+            if self.streamed and not isinstance(response.get("output"), list):
+                response = {**response, "output": []}  # the text came in deltas: a trimmed response will do
+            final = parse_response(response)
+            self.complete = True
+            finish = final.finish_reason or ("stop" if typ == "response.completed" else "incomplete")
+            if self.streamed:  # the deltas carried the text already
+                return Delta("", "", finish, final.usage)
+            return Delta(final.text, final.reasoning, finish, final.usage)  # a server that sent no deltas
+        return None  # response.created, output_item/content_part events, *.done, and event types added later
+
+
+class ResponsesAdapter(OpenAIAdapter):
+    """Chat through ``/responses``; the key, the model list and error bodies as :class:`OpenAIAdapter`.
+
+    Until the registry lands (issue 13) OpenAIAdapter still takes the store's Provider: the ``type: ignore``
+    comments below and ``models_url`` go when it takes an Endpoint (docs/architecture.md)."""
+
+    def chat_url(self, e: Endpoint, model: str, stream: bool) -> str:  # type: ignore[override]
+        return e.base + "/responses"
+
+    def models_url(self, e: Endpoint) -> str:  # type: ignore[override]
+        return e.base + "/models"
+
+    def body(self, e: Endpoint, params: ChatParams, stream: bool) -> dict[str, Any]:  # type: ignore[override]
+        system, turns = params.split_system()
+        body: dict[str, Any] = {
+            "model": params.model,
+            "input": [{"role": m["role"], "content": m["content"]} for m in turns],
+            "store": False,
+        }
+        if system:
+            body["instructions"] = system
+        if params.temperature is not None:
+            body["temperature"] = params.temperature
+        if params.max_tokens is not None:
+            body["max_output_tokens"] = params.max_tokens
+        if stream:
+            body["stream"] = True
+        return body
+
+    def parse_completion(self, data: Any) -> Completion:
+        return parse_response(data)
+
+    def classify_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> ErrorInfo:
+        """OpenAI's, and ``model_not_found`` whatever the status: OpenAI answered an unknown model with 400
+        before it moved to 404 (LiteLLM#39457), and proxies may still."""
+        info = super().classify_error(status, body, text, headers)
+        return replace(info, kind="model_not_found") if info.code == "model_not_found" else info
+
+    def stream_parser(self) -> ResponsesStreamParser:  # type: ignore[override]
+        return ResponsesStreamParser()
+
+
+SPEC = TypeSpec(
+    name="openai-responses",
+    label="OpenAI Responses API",
+    adapter=ResponsesAdapter(),  # type: ignore[arg-type]
+    aliases=("responses", "openai-response"),
+    default_address="https://api.openai.com",
+    version_segment="/v1",
+    official_hosts=("api.openai.com", ".api.openai.com"),  # OpenAI's own service: $OPENAI_API_KEY goes only there
+    key_env_vars=("OPENAI_API_KEY",),
+    placeholder="https://api.openai.com",
+    address_hint="OpenAI, or a server that speaks its Responses API (/v1/responses: vLLM, LiteLLM's proxy, ...)",
+)

@@ -14,7 +14,8 @@ from :class:`~.openai.OpenAIAdapter`; only the chat request and its answer diffe
   "refusal"}]}, {"type": "reasoning", "content": [{"type": "reasoning_text", "text"}], "summary":
   [{"type": "summary_text", "text"}]}], "usage": {"input_tokens", "output_tokens", "total_tokens"},
   "incomplete_details": {"reason": "max_output_tokens"|"content_filter"}, "error": {"code", "message"}}``;
-- stream: ``event: NAME`` with the same ``type`` in the data; text in ``response.output_text.delta``
+- stream: ``event: NAME`` with the same ``type`` in the data (LiteLLM's proxy sends the data alone: the
+  ``type`` is what counts); text in ``response.output_text.delta``
   (``delta``), reasoning in ``response.reasoning_text.delta`` (vLLM) or
   ``response.reasoning_summary_text.delta`` (OpenAI, LiteLLM's bridge); the stream ends with
   ``response.completed`` or ``response.incomplete`` (the whole response, with its usage) and has no
@@ -218,10 +219,13 @@ class ResponsesAdapter(OpenAIAdapter):
         return parse_response(data)
 
     def classify_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> ErrorInfo:
-        """OpenAI's, and ``model_not_found`` whatever the status: OpenAI answered an unknown model with 400
-        before it moved to 404 (LiteLLM#39457), and proxies may still."""
+        """OpenAI's, and an unknown model whatever the status: OpenAI answered one with 400 ``model_not_found``
+        before it moved to 404 (LiteLLM#39457); LiteLLM's proxy answers 400 "Invalid model name passed in
+        model=X" (tests/litellm)."""
         info = super().classify_error(status, body, text, headers)
-        return replace(info, kind="model_not_found") if info.code == "model_not_found" else info
+        if info.code == "model_not_found" or (status == 400 and "invalid model name" in info.message.lower()):
+            return replace(info, kind="model_not_found")
+        return info
 
     def stream_parser(self) -> ResponsesStreamParser:  # type: ignore[override]
         return ResponsesStreamParser()

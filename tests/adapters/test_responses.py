@@ -186,6 +186,17 @@ def test_a_text_delta_is_a_plain_str() -> None:
     assert A.stream_parser().feed(ev("response.output_text.delta", delta="Hi")) == "Hi"
 
 
+def test_events_without_names_go_by_their_type() -> None:
+    """LiteLLM's proxy sends no ``event:`` lines (tests/litellm): the SSE decoder names every event "message"."""
+    events = [
+        ev("response.created", "message", response={}),
+        ev("response.output_text.delta", "message", delta="Hi"),
+        ev("response.completed", "message", response={"status": "completed", "output": [], "usage": USAGE}),
+    ]
+    deltas = feed_all(events)
+    assert [(d.text, d.finish_reason, d.usage) for d in deltas] == [("Hi", None, None), ("", "stop", Usage(21, 2))]
+
+
 @pytest.mark.parametrize("typ", ["response.reasoning_text.delta", "response.reasoning_summary_text.delta"])
 def test_stream_reasoning(typ: str) -> None:
     deltas = feed_all([ev(typ, delta="Hmm, "), ev(typ, delta="blue."), ev("response.output_text.delta", delta="Blue."),
@@ -276,6 +287,8 @@ IRE = "invalid_request_error"
          "model_not_found", False),
         (400, oai_error("The requested model 'gpt-9' does not exist.", IRE, "model_not_found", "model"),
          "model_not_found", False),  # what OpenAI answered before it moved to 404
+        (400, oai_error("/responses: Invalid model name passed in model=gpt-9.", IRE, "400"), "model_not_found",
+         False),  # LiteLLM's proxy
         (429, oai_error("You exceeded your current quota", "insufficient_quota", "insufficient_quota"),
          "rate_limited", True),
         (400, oai_error("Unknown parameter: 'stop'.", IRE, "unknown_parameter", "stop"), "bad_response", False),

@@ -7,7 +7,9 @@ Facts and where they come from:
   ``response_text_delta_event.py``, ``response_reasoning_summary_text_delta_event.py``,
   ``response_completed_event.py``, ``response_incomplete_event.py``, ``response_failed_event.py``,
   ``response_error.py``, ``response_error_event.py``), commit e43b422 (2026-08);
-- events are ``event: TYPE`` + ``data: {"type": TYPE, ..., "sequence_number": n}``, no ``[DONE]``; the order
+- events are ``event: TYPE`` + ``data: {"type": TYPE, ..., "sequence_number": n}``, no ``[DONE]``, as real
+  vLLM 0.32 sends them (tests/vllm checks the fake's names and order against it; LiteLLM's bridge sends
+  the data alone, without ``event:`` lines or most sequence numbers, tests/litellm); the order
   (created, in_progress, output_item.added, content_part.added, output_text.delta..., output_text.done,
   content_part.done, output_item.done, completed) as LiteLLM's bridge documents OpenAI's
   (litellm/responses/litellm_completion_transformation/streaming_iterator.py, 1.106.12) and vLLM emits it

@@ -7,7 +7,8 @@ from :class:`~.openai.OpenAIAdapter`; only the chat request and its answer diffe
 
 - body: ``model``, ``input`` (a string or a list of messages ``{"role": "user"|"assistant"|"system"|
   "developer", "content": str}``), ``instructions`` (the system prompt), ``max_output_tokens``,
-  ``temperature``, ``stream``, ``store`` (``false``: the history is ours, the service keeps no copy).
+  ``temperature``, ``stream``, ``store`` (``false``: the history is ours, the service keeps no copy);
+  OpenAI takes ``max_output_tokens`` from 16 up, so a smaller limit is raised to 16 there.
   There is no ``stop`` parameter (OpenAI answers 400 to unknown parameters), so stop sequences are not sent;
 - answer: ``{"object": "response", "status": "completed"|"incomplete"|"failed"|"in_progress"|...,
   "output": [{"type": "message", "content": [{"type": "output_text", "text"}|{"type": "refusal",
@@ -29,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .._types import Usage
 from ._base import (
@@ -58,6 +60,17 @@ __all__ = ["SPEC", "ResponsesAdapter", "ResponsesStreamParser", "parse_response"
 _INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
 _REASONING_DELTAS = ("response.reasoning_text.delta", "response.reasoning_summary_text.delta")
 _ENDS = ("response.completed", "response.incomplete")
+#: OpenAI's own service: $OPENAI_API_KEY goes only there (openai.py's hosts)
+OPENAI_HOSTS = ("api.openai.com", ".api.openai.com")
+#: OpenAI refuses ``max_output_tokens`` below 16 (400 ``integer_below_min_value``: vectorize-io/hindsight#58,
+#: QuantumNous/new-api#2866); vLLM and LiteLLM take 1 (tests/vllm, tests/litellm), which verify sends
+OPENAI_MIN_OUTPUT_TOKENS = 16
+
+
+def _is_openai(e: Endpoint) -> bool:
+    """The endpoint is OpenAI's own service (``SPEC.is_official`` once the registry lands)."""
+    host = (urlsplit(e.address.strip() or SPEC.default_address).hostname or "").lower()
+    return any(host.endswith(h) if h.startswith(".") else host == h for h in OPENAI_HOSTS)
 
 
 def _usage(u: Any) -> Usage:
@@ -210,7 +223,8 @@ class ResponsesAdapter(OpenAIAdapter):
         if params.temperature is not None:
             body["temperature"] = params.temperature
         if params.max_tokens is not None:
-            body["max_output_tokens"] = params.max_tokens
+            low = OPENAI_MIN_OUTPUT_TOKENS if _is_openai(e) else 0
+            body["max_output_tokens"] = max(params.max_tokens, low)
         if stream:
             body["stream"] = True
         return body
@@ -238,7 +252,7 @@ SPEC = TypeSpec(
     aliases=("responses", "openai-response"),
     default_address="https://api.openai.com",
     version_segment="/v1",
-    official_hosts=("api.openai.com", ".api.openai.com"),  # OpenAI's own service: $OPENAI_API_KEY goes only there
+    official_hosts=OPENAI_HOSTS,
     key_env_vars=("OPENAI_API_KEY",),
     placeholder="https://api.openai.com",
     address_hint="OpenAI, or a server that speaks its Responses API (/v1/responses: vLLM, LiteLLM's proxy, ...)",

@@ -84,6 +84,15 @@ def test_system_messages_become_instructions_and_stop_is_not_sent() -> None:
     assert "authorization" not in req.headers and req.headers["x-team"] == "ml"
 
 
+@pytest.mark.parametrize(
+    ("address", "sent"), [("", 16), ("https://api.openai.com/v1", 16), ("https://eu.api.openai.com", 16),
+                          ("http://localhost:8000/", 1), ("https://api.openai.com.evil.example", 1)],
+)  # fmt: skip
+def test_openai_itself_takes_at_least_16_output_tokens(address: str, sent: int) -> None:
+    req = A.chat_request(io.endpoint(SPEC, address), "", params(max_tokens=1), False)
+    assert req.json is not None and req.json["max_output_tokens"] == sent
+
+
 def test_stream_request() -> None:
     req = A.chat_request(LOCAL, "", params(), True)
     assert req.json is not None and req.json["stream"] is True and "stream_options" not in req.json

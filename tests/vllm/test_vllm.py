@@ -21,11 +21,16 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO, capture_output
 
 from jupyter_providers import AuthenticationError, ModelNotFoundError, ProviderStore, chat
+from jupyter_providers._sse import SSEDecoder
+from jupyter_providers._types import Message
+from jupyter_providers.adapters._base import ChatParams
+from jupyter_providers.adapters.responses import SPEC as RESPONSES
 from jupyter_providers.conversation import get_conversation, reset_conversations
 from jupyter_providers.magics import ChatMagics
 from jupyter_providers.reply import Reply
 from jupyter_providers.widgets import ProvidersPanel
 
+from .. import adapter_io as io
 from .._shown import shown_text
 from ..conftest import LOCAL_KEY
 from ..fakes import FakeServer
@@ -240,6 +245,52 @@ def test_the_fake_matches_real_vllm(vllm: Servers) -> None:
     assert real["stream_end"][:2] == ("[DONE]", [])  # usage comes in a last chunk with choices: []
     with FakeServer("vllm", api_key=VLLM_KEY, models=[MODEL]) as fake:
         assert exchanges(fake.base_url, VLLM_KEY) == real
+
+
+# -- the Responses API (openai-responses), which vLLM serves itself at /v1/responses ----------------------------
+HI: list[Message] = [{"role": "user", "content": "Hi"}]
+
+
+def collapsed(raw: bytes) -> list[str]:
+    """The stream's event names, a run of the same name once (the number of deltas differs)."""
+    names = [ev.event for ev in SSEDecoder().feed(raw)]
+    return [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
+
+
+def test_responses_chat(vllm: Servers) -> None:
+    e = io.endpoint(RESPONSES, vllm.open.url)
+    ask = ChatParams(MODEL, [{"role": "user", "content": PROMPT}], "Be brief.", max_tokens=16)
+    c = io.complete(RESPONSES, e, "", ask)
+    assert c.text.strip() and c.finish_reason in ("stop", "length") and c.model == MODEL
+    assert c.usage.input_tokens and 0 < (c.usage.output_tokens or 0) <= 16
+    one = io.complete(RESPONSES, e, "", ChatParams(MODEL, HI, max_tokens=1))
+    assert (one.finish_reason, one.usage.output_tokens) == ("length", 1)  # what verify asks for: one token
+
+
+def test_responses_stream_with_usage(vllm: Servers) -> None:
+    e = io.endpoint(RESPONSES, vllm.open.url)
+    s = io.stream(RESPONSES, e, "", ChatParams(MODEL, [{"role": "user", "content": "Count from one to ten."}],
+                                                 temperature=0, max_tokens=20))  # fmt: skip
+    assert s.complete and len(s.deltas) > 2 and s.text.strip() and len(s.finish_reasons) == 1
+    (usage,) = s.usages
+    assert usage.input_tokens and 0 < (usage.output_tokens or 0) <= 20
+    events = SSEDecoder().feed(s.raw)
+    assert all(json.loads(ev.data)["type"] == ev.event for ev in events) and b"[DONE]" not in s.raw
+    # the fake sends the events real vLLM sends, in the same order
+    with FakeServer("openai-responses", models=[MODEL]) as fake:
+        faked = io.stream(RESPONSES, io.endpoint(RESPONSES, fake.base_url), "", ChatParams(MODEL, HI))
+    assert collapsed(faked.raw) == collapsed(s.raw)
+
+
+def test_responses_models_and_verdicts(vllm: Servers) -> None:
+    keyed = io.endpoint(RESPONSES, vllm.keyed.url)
+    assert io.models(RESPONSES, keyed, VLLM_KEY) == [MODEL]
+    with pytest.raises(io.HTTPFailure) as wrong:
+        io.complete(RESPONSES, keyed, "sk-nope", ChatParams(MODEL, HI, max_tokens=2))
+    with pytest.raises(io.HTTPFailure) as unknown:
+        io.stream(RESPONSES, keyed, VLLM_KEY, ChatParams("gpt2", HI, max_tokens=2))
+    assert (wrong.value.status, wrong.value.info.kind) == (401, "auth")
+    assert (unknown.value.status, unknown.value.info.kind) == (404, "model_not_found"), unknown.value.text
 
 
 # -- the converted weights are the GGUF's ------------------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""The LiteLLM proxy (from .venv-litellm, scripts/litellm_env.sh) in front of the real local model, once per
+module: started on a free 127.0.0.1 port, offline, with its own key.
+
+Two routes to the same llama.cpp server (tests/conftest.py's ``llama_server``):
+
+- ``smollm2`` is ``lm_studio/smollm2``: LiteLLM has no Responses config for ``lm_studio``, so it answers
+  ``/v1/responses`` itself by bridging onto the upstream's Chat Completions
+  (litellm/responses/litellm_completion_transformation);
+- ``smollm2-forward`` is ``hosted_vllm/smollm2``: LiteLLM has a Responses config for ``hosted_vllm``
+  (litellm.utils ``get_provider_responses_api_config``) and forwards ``/v1/responses`` upstream, where
+  llama.cpp has no such route.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from jupyter_providers.local import LocalServer, free_port
+
+from ..conftest import LOCAL_KEY, OUTPUT_DIR
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = Path(os.environ.get("LITELLM_VENV", ROOT / ".venv-litellm"))
+#: the key the proxy demands (its master key); the upstream's key reaches it by environment, never a file
+PROXY_KEY = "sk-litellm-test-3e9b07c2a4"
+START_TIMEOUT = 180.0
+CONFIG = """\
+model_list:
+  - model_name: smollm2
+    litellm_params:
+      model: lm_studio/smollm2
+      api_base: {base}/v1
+      api_key: os.environ/JP_UPSTREAM_KEY
+  - model_name: smollm2-forward
+    litellm_params:
+      model: hosted_vllm/smollm2
+      api_base: {base}/v1
+      api_key: os.environ/JP_UPSTREAM_KEY
+general_settings:
+  master_key: os.environ/JP_PROXY_KEY
+litellm_settings:
+  drop_params: true
+"""
+
+
+def unavailable() -> str | None:
+    reason = VENV / "UNAVAILABLE"
+    if reason.is_file():
+        return f"LiteLLM cannot be installed here: {reason.read_text().strip()}"
+    if not any(VENV.glob(".complete-*")) or not (VENV / "bin" / "litellm").exists():
+        return f"{VENV.name} is not built - run `make litellm-env` (scripts/litellm_env.sh)"
+    return None
+
+
+@dataclass
+class Proxy:
+    port: int
+    log_path: Path
+    key: str = field(default=PROXY_KEY, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def litellm(llama_server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    """Skipped (with the reason) where LiteLLM cannot be installed; a failure with ``JP_REQUIRE_LITELLM=1``
+    (the Makefile sets it once .venv-litellm is built)."""
+    reason = unavailable()
+    if reason:
+        if os.environ.get("JP_REQUIRE_LITELLM") == "1":
+            pytest.fail(f"JP_REQUIRE_LITELLM=1 but {reason}")
+        pytest.skip(reason)
+    config = tmp_path_factory.mktemp("litellm") / "config.yaml"
+    config.write_text(CONFIG.format(base=llama_server.base_url))
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    proxy = Proxy(free_port(), OUTPUT_DIR / "litellm.log")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV") and "KEY" not in k}
+    env.update(
+        JP_UPSTREAM_KEY=LOCAL_KEY, JP_PROXY_KEY=PROXY_KEY,
+        LITELLM_LOCAL_MODEL_COST_MAP="True",  # the cost map shipped in the package, not fetched at start-up
+        LITELLM_TELEMETRY="False", DO_NOT_TRACK="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+        NO_DOCS="True", DISABLE_ADMIN_UI="True", LITELLM_LOG="INFO",
+    )  # fmt: skip
+    cmd = [str(VENV / "bin" / "litellm"), "--config", str(config), "--host", "127.0.0.1", "--port", str(proxy.port)]
+    with open(proxy.log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)  # fmt: skip
+    try:
+        deadline, started = time.monotonic() + START_TIMEOUT, time.monotonic()
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"litellm exited at start-up ({proc.returncode}):\n{proxy.log_tail()}")
+            try:
+                if httpx.get(f"{proxy.url}health/liveliness", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"litellm was not ready within {START_TIMEOUT:g} s:\n{proxy.log_tail()}")
+            time.sleep(0.5)
+        print(f"LiteLLM: ready in {time.monotonic() - started:.0f} s")
+        yield proxy
+    finally:
+        _stop(proc)

@@ -5,8 +5,8 @@
 3. Otherwise one trailing ``/`` is dropped, and the type's version segment
    (``/v1``, Gemini ``/v1beta``) is appended unless the path already holds a
    version segment such as ``/v1``, ``/v1beta`` or ``/api/v3``.
-Azure is different: requests go to ``{root}/openai/deployments/{model}/...`` unless
-the address already ends with ``/openai/v1`` (the v1 route).
+A type may have its own rule (:attr:`~.adapters._spec.TypeSpec.resolve`): Azure's requests go to
+``{root}/openai/deployments/{model}/...`` unless the address ends with ``/openai/v1`` (the v1 route).
 """
 
 from __future__ import annotations
@@ -18,28 +18,7 @@ from urllib.parse import urlsplit
 
 from ._checks import describe_char
 
-__all__ = ["DEFAULT_ADDRESS", "VERSION_SEGMENT", "check_address", "is_official", "mask_credentials", "resolve_base"]
-
-DEFAULT_ADDRESS = {
-    "openai": "https://api.openai.com",
-    "anthropic": "https://api.anthropic.com",
-    "gemini": "https://generativelanguage.googleapis.com",
-    "azure": "",  # every Azure resource has its own address
-}
-VERSION_SEGMENT = {"openai": "/v1", "anthropic": "/v1", "gemini": "/v1beta", "azure": ""}
-
-#: The hosts of each type's own service (a leading dot: any host under that domain). The SDK's key
-#: variable (``OPENAI_API_KEY``...) is sent only there, over https: a key meant for the vendor's API
-#: never goes to a local server, a proxy or a typo'd address just because it is in the environment.
-OFFICIAL_HOSTS = {
-    "openai": ("api.openai.com", ".api.openai.com"),
-    "anthropic": ("api.anthropic.com",),
-    "gemini": ("generativelanguage.googleapis.com",),
-    "azure": (
-        ".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com",
-        ".openai.azure.us", ".openai.azure.cn",
-    ),
-}  # fmt: skip
+__all__ = ["check_address", "host_in", "mask_credentials", "resolve_base"]
 
 _VERSION_RE = re.compile(r"/v\d+(?:[a-z]+\d*)?(?:/|$)")
 #: the authority's user-info (``user:password@``), found even in an address that does not parse
@@ -113,30 +92,24 @@ def _host_problem(host: str, *, bracketed: bool) -> str | None:
     return None
 
 
-def resolve_base(type_: str, address: str) -> str:
-    """The base URL for ``type_``: the version-qualified root every endpoint path is appended to.
-
-    For Azure the result is the resource root (classic route) or the ``/openai/v1`` base.
-    """
-    text = address.strip() or DEFAULT_ADDRESS[type_]
+def resolve_base(address: str, version_segment: str) -> str:
+    """The base URL every endpoint path is appended to, by the rules above (``address`` already has the
+    type's default filled in when it was blank)."""
+    text = address.strip()
     if text.endswith("#"):
         return text[:-1]
     if text.endswith("/"):
         text = text[:-1]
-    if type_ == "azure":
-        return text[: -len("/openai")] if text.endswith("/openai") else text
-    path = urlsplit(text).path
-    if _VERSION_RE.search(path):
+    if not version_segment or _VERSION_RE.search(urlsplit(text).path):
         return text
-    return text + VERSION_SEGMENT[type_]
+    return text + version_segment
 
 
-def is_official(type_: str, address: str, *, https: bool = True) -> bool:
-    """True when ``address`` (as typed; blank is the type's default) is the type's own service
-    (over https, unless ``https=False``)."""
-    text = address.strip() or DEFAULT_ADDRESS[type_]
-    parts = urlsplit(text.removesuffix("#"))
+def host_in(address: str, hosts: tuple[str, ...], *, https: bool = True) -> bool:
+    """True when ``address``'s host is one of ``hosts`` (a leading dot: any host under that domain), over
+    https unless ``https=False``: how a type's own service is recognised (its key variables go only there)."""
+    parts = urlsplit(address.strip().removesuffix("#"))
     host = (parts.hostname or "").rstrip(".")
     if not host or (https and parts.scheme != "https"):
         return False
-    return any(host.endswith(h) if h.startswith(".") else host == h for h in OFFICIAL_HOSTS[type_])
+    return any(host.endswith(h) if h.startswith(".") else host == h for h in hosts)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from ._checks import check_azure_deployment, check_visible, unsendable
+from ._checks import check_visible, unsendable
 from ._secret import Secret
+from .adapters import resolve_type, spec, type_names
+from .presets import preset, preset_names
 
 __all__ = [
     "PROVIDER_TYPES",
@@ -22,23 +24,34 @@ __all__ = [
     "check_key",
     "check_model_id",
     "check_name",
+    "check_preset",
     "check_text",
     "check_timeout",
     "check_type",
     "split_ids",
 ]
 
-PROVIDER_TYPES = ("openai", "gemini", "anthropic", "azure")
+#: every provider type's name, from the registry (:mod:`jupyter_providers.adapters`)
+PROVIDER_TYPES = type_names()
 _MODEL_ID_RE = re.compile(r"^\S{1,256}$")
-_TYPE_ALIASES = {"azure openai": "azure", "azure-openai": "azure", "azure_openai": "azure", "google": "gemini"}
 
 
 def check_type(value: str) -> str:
-    t = str(value).strip().lower()
-    t = _TYPE_ALIASES.get(t, t)
-    if t not in PROVIDER_TYPES:
+    """The type a person named (a name or an alias, any case), as the store records it."""
+    t = resolve_type(value)
+    if t is None:
         raise ValueError(f"type: {value!r} is not a provider type; use one of {', '.join(PROVIDER_TYPES)}")
     return t
+
+
+def check_preset(value: object) -> str | None:
+    """A preset's name as the store records it (``None``: no preset)."""
+    if value is None or value == "":
+        return None
+    found = preset(value) if isinstance(value, str) else None
+    if found is None:
+        raise ValueError(f"preset: {value!r} is not a preset; use one of {', '.join(preset_names())}")
+    return found.name
 
 
 def check_name(value: object) -> str:
@@ -116,10 +129,10 @@ def key_problem(text: str) -> str | None:
 
 
 def check_deployments(type_: str, ids: Iterable[str]) -> None:
-    """For Azure, the model is the deployment: its name follows Azure's rule."""
-    if type_ == "azure":
-        for i in ids:
-            check_azure_deployment(i)
+    """Model ids the type's API can take (its spec's ``check_model``: Azure's deployment names)."""
+    check = spec(type_).check_model
+    for i in ids:
+        check(i)
 
 
 def split_ids(value: str) -> list[str]:

@@ -6,7 +6,9 @@ import argparse
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ._fields import PROVIDER_TYPES
 from ._table import ProvidersTable
+from .presets import preset_names
 
 if TYPE_CHECKING:
     from .store import ProviderStore
@@ -14,7 +16,8 @@ if TYPE_CHECKING:
 __all__ = ["USAGE", "ProvidersCommand", "UsageError"]
 
 USAGE = (
-    "usage: %providers [add NAME --type openai|anthropic|gemini|azure --url URL [--key-env VAR] [--no-key] "
+    f"usage: %providers [add NAME [--preset {'|'.join(preset_names())}] [--type {'|'.join(PROVIDER_TYPES)}] "
+    "[--url URL] [--key-env VAR] [--no-key] "
     "[--model ID ...] | verify [NAME] [--model ID] | models NAME [--fetch] [--add ID ...] [--remove ID] | "
     "enable NAME | disable NAME | remove NAME | key NAME | tls NAME on|off]"
 )
@@ -37,7 +40,8 @@ def _parser() -> _Parser:
     sub = parser.add_subparsers(dest="cmd", metavar="command", parser_class=_Parser)
     add = sub.add_parser("add", add_help=False)
     add.add_argument("name")
-    add.add_argument("--type", "-t", default="openai")
+    add.add_argument("--type", "-t")
+    add.add_argument("--preset")
     add.add_argument("--url", "-u", default="")
     add.add_argument("--key-env")
     add.add_argument("--no-key", action="store_true")
@@ -84,7 +88,7 @@ class ProvidersCommand:
     def _add(self, a: Any) -> str:
         p = self.store.add(
             a.name, type=a.type, base_url=a.url, api_key="" if a.no_key else None, api_key_env=a.key_env,
-            models=a.model, api_version=a.api_version,
+            models=a.model, api_version=a.api_version, preset=a.preset,
         )  # fmt: skip
         return f"added {p.name} ({p.type}): {self.store.endpoint_preview(p.name)} - key: {p.key_label}"
 

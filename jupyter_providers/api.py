@@ -54,9 +54,9 @@ def pick_provider(
 
 def max_temperature(provider_type: str) -> float:
     """The highest temperature a provider type's API accepts (Anthropic: 1; the others: 2)."""
-    from .adapters import ADAPTERS
+    from .adapters import spec
 
-    return ADAPTERS[provider_type].max_temperature
+    return spec(provider_type).max_temperature
 
 
 def check_chat_options(temperature: Any, max_tokens: Any) -> tuple[float | None, int | None]:

@@ -379,9 +379,3 @@ def stop() -> bool:
         return False
     server.stop()
     return True
-
-
-if __name__ == "__main__":
-    from .__main__ import main
-
-    sys.exit(main(["local", *(sys.argv[1:] or ["start", "--foreground"])]))

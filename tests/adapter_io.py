@@ -50,10 +50,11 @@ class Streamed:
 
 
 def endpoint(spec: TypeSpec, address: str, headers: dict[str, str] | None = None) -> Endpoint:
-    """The endpoint for ``address`` as a user would type it: ``http://host:port/`` (no path; blank: the type's
-    default address), to which the type's version segment is appended as the common rule does."""
-    base = (address.strip() or spec.default_address).rstrip("/") + spec.version_segment
-    return Endpoint(type=spec.name, base=base, address=address, headers=dict(headers or {}))
+    """The endpoint a provider of this type with ``address`` (blank: the type's default) resolves to, as the
+    store resolves it (:attr:`jupyter_providers.Provider.endpoint`)."""
+    from jupyter_providers import Provider
+
+    return Provider("io", spec.name, base_url=address, headers=dict(headers or {})).endpoint
 
 
 def _check(spec: TypeSpec, resp: httpx.Response) -> None:

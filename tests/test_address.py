@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jupyter_providers._address import DEFAULT_ADDRESS, check_address, resolve_base
+from jupyter_providers._address import check_address
+from jupyter_providers.adapters import TYPES, spec
+
+
+def resolve_base(type_: str, address: str) -> str:
+    """The base URL the type's spec gives for ``address``."""
+    return spec(type_).base(address)
+
 
 # -- blank: the official address -------------------------------------------------------------------------
 
@@ -25,8 +32,12 @@ def test_blank_address_is_the_official_default(type_: str, expected: str, blank:
     assert resolve_base(type_, blank) == expected
 
 
-def test_every_type_has_a_default_entry() -> None:
-    assert set(DEFAULT_ADDRESS) == {"openai", "anthropic", "gemini", "azure"}
+@pytest.mark.parametrize("type_", list(TYPES))
+def test_every_type_either_has_a_default_address_or_says_one_is_needed(type_: str) -> None:
+    s = spec(type_)
+    assert s.needs_address == (resolve_base(type_, "") == "")
+    if s.needs_address:
+        assert s.placeholder.startswith("https://"), "the panel shows an example address"
 
 
 # -- version segment ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from traitlets import TraitError
 
 from jupyter_providers import ProviderStore, chat
 from jupyter_providers._providers_cmd import USAGE
+from jupyter_providers.adapters import TYPES
 from jupyter_providers.conversation import reset_conversations
 from jupyter_providers.magics import ChatMagics
 from jupyter_providers.widgets import ProvidersPanel
@@ -375,11 +376,11 @@ def test_bad_input(case: int, ctx: Ctx) -> None:
     MESSAGES[case] = lines
 
 
-def test_the_panel_offers_only_the_four_types(ctx: Ctx) -> None:
-    """A bad type cannot be typed in the panel: the form's type is a list of the four, which refuses any other."""
+def test_the_panel_offers_only_the_registry_types(ctx: Ctx) -> None:
+    """A bad type cannot be typed in the panel: the form's type is the registry's list, which refuses any other."""
     panel = ctx.panel
     before = state(ctx)
-    assert [v for _, v in panel.add_type.options] == ["openai", "gemini", "anthropic", "azure"]
+    assert [v for _, v in panel.add_type.options] == list(TYPES)
     panel.add_name.value = "Q"
     with pytest.raises(TraitError):
         panel.add_type.value = "bedrock"

@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jupyter_providers import ProviderError, ProviderStore, Usage, chat
+from jupyter_providers import Message, ProviderError, ProviderStore, Usage, chat
 from jupyter_providers import client as client_module
 from jupyter_providers._sse import SSEDecoder, SSEEvent
-from jupyter_providers.adapters import ADAPTERS
+from jupyter_providers.adapters import adapter_for
 from jupyter_providers.adapters._base import ChatParams, Delta, ProtocolError, StreamErrorEvent, as_delta
 from jupyter_providers.client import list_models
 
@@ -49,12 +49,17 @@ def _store() -> ProviderStore:
 STORE = _store()
 
 
+USER_HI: Message = {"role": "user", "content": "hi"}
+
+
 def _record(protocol: str) -> bytes:
     """The bytes a fake server sends for one streamed reply, as the client reads them."""
     reasoning = None if protocol == "azure" else REASONING
     with FakeServer(protocol, models=["model-a"], reply=REPLY, reasoning=reasoning) as srv:
         p = dataclasses.replace(STORE[protocol], base_url=srv.base_url)
-        req = ADAPTERS[protocol].chat_request(p, "", ChatParams("model-a", [{"role": "user", "content": "hi"}]), True)
+        req = adapter_for(protocol).chat_request(
+            p.endpoint, "", ChatParams("model-a", [{"role": "user", "content": "hi"}]), True
+        )
         with httpx.Client(timeout=10) as http:
             resp = http.send(http.build_request(req.method, req.url, headers=req.headers, json=req.json), stream=True)
             try:
@@ -69,7 +74,7 @@ RECORDED = {t: _record(t) for t in PROTOCOLS}
 
 def parse(protocol: str, chunks: list[bytes]) -> tuple[list[Delta], bool]:
     """Decoder + parser over ``chunks``, as the client runs them: the deltas and whether the end was seen."""
-    decoder, parser = SSEDecoder(), ADAPTERS[protocol].stream_parser()
+    decoder, parser = SSEDecoder(), adapter_for(protocol).stream_parser()
     deltas: list[Delta] = []
     for chunk in [*chunks, None]:
         events = decoder.feed(chunk) if chunk is not None else decoder.close()
@@ -304,7 +309,9 @@ def _completion(protocol: str) -> Any:
     """A whole (not streamed) answer of each protocol, from the fake."""
     with FakeServer(protocol, models=["model-a"], reply=REPLY) as srv:
         p = dataclasses.replace(STORE[protocol], base_url=srv.base_url)
-        req = ADAPTERS[protocol].chat_request(p, "", ChatParams("model-a", [{"role": "user", "content": "hi"}]), False)
+        req = adapter_for(protocol).chat_request(
+            p.endpoint, "", ChatParams("model-a", [{"role": "user", "content": "hi"}]), False
+        )
         return httpx.post(req.url, headers=req.headers, json=req.json, timeout=10).json()
 
 

@@ -11,8 +11,13 @@ from typing import Any
 import pytest
 
 from jupyter_providers import Verification
+from jupyter_providers import _store_base as store_base_module
 from jupyter_providers import store as store_module
-from jupyter_providers.store import DEFAULT_AZURE_API_VERSION, KEY_ENV_VARS, Model, Provider, ProviderStore, get_store
+from jupyter_providers.adapters import TYPES
+from jupyter_providers.adapters.azure import DEFAULT_API_VERSION as DEFAULT_AZURE_API_VERSION
+from jupyter_providers.store import Model, Provider, ProviderStore, get_store
+
+KEY_ENV_VARS = {name: s.key_env_vars for name, s in TYPES.items()}
 
 KEY_VARS = [
     "OPENAI_API_KEY",
@@ -376,12 +381,17 @@ def test_duplicate_names_case_insensitive(
     assert store["vLLM"].base_url == "http://localhost:8000"
 
 
-@pytest.mark.parametrize("type_", ["bedrock", "", "openai2", None])
+@pytest.mark.parametrize("type_", ["bedrock", "", "openai2", None, 3])
 def test_unknown_type(store: ProviderStore, assert_rejected: Callable[..., str], type_: Any) -> None:
     store.add("existing")
-    message = assert_rejected(store, "type", lambda: store.add("new", type=type_))
-    assert "openai, gemini, anthropic, azure" in message
+    if type_ is not None:  # add's default: "openai", or the preset's type
+        message = assert_rejected(store, "type", lambda: store.add("new", type=type_))
+        assert ", ".join(TYPES) in message  # every type of the registry is named
     assert_rejected(store, "type", lambda: store.update("existing", type=type_))
+
+
+def test_no_type_means_openai(store: ProviderStore) -> None:
+    assert store.add("p").type == "openai"
 
 
 @pytest.mark.parametrize(
@@ -749,7 +759,7 @@ def test_key_hint_without_any_variable(store: ProviderStore) -> None:
 
 def test_key_env_vars_table() -> None:
     assert KEY_ENV_VARS["gemini"] == ("GEMINI_API_KEY", "GOOGLE_API_KEY")
-    assert set(KEY_ENV_VARS) == {"openai", "anthropic", "gemini", "azure"}
+    assert all(s.key_env_vars or not s.needs_key for s in TYPES.values()), "a type that needs a key names its variable"
 
 
 def test_gemini_prefers_gemini_api_key(store: ProviderStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -823,10 +833,10 @@ def test_azure_blank_address_takes_the_endpoint_variable(store: ProviderStore, m
 
 def test_effective_api_version(store: ProviderStore, monkeypatch: pytest.MonkeyPatch) -> None:
     p = store.add("az", type="azure")
-    assert p.effective_api_version == DEFAULT_AZURE_API_VERSION
+    assert p.option("api_version") == DEFAULT_AZURE_API_VERSION
     monkeypatch.setenv("OPENAI_API_VERSION", "2024-06-01")
-    assert p.effective_api_version == "2024-06-01"
-    assert store.update("az", api_version="2025-01-01-preview").effective_api_version == "2025-01-01-preview"
+    assert p.option("api_version") == "2024-06-01"
+    assert store.update("az", api_version="2025-01-01-preview").option("api_version") == "2025-01-01-preview"
 
 
 # -- no key in any text ---------------------------------------------------------------------------------------------
@@ -885,7 +895,7 @@ def test_repr_marks_disabled(store: ProviderStore) -> None:
 
 def test_get_store_is_one_shared_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(store_module, "_store", None)
-    monkeypatch.setattr(store_module, "admin_config_paths", lambda: [])
+    monkeypatch.setattr(store_base_module, "admin_config_paths", lambda: [])
     monkeypatch.setenv("JUPYTER_PROVIDERS_DIR", str(tmp_path / "shared"))
     first = get_store()
     assert get_store() is first

@@ -14,7 +14,7 @@ from .._types import Message, Usage
 
 if TYPE_CHECKING:
     from .._sse import SSEEvent
-    from ..store import Provider
+    from ._spec import Endpoint
 
 __all__ = [
     "SHAPE_ERRORS",
@@ -122,11 +122,11 @@ def as_delta(item: Delta | str) -> Delta:
 
 
 class Adapter(Protocol):
-    max_temperature: float  # the highest temperature the API accepts (all take 0 as the lowest)
+    """Builds requests on an :class:`~._spec.Endpoint` and parses answers (see docs/architecture.md)."""
 
-    def chat_url(self, p: Provider, model: str, stream: bool) -> str: ...
-    def chat_request(self, p: Provider, key: Key, params: ChatParams, stream: bool) -> HTTPRequest: ...
-    def models_request(self, p: Provider, key: Key, page: str | None) -> HTTPRequest: ...
+    def chat_url(self, e: Endpoint, model: str, stream: bool) -> str: ...
+    def chat_request(self, e: Endpoint, key: Key, params: ChatParams, stream: bool) -> HTTPRequest: ...
+    def models_request(self, e: Endpoint, key: Key, page: str | None) -> HTTPRequest: ...
     def parse_models(self, data: Any) -> tuple[list[str], str | None]: ...
     def parse_completion(self, data: Any) -> Completion: ...
     def stream_parser(self) -> StreamParser: ...
@@ -143,10 +143,10 @@ def reveal(key: Key) -> str:
     return key.reveal() if isinstance(key, Secret) else key
 
 
-def base_headers(p: Provider, extra: Mapping[str, str]) -> dict[str, str]:
+def base_headers(e: Endpoint, extra: Mapping[str, str]) -> dict[str, str]:
     headers = {"content-type": "application/json", "accept": "application/json"}
     headers.update(extra)
-    headers.update(p.headers)
+    headers.update(e.headers)
     return headers
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
+from .._address import host_in, resolve_base
+
 if TYPE_CHECKING:
     from ._base import Adapter
 
@@ -76,14 +78,28 @@ class TypeSpec:
     env_address: str | None = None
     #: how a streamed answer is framed: server-sent events, or one JSON document per line (Ollama)
     stream_format: Literal["sse", "ndjson"] = "sse"
-    #: what the model is called in messages ("deployment" for Azure)
-    model_word: str = "model"
-    check_model: Callable[[str], None] = field(default=_no_check, repr=False, compare=False)
+    check_model: Callable[[str], object] = field(default=_no_check, repr=False, compare=False)
     resolve: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def needs_address(self) -> bool:
         return not self.default_address
+
+    def filled(self, typed: str) -> str:
+        """The address as typed, or when blank the one from ``env_address`` (Azure's endpoint variable)."""
+        typed = typed.strip()
+        if not typed and self.env_address:
+            return os.environ.get(self.env_address, "").strip()
+        return typed
+
+    def base(self, address: str) -> str:
+        """The base URL for ``address`` (blank: the default address)."""
+        text = address.strip() or self.default_address
+        return self.resolve(text) if self.resolve is not None else resolve_base(text, self.version_segment)
+
+    def is_official(self, address: str, *, https: bool = True) -> bool:
+        """True when ``address`` (blank: the default address) is the type's own service."""
+        return host_in(address.strip() or self.default_address, self.official_hosts, https=https)
 
     def extra(self, name: str) -> ExtraField | None:
         return next((f for f in self.extra_fields if f.name == name), None)

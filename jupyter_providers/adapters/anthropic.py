@@ -26,12 +26,18 @@ from ._base import (
     shape_error,
     stream_error,
 )
+from ._spec import TypeSpec
 
 if TYPE_CHECKING:
     from .._sse import SSEEvent
-    from ..store import Provider
+    from ._spec import Endpoint
 
-__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "AnthropicStreamParser"]
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "SPEC",
+    "AnthropicAdapter",
+    "AnthropicStreamParser",
+]
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # the API requires max_tokens
@@ -111,19 +117,16 @@ class AnthropicStreamParser:
 
 
 class AnthropicAdapter:
-    type = "anthropic"
-    max_temperature = 1.0  # the Messages API answers 400 above 1
+    def chat_url(self, e: Endpoint, model: str, stream: bool) -> str:
+        return e.base + "/messages"
 
-    def chat_url(self, p: Provider, model: str, stream: bool) -> str:
-        return p.resolved_base + "/messages"
-
-    def _headers(self, p: Provider, key: Key) -> dict[str, str]:
+    def _headers(self, e: Endpoint, key: Key) -> dict[str, str]:
         extra = {"anthropic-version": API_VERSION}
         if key:
             extra["x-api-key"] = reveal(key)
-        return base_headers(p, extra)
+        return base_headers(e, extra)
 
-    def chat_request(self, p: Provider, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
+    def chat_request(self, e: Endpoint, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
         system, turns = params.split_system()
         body: dict[str, Any] = {
             "model": params.model,
@@ -136,15 +139,15 @@ class AnthropicAdapter:
             body["temperature"] = params.temperature
         if params.stop:
             body["stop_sequences"] = params.stop
-        headers = self._headers(p, key)
+        headers = self._headers(e, key)
         if stream:
             body["stream"] = True
             headers["accept"] = "text/event-stream"
-        return HTTPRequest("POST", self.chat_url(p, params.model, stream), headers, body)
+        return HTTPRequest("POST", self.chat_url(e, params.model, stream), headers, body)
 
-    def models_request(self, p: Provider, key: Key, page: str | None) -> HTTPRequest:
+    def models_request(self, e: Endpoint, key: Key, page: str | None) -> HTTPRequest:
         query = {"limit": "1000", **({"after_id": page} if page else {})}
-        return HTTPRequest("GET", f"{p.resolved_base}/models?{urlencode(query)}", self._headers(p, key))
+        return HTTPRequest("GET", f"{e.base}/models?{urlencode(query)}", self._headers(e, key))
 
     def parse_models(self, data: Any) -> tuple[list[str], str | None]:
         data = obj(data, "the model list")
@@ -193,3 +196,17 @@ class AnthropicAdapter:
         if status == 404 and info.code == "not_found_error" and "model" not in info.message.lower():
             return ErrorInfo("bad_url", info.message, info.code)
         return info
+
+
+SPEC = TypeSpec(
+    name="anthropic",
+    label="Anthropic",
+    adapter=AnthropicAdapter(),
+    aliases=("claude",),
+    default_address="https://api.anthropic.com",
+    official_hosts=("api.anthropic.com",),
+    key_env_vars=("ANTHROPIC_API_KEY",),
+    max_temperature=1.0,  # the Messages API answers 400 above 1
+    placeholder="https://api.anthropic.com",
+    address_hint="Anthropic's Messages API, or a proxy that speaks it",
+)

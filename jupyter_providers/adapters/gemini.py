@@ -29,12 +29,13 @@ from ._base import (
     shape_error,
     stream_error,
 )
+from ._spec import TypeSpec
 
 if TYPE_CHECKING:
     from .._sse import SSEEvent
-    from ..store import Provider
+    from ._spec import Endpoint
 
-__all__ = ["GeminiAdapter", "GeminiStreamParser", "parse_gemini_response"]
+__all__ = ["SPEC", "GeminiAdapter", "GeminiStreamParser", "parse_gemini_response"]
 
 
 def _model_path(model: str) -> str:
@@ -88,17 +89,14 @@ class GeminiStreamParser:
 
 
 class GeminiAdapter:
-    type = "gemini"
-    max_temperature = 2.0
-
-    def chat_url(self, p: Provider, model: str, stream: bool) -> str:
+    def chat_url(self, e: Endpoint, model: str, stream: bool) -> str:
         verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return f"{p.resolved_base}/models/{_model_path(model)}:{verb}"
+        return f"{e.base}/models/{_model_path(model)}:{verb}"
 
-    def _headers(self, p: Provider, key: Key) -> dict[str, str]:
-        return base_headers(p, {"x-goog-api-key": reveal(key)} if key else {})
+    def _headers(self, e: Endpoint, key: Key) -> dict[str, str]:
+        return base_headers(e, {"x-goog-api-key": reveal(key)} if key else {})
 
-    def chat_request(self, p: Provider, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
+    def chat_request(self, e: Endpoint, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
         system, turns = params.split_system()
         body: dict[str, Any] = {
             "contents": [
@@ -117,14 +115,14 @@ class GeminiAdapter:
             config["stopSequences"] = params.stop
         if config:
             body["generationConfig"] = config
-        headers = self._headers(p, key)
+        headers = self._headers(e, key)
         if stream:
             headers["accept"] = "text/event-stream"
-        return HTTPRequest("POST", self.chat_url(p, params.model, stream), headers, body)
+        return HTTPRequest("POST", self.chat_url(e, params.model, stream), headers, body)
 
-    def models_request(self, p: Provider, key: Key, page: str | None) -> HTTPRequest:
+    def models_request(self, e: Endpoint, key: Key, page: str | None) -> HTTPRequest:
         query = {"pageSize": "1000", **({"pageToken": page} if page else {})}
-        return HTTPRequest("GET", f"{p.resolved_base}/models?{urlencode(query)}", self._headers(p, key))
+        return HTTPRequest("GET", f"{e.base}/models?{urlencode(query)}", self._headers(e, key))
 
     def parse_models(self, data: Any) -> tuple[list[str], str | None]:
         data = obj(data, "the model list")
@@ -182,3 +180,17 @@ class GeminiAdapter:
         ]
         quota = status == 429 and any("PerDay" in q for q in quota_ids)
         return ErrorInfo(kind, info.message, info.code, retry, quota)
+
+
+SPEC = TypeSpec(
+    name="gemini",
+    label="Gemini",
+    adapter=GeminiAdapter(),
+    aliases=("google", "google-gemini"),
+    default_address="https://generativelanguage.googleapis.com",
+    version_segment="/v1beta",
+    official_hosts=("generativelanguage.googleapis.com",),
+    key_env_vars=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    placeholder="https://generativelanguage.googleapis.com",
+    address_hint="Google's Gemini API (generateContent), or a proxy that speaks it",
+)

@@ -227,9 +227,7 @@ def resolve_ollama(address: str) -> str:
 SPEC = TypeSpec(
     name="ollama",
     label="Ollama",
-    # the Adapter protocol in _base.py still names the store's Provider until the registry lands (issue 13);
-    # this adapter is written against Endpoint as docs/architecture.md says: remove the ignore then
-    adapter=OllamaAdapter(),  # type: ignore[arg-type]
+    adapter=OllamaAdapter(),
     default_address="http://localhost:11434",
     version_segment="",
     official_hosts=("ollama.com",),

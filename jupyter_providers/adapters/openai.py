@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._address import is_official
+from .._address import host_in
 from .._types import Usage
 from ._base import (
     SHAPE_ERRORS,
@@ -16,6 +16,7 @@ from ._base import (
     HTTPRequest,
     Key,
     ProtocolError,
+    StreamParser,
     as_int,
     base_headers,
     classify_common,
@@ -25,12 +26,16 @@ from ._base import (
     shape_error,
     stream_error,
 )
+from ._spec import TypeSpec
 
 if TYPE_CHECKING:
     from .._sse import SSEEvent
-    from ..store import Provider
+    from ._spec import Endpoint
 
-__all__ = ["OpenAIAdapter", "OpenAIStreamParser", "parse_openai_completion"]
+__all__ = ["OPENAI_HOSTS", "SPEC", "OpenAIAdapter", "OpenAIStreamParser", "parse_openai_completion"]
+
+#: OpenAI's own service: ``$OPENAI_API_KEY`` is sent only there
+OPENAI_HOSTS = ("api.openai.com", ".api.openai.com")
 
 
 def _usage(u: Any) -> Usage | None:
@@ -102,21 +107,18 @@ class OpenAIStreamParser:
 
 
 class OpenAIAdapter:
-    type = "openai"
-    max_temperature = 2.0
-
-    def chat_url(self, p: Provider, model: str, stream: bool) -> str:
-        return p.resolved_base + "/chat/completions"
+    def chat_url(self, e: Endpoint, model: str, stream: bool) -> str:
+        return e.base + "/chat/completions"
 
     def auth_headers(self, key: Key) -> dict[str, str]:
         return {"authorization": "Bearer " + reveal(key)} if key else {}
 
-    def max_tokens_field(self, p: Provider) -> str:
+    def max_tokens_field(self, e: Endpoint) -> str:
         """OpenAI deprecates ``max_tokens`` and its reasoning models (o-series, GPT-5) refuse it;
         compatible servers (Ollama, older vLLM) read only ``max_tokens``."""
-        return "max_completion_tokens" if is_official("openai", p.address, https=False) else "max_tokens"
+        return "max_completion_tokens" if host_in(e.address, OPENAI_HOSTS, https=False) else "max_tokens"
 
-    def body(self, p: Provider, params: ChatParams, stream: bool) -> dict[str, Any]:
+    def body(self, e: Endpoint, params: ChatParams, stream: bool) -> dict[str, Any]:
         system, turns = params.split_system()
         messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
         messages += [{"role": m["role"], "content": m["content"]} for m in turns]
@@ -124,7 +126,7 @@ class OpenAIAdapter:
         if params.temperature is not None:
             body["temperature"] = params.temperature
         if params.max_tokens is not None:
-            body[self.max_tokens_field(p)] = params.max_tokens
+            body[self.max_tokens_field(e)] = params.max_tokens
         if params.stop:
             body["stop"] = params.stop
         if stream:
@@ -132,17 +134,17 @@ class OpenAIAdapter:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def chat_request(self, p: Provider, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
-        headers = base_headers(p, self.auth_headers(key))
+    def chat_request(self, e: Endpoint, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
+        headers = base_headers(e, self.auth_headers(key))
         if stream:
             headers["accept"] = "text/event-stream"
-        return HTTPRequest("POST", self.chat_url(p, params.model, stream), headers, self.body(p, params, stream))
+        return HTTPRequest("POST", self.chat_url(e, params.model, stream), headers, self.body(e, params, stream))
 
-    def models_url(self, p: Provider) -> str:
-        return p.resolved_base + "/models"
+    def models_url(self, e: Endpoint) -> str:
+        return e.base + "/models"
 
-    def models_request(self, p: Provider, key: Key, page: str | None) -> HTTPRequest:
-        return HTTPRequest("GET", self.models_url(p), base_headers(p, self.auth_headers(key)))
+    def models_request(self, e: Endpoint, key: Key, page: str | None) -> HTTPRequest:
+        return HTTPRequest("GET", self.models_url(e), base_headers(e, self.auth_headers(key)))
 
     def parse_models(self, data: Any) -> tuple[list[str], str | None]:
         items = obj(data, "the model list").get("data")
@@ -153,8 +155,21 @@ class OpenAIAdapter:
     def parse_completion(self, data: Any) -> Completion:
         return parse_openai_completion(data)
 
-    def stream_parser(self) -> OpenAIStreamParser:
+    def stream_parser(self) -> StreamParser:
         return OpenAIStreamParser()
 
     def classify_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> ErrorInfo:
         return classify_common(status, body, text, headers, ("model", "does not exist"))
+
+
+SPEC = TypeSpec(
+    name="openai",
+    label="OpenAI",
+    adapter=OpenAIAdapter(),
+    aliases=("openai-compatible", "openai_compatible"),
+    default_address="https://api.openai.com",
+    official_hosts=OPENAI_HOSTS,
+    key_env_vars=("OPENAI_API_KEY",),
+    placeholder="https://api.openai.com",
+    address_hint="OpenAI, or any server that speaks its Chat Completions API (vLLM, llama.cpp, LiteLLM, ...)",
+)

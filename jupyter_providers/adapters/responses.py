@@ -30,8 +30,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from .._address import host_in
 from .._types import Usage
 from ._base import (
     SHAPE_ERRORS,
@@ -48,7 +48,7 @@ from ._base import (
     stream_error,
 )
 from ._spec import TypeSpec
-from .openai import OpenAIAdapter
+from .openai import OPENAI_HOSTS, OpenAIAdapter
 
 if TYPE_CHECKING:
     from .._sse import SSEEvent
@@ -60,17 +60,14 @@ __all__ = ["SPEC", "ResponsesAdapter", "ResponsesStreamParser", "parse_response"
 _INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
 _REASONING_DELTAS = ("response.reasoning_text.delta", "response.reasoning_summary_text.delta")
 _ENDS = ("response.completed", "response.incomplete")
-#: OpenAI's own service: $OPENAI_API_KEY goes only there (openai.py's hosts)
-OPENAI_HOSTS = ("api.openai.com", ".api.openai.com")
 #: OpenAI refuses ``max_output_tokens`` below 16 (400 ``integer_below_min_value``: vectorize-io/hindsight#58,
 #: QuantumNous/new-api#2866); vLLM and LiteLLM take 1 (tests/vllm, tests/litellm), which verify sends
 OPENAI_MIN_OUTPUT_TOKENS = 16
 
 
 def _is_openai(e: Endpoint) -> bool:
-    """The endpoint is OpenAI's own service (``SPEC.is_official`` once the registry lands)."""
-    host = (urlsplit(e.address.strip() or SPEC.default_address).hostname or "").lower()
-    return any(host.endswith(h) if h.startswith(".") else host == h for h in OPENAI_HOSTS)
+    """The endpoint is OpenAI's own service (over http too: the limit is the server's, not a secret's)."""
+    return host_in(e.address, OPENAI_HOSTS, https=False)
 
 
 def _usage(u: Any) -> Usage:
@@ -200,18 +197,12 @@ class ResponsesStreamParser:
 
 
 class ResponsesAdapter(OpenAIAdapter):
-    """Chat through ``/responses``; the key, the model list and error bodies as :class:`OpenAIAdapter`.
+    """Chat through ``/responses``; the key, the model list and error bodies as :class:`OpenAIAdapter`."""
 
-    Until the registry lands (issue 13) OpenAIAdapter still takes the store's Provider: the ``type: ignore``
-    comments below and ``models_url`` go when it takes an Endpoint (docs/architecture.md)."""
-
-    def chat_url(self, e: Endpoint, model: str, stream: bool) -> str:  # type: ignore[override]
+    def chat_url(self, e: Endpoint, model: str, stream: bool) -> str:
         return e.base + "/responses"
 
-    def models_url(self, e: Endpoint) -> str:  # type: ignore[override]
-        return e.base + "/models"
-
-    def body(self, e: Endpoint, params: ChatParams, stream: bool) -> dict[str, Any]:  # type: ignore[override]
+    def body(self, e: Endpoint, params: ChatParams, stream: bool) -> dict[str, Any]:
         system, turns = params.split_system()
         body: dict[str, Any] = {
             "model": params.model,
@@ -241,14 +232,14 @@ class ResponsesAdapter(OpenAIAdapter):
             return replace(info, kind="model_not_found")
         return info
 
-    def stream_parser(self) -> ResponsesStreamParser:  # type: ignore[override]
+    def stream_parser(self) -> ResponsesStreamParser:
         return ResponsesStreamParser()
 
 
 SPEC = TypeSpec(
     name="openai-responses",
     label="OpenAI Responses API",
-    adapter=ResponsesAdapter(),  # type: ignore[arg-type]
+    adapter=ResponsesAdapter(),
     aliases=("responses", "openai-response"),
     default_address="https://api.openai.com",
     version_segment="/v1",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w  # type: ignore[import-untyped]
 
-from .._address import DEFAULT_ADDRESS, VERSION_SEGMENT, check_address
+from .._address import check_address
 from ._common import (
     Job,
     SecretPassword,
@@ -28,22 +28,29 @@ from ._common import (
 from .models import ModelsEditor
 
 if TYPE_CHECKING:
+    from ..adapters import TypeSpec
     from ..store import Provider, ProviderStore
 
-__all__ = ["TYPE_LABELS", "ProviderDetail", "key_status"]
+__all__ = ["ProviderDetail", "address_hint", "key_status"]
 
-TYPE_LABELS = {"openai": "OpenAI", "gemini": "Gemini", "anthropic": "Anthropic", "azure": "Azure OpenAI"}
+_RULE = (
+    "Spaces are trimmed and one final <code>/</code> dropped; {seg}End the address with <code>#</code> to use it "
+    "exactly as typed. Empty: {default}."
+)
+_SEGMENT = (
+    "<code>{seg}</code> is added unless the path already has a version (<code>/v1</code>, <code>/v1beta</code>, "
+    "<code>/api/v3</code>…). "
+)
 
-_HINT = (
-    "Spaces are trimmed and one final <code>/</code> dropped; <code>{seg}</code> is added unless the path "
-    "already has a version (<code>/v1</code>, <code>/v1beta</code>, <code>/api/v3</code>…). End the address "
-    "with <code>#</code> to use it exactly as typed. Empty: <code>{default}</code>."
-)
-_AZURE_HINT = (
-    "Your resource, e.g. <code>https://RESOURCE.openai.azure.com</code> (empty: "
-    "<code>$AZURE_OPENAI_ENDPOINT</code>). The model is the <b>deployment</b> name. An address ending with "
-    "<code>/openai/v1</code> uses the v1 API; end it with <code>#</code> to use it exactly as typed."
-)
+
+def address_hint(s: TypeSpec) -> str:
+    """The hint under the address field: what the type is, and how the address is read (HTML, escaped)."""
+    if s.resolve is not None:  # a rule of its own: the type's hint says it
+        return esc(s.address_hint)
+    seg = _SEGMENT.format(seg=esc(s.version_segment)) if s.version_segment else ""
+    default = f"<code>{esc(s.default_address)}</code>" if s.default_address else "an address is needed"
+    head = f"{esc(s.address_hint)}. " if s.address_hint else ""
+    return head + _RULE.format(seg=seg, default=default)
 
 
 def key_status(p: Provider) -> str:
@@ -210,7 +217,7 @@ class ProviderDetail:
                 self._ask_delete(False)
             self.title.value = (
                 f"<b>{esc(p.name)}</b> "
-                f'<span class="jp-providers-note">{esc(TYPE_LABELS.get(p.type, p.type))}'
+                f'<span class="jp-providers-note">{esc(p.spec.label)}'
                 f"{'' if p.enabled else ' · disabled'}</span>"
             )
             set_visible(self.readonly_note, p.readonly)
@@ -225,17 +232,14 @@ class ProviderDetail:
                 self._seen_base_url = p.base_url
                 self.address.value = p.base_url
                 self.address_error.value = ""
-            self.address.placeholder = DEFAULT_ADDRESS[p.type] or "https://RESOURCE.openai.azure.com"
-            self.hint.value = (
-                _AZURE_HINT
-                if p.type == "azure"
-                else _HINT.format(seg=esc(VERSION_SEGMENT[p.type]), default=esc(DEFAULT_ADDRESS[p.type]))
-            )
-            set_visible(self.api_version, p.type == "azure")
+            self.address.placeholder = p.spec.placeholder or p.spec.default_address
+            self.hint.value = address_hint(p.spec)
+            version = p.spec.extra("api_version")
+            set_visible(self.api_version, version is not None)
             if switched or p.api_version != self._seen_api_version:
                 self._seen_api_version = p.api_version
                 self.api_version.value = p.api_version or ""
-            self.api_version.placeholder = p.effective_api_version
+            self.api_version.placeholder = p.option("api_version")
             names = ", ".join(esc(h) for h in p.headers)
             self.header_names.value = (
                 f"Sent with every request: <b>{names}</b> (values hidden)"

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 import ipywidgets as w  # type: ignore[import-untyped]
 
 from .._render import HTML_CLASSES
+from ..adapters import TYPES
+from ..presets import PRESETS
 from ..store import PROVIDER_TYPES, get_store
 from ._common import Job, button, close_tree, error_text, esc, message_html, set_visible, style_widget
-from ._detail import TYPE_LABELS, ProviderDetail
+from ._detail import ProviderDetail
 
 if TYPE_CHECKING:
     from ..store import Provider, ProviderStore
@@ -39,7 +41,7 @@ class _Row:
         ).add_class("jp-providers-row")
 
     def show(self, p: Provider, selected: bool) -> None:
-        label = TYPE_LABELS.get(p.type, p.type) + (" · admin" if p.readonly else "")
+        label = p.spec.label + (" · admin" if p.readonly else "")
         self.type.value = esc(label)
         self.enabled.value = p.enabled
         self.enabled.disabled = p.readonly
@@ -74,15 +76,27 @@ class ProvidersPanel(w.VBox):  # type: ignore[misc]
         self.add_name = w.Text(placeholder="name, e.g. vLLM", layout=w.Layout(width="200px"))
         self.add_name.add_class("jp-providers-add-name")
         self.add_type = w.Dropdown(
-            options=[(TYPE_LABELS[t], t) for t in PROVIDER_TYPES], value="openai", layout=w.Layout(width="200px")
+            options=[(TYPES[t].label, t) for t in PROVIDER_TYPES], value="openai", layout=w.Layout(width="200px")
         ).add_class("jp-providers-add-type")
+        self.add_preset = w.Dropdown(
+            options=[("Preset: none (pick a type)", ""), *((f"Preset: {p.label}", p.name) for p in PRESETS.values())],
+            value="",
+            layout=w.Layout(width="200px"),
+        ).add_class("jp-providers-add-preset")
+        self.add_preset.observe(lambda c: self._preset_chosen(c["new"]), names="value")
         self.add_confirm = button("Add", "jp-providers-add-confirm", style="primary")
         self.add_confirm.on_click(lambda _b: self.add())
         self.add_cancel = button("Cancel", "jp-providers-add-cancel")
         self.add_cancel.on_click(lambda _b: self.open_form(False))
         self.add_error = w.HTML().add_class("jp-providers-add-error")
         self.add_form = w.VBox(
-            [self.add_name, self.add_type, w.HBox([self.add_confirm, self.add_cancel]), self.add_error],
+            [
+                self.add_name,
+                self.add_preset,
+                self.add_type,
+                w.HBox([self.add_confirm, self.add_cancel]),
+                self.add_error,
+            ],
             layout=w.Layout(display="none", width="100%"),
         ).add_class("jp-providers-add-form")
         self.message = w.HTML().add_class("jp-providers-message")
@@ -136,11 +150,22 @@ class ProvidersPanel(w.VBox):  # type: ignore[misc]
         if not show:
             self.add_name.value = ""
             self.add_error.value = ""
+            self.add_preset.value = ""
+
+    def _preset_chosen(self, name: str) -> None:
+        """A preset decides the type (and names the provider, unless a name was typed)."""
+        chosen = PRESETS.get(name)
+        self.add_type.disabled = chosen is not None
+        if chosen is not None:
+            self.add_type.value = chosen.type
+            if not self.add_name.value.strip():
+                self.add_name.value = chosen.label.split(" (")[0]
 
     def add(self) -> Provider | None:
         """Add the provider described in the form; a refused name is explained in the form."""
         try:
-            p = self.store.add(self.add_name.value, type=self.add_type.value)
+            preset = self.add_preset.value or None
+            p = self.store.add(self.add_name.value, type=None if preset else self.add_type.value, preset=preset)
         except Exception as exc:
             self.add_error.value = message_html(error_text(exc))
             return None

@@ -12,7 +12,7 @@ import pytest
 from jupyter_providers import ProviderStore, chat
 from jupyter_providers._sse import SSEEvent
 from jupyter_providers._types import Message, Usage
-from jupyter_providers.adapters import ADAPTERS
+from jupyter_providers.adapters import adapter_for
 from jupyter_providers.adapters._base import ChatParams, Delta, ProtocolError, StreamErrorEvent, as_delta
 from jupyter_providers.adapters.anthropic import DEFAULT_MAX_TOKENS
 from jupyter_providers.client import list_models
@@ -20,7 +20,7 @@ from jupyter_providers.store import Provider
 
 from ..fakes import FakeServer
 
-A = ADAPTERS["anthropic"]
+A = adapter_for("anthropic")
 KEY = "sk-ant-test-0b7e55"
 P = Provider(name="Claude", type="anthropic", api_key=KEY)
 HISTORY: list[Message] = [
@@ -44,7 +44,9 @@ def error_body(type_: str, message: str) -> dict[str, Any]:
 
 # -- building requests -------------------------------------------------------------------------
 def test_chat_request() -> None:
-    req = A.chat_request(P, KEY, params(system="Be brief.", temperature=0.4, max_tokens=300, stop=["END"]), False)
+    req = A.chat_request(
+        P.endpoint, KEY, params(system="Be brief.", temperature=0.4, max_tokens=300, stop=["END"]), False
+    )
     assert (req.method, req.url) == ("POST", "https://api.anthropic.com/v1/messages")
     assert req.headers["x-api-key"] == KEY and req.headers["anthropic-version"] == "2023-06-01"
     assert req.headers["content-type"] == "application/json" and "authorization" not in req.headers
@@ -59,28 +61,28 @@ def test_chat_request() -> None:
 
 
 def test_max_tokens_is_always_sent_and_options_only_when_set() -> None:
-    req = A.chat_request(P, KEY, params(), False)
+    req = A.chat_request(P.endpoint, KEY, params(), False)
     assert req.json == {"model": "claude-sonnet-4-5", "max_tokens": DEFAULT_MAX_TOKENS, "messages": HISTORY}
 
 
 def test_system_messages_move_to_the_top_level() -> None:
     msgs: list[Message] = [{"role": "system", "content": "Answer in French."}, *HISTORY]
-    req = A.chat_request(P, KEY, params(messages=msgs, system="Be brief."), False)
+    req = A.chat_request(P.endpoint, KEY, params(messages=msgs, system="Be brief."), False)
     assert req.json is not None and req.json["system"] == "Be brief.\n\nAnswer in French."
     assert [m["role"] for m in req.json["messages"]] == ["user", "assistant", "user"]
 
 
 def test_stream_request_and_typed_version_segment() -> None:
     p = Provider(name="Proxy", type="anthropic", base_url="https://proxy.example/anthropic/v1/")
-    req = A.chat_request(p, "", params(), True)
+    req = A.chat_request(p.endpoint, "", params(), True)
     assert req.url == "https://proxy.example/anthropic/v1/messages"  # /v1 not doubled
     assert req.json is not None and req.json["stream"] is True and req.headers["accept"] == "text/event-stream"
     assert "x-api-key" not in req.headers and req.headers["anthropic-version"] == "2023-06-01"
 
 
 def test_models_pagination() -> None:
-    assert A.models_request(P, KEY, None).url == "https://api.anthropic.com/v1/models?limit=1000"
-    req = A.models_request(P, KEY, "claude-3-5-haiku-20241022")
+    assert A.models_request(P.endpoint, KEY, None).url == "https://api.anthropic.com/v1/models?limit=1000"
+    req = A.models_request(P.endpoint, KEY, "claude-3-5-haiku-20241022")
     assert req.url == "https://api.anthropic.com/v1/models?limit=1000&after_id=claude-3-5-haiku-20241022"
     assert req.headers["x-api-key"] == KEY
     model = {"type": "model", "display_name": "X", "created_at": "2025-02-19T00:00:00Z"}

@@ -12,14 +12,14 @@ import pytest
 from jupyter_providers import ProviderStore, chat
 from jupyter_providers._sse import SSEEvent
 from jupyter_providers._types import Message, Usage
-from jupyter_providers.adapters import ADAPTERS
+from jupyter_providers.adapters import adapter_for
 from jupyter_providers.adapters._base import ChatParams, as_delta
 from jupyter_providers.client import list_models
 from jupyter_providers.store import Provider
 
 from ..fakes import FakeServer
 
-A = ADAPTERS["azure"]
+A = adapter_for("azure")
 KEY = "azure-test-key-93b1c0"
 ROOT = "https://contoso.openai.azure.com"
 CLASSIC = Provider(name="Az", type="azure", base_url=ROOT, api_key=KEY)
@@ -41,7 +41,7 @@ def params(model: str = "gpt4o-prod", **kw: Any) -> ChatParams:
 
 # -- building requests -------------------------------------------------------------------------
 def test_classic_route() -> None:
-    req = A.chat_request(CLASSIC, KEY, params(system="Be brief.", temperature=0.2, max_tokens=50), False)
+    req = A.chat_request(CLASSIC.endpoint, KEY, params(system="Be brief.", temperature=0.2, max_tokens=50), False)
     assert req.url == f"{ROOT}/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21"
     assert req.headers["api-key"] == KEY
     assert "authorization" not in {h.lower() for h in req.headers}
@@ -59,35 +59,35 @@ def test_classic_route() -> None:
 )  # fmt: skip
 def test_older_api_versions_get_max_tokens(version: str, field: str) -> None:
     p = Provider(name="Az", type="azure", base_url=ROOT, api_key=KEY, api_version=version)
-    req = A.chat_request(p, KEY, params(max_tokens=50), False)
+    req = A.chat_request(p.endpoint, KEY, params(max_tokens=50), False)
     assert req.json is not None and req.json[field] == 50 and len(req.json) == 2
-    v1 = A.chat_request(V1, KEY, params(max_tokens=50), False)  # the v1 route has no version
+    v1 = A.chat_request(V1.endpoint, KEY, params(max_tokens=50), False)  # the v1 route has no version
     assert v1.json is not None and v1.json["max_completion_tokens"] == 50
 
 
 def test_deployment_name_is_url_quoted() -> None:
-    req = A.chat_request(CLASSIC, KEY, params("my dep/v2?x"), False)
+    req = A.chat_request(CLASSIC.endpoint, KEY, params("my dep/v2?x"), False)
     assert req.url.startswith(f"{ROOT}/openai/deployments/my%20dep%2Fv2%3Fx/chat/completions?api-version=")
 
 
 def test_custom_api_version(monkeypatch: pytest.MonkeyPatch) -> None:
     custom = Provider(name="Az", type="azure", base_url=ROOT, api_version="2025-01-01-preview")
-    assert A.chat_request(custom, KEY, params(), False).url.endswith("?api-version=2025-01-01-preview")
+    assert A.chat_request(custom.endpoint, KEY, params(), False).url.endswith("?api-version=2025-01-01-preview")
     monkeypatch.setenv("OPENAI_API_VERSION", "2024-06-01")
-    assert A.chat_request(CLASSIC, KEY, params(), False).url.endswith("?api-version=2024-06-01")
-    assert A.chat_request(custom, KEY, params(), False).url.endswith("?api-version=2025-01-01-preview")
+    assert A.chat_request(CLASSIC.endpoint, KEY, params(), False).url.endswith("?api-version=2024-06-01")
+    assert A.chat_request(custom.endpoint, KEY, params(), False).url.endswith("?api-version=2025-01-01-preview")
 
 
 @pytest.mark.parametrize("typed", [ROOT + "/", ROOT + "/openai", ROOT + "/openai/"])
 def test_typed_openai_suffix_still_gives_the_classic_route(typed: str) -> None:
     p = Provider(name="Az", type="azure", base_url=typed)
-    assert A.chat_url(p, "d", False) == f"{ROOT}/openai/deployments/d/chat/completions?api-version=2024-10-21"
+    assert A.chat_url(p.endpoint, "d", False) == f"{ROOT}/openai/deployments/d/chat/completions?api-version=2024-10-21"
 
 
 @pytest.mark.parametrize("typed", [ROOT + "/openai/v1", ROOT + "/openai/v1/"])
 def test_v1_route_keeps_the_model(typed: str) -> None:
     p = Provider(name="Az1", type="azure", base_url=typed)
-    req = A.chat_request(p, KEY, params(), True)
+    req = A.chat_request(p.endpoint, KEY, params(), True)
     assert req.url == f"{ROOT}/openai/v1/chat/completions" and "api-version" not in req.url
     assert req.json is not None and req.json["model"] == "gpt4o-prod"
     assert req.json["stream"] is True and req.json["stream_options"] == {"include_usage": True}
@@ -95,13 +95,13 @@ def test_v1_route_keeps_the_model(typed: str) -> None:
 
 
 def test_no_key_sends_no_api_key_header() -> None:
-    assert "api-key" not in A.chat_request(CLASSIC, "", params(), False).headers
+    assert "api-key" not in A.chat_request(CLASSIC.endpoint, "", params(), False).headers
 
 
 def test_models_urls() -> None:
-    classic = A.models_request(CLASSIC, KEY, None)
+    classic = A.models_request(CLASSIC.endpoint, KEY, None)
     assert (classic.url, classic.headers["api-key"]) == (f"{ROOT}/openai/models?api-version=2024-10-21", KEY)
-    assert A.models_request(V1, KEY, None).url == f"{ROOT}/openai/v1/models"
+    assert A.models_request(V1.endpoint, KEY, None).url == f"{ROOT}/openai/v1/models"
     listing = {"object": "list", "data": [{"id": "gpt-4o", "object": "model", "created_at": 1, "status": "succeeded"}]}
     assert A.parse_models(listing) == (["gpt-4o"], None)
 

@@ -12,14 +12,14 @@ import pytest
 from jupyter_providers import ProviderStore, chat
 from jupyter_providers._sse import SSEEvent
 from jupyter_providers._types import Message, Usage
-from jupyter_providers.adapters import ADAPTERS
+from jupyter_providers.adapters import adapter_for
 from jupyter_providers.adapters._base import ChatParams, ProtocolError, StreamErrorEvent
 from jupyter_providers.client import list_models
 from jupyter_providers.store import Provider
 
 from ..fakes import FakeServer
 
-A = ADAPTERS["gemini"]
+A = adapter_for("gemini")
 KEY = "AIzaSy-test-gemini-5d2e"
 P = Provider(name="Gemini", type="gemini", api_key=KEY)
 ROOT = "https://generativelanguage.googleapis.com/v1beta"
@@ -52,7 +52,9 @@ def google_error(code: int, status: str, message: str, *details: dict[str, Any])
 
 # -- building requests -------------------------------------------------------------------------
 def test_chat_request() -> None:
-    req = A.chat_request(P, KEY, params(system="Be brief.", temperature=0.7, max_tokens=256, stop=["END"]), False)
+    req = A.chat_request(
+        P.endpoint, KEY, params(system="Be brief.", temperature=0.7, max_tokens=256, stop=["END"]), False
+    )
     assert (req.method, req.url) == ("POST", f"{ROOT}/models/gemini-2.5-flash:generateContent")
     assert req.headers["x-goog-api-key"] == KEY and KEY not in req.url and "key=" not in req.url
     assert req.json == {
@@ -63,20 +65,20 @@ def test_chat_request() -> None:
 
 
 def test_options_only_when_set() -> None:
-    assert A.chat_request(P, KEY, params(), False).json == {"contents": CONTENTS}
-    req = A.chat_request(P, KEY, params(temperature=0.0), False)
+    assert A.chat_request(P.endpoint, KEY, params(), False).json == {"contents": CONTENTS}
+    req = A.chat_request(P.endpoint, KEY, params(temperature=0.0), False)
     assert req.json is not None and req.json["generationConfig"] == {"temperature": 0.0}
 
 
 def test_stream_url_and_models_prefix_not_doubled() -> None:
-    req = A.chat_request(P, KEY, params("models/gemini-2.5-pro"), True)
+    req = A.chat_request(P.endpoint, KEY, params("models/gemini-2.5-pro"), True)
     assert req.url == f"{ROOT}/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
     assert req.headers["accept"] == "text/event-stream" and KEY not in req.url
-    assert "x-goog-api-key" not in A.chat_request(P, "", params(), False).headers
+    assert "x-goog-api-key" not in A.chat_request(P.endpoint, "", params(), False).headers
 
 
 def test_models_request_and_listing() -> None:
-    first, later = A.models_request(P, KEY, None), A.models_request(P, KEY, "tok123")
+    first, later = A.models_request(P.endpoint, KEY, None), A.models_request(P.endpoint, KEY, "tok123")
     assert (first.url, later.url) == (f"{ROOT}/models?pageSize=1000", f"{ROOT}/models?pageSize=1000&pageToken=tok123")
     assert first.headers["x-goog-api-key"] == KEY and KEY not in first.url + later.url
     data = {

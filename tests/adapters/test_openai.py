@@ -14,13 +14,13 @@ import pytest
 from jupyter_providers import ProviderStore, chat
 from jupyter_providers._sse import SSEEvent
 from jupyter_providers._types import Message, Usage
-from jupyter_providers.adapters import ADAPTERS
+from jupyter_providers.adapters import adapter_for
 from jupyter_providers.adapters._base import ChatParams, Delta, ProtocolError, StreamErrorEvent, as_delta, retry_after
 from jupyter_providers.store import Provider
 
 from ..fakes import FakeServer
 
-A = ADAPTERS["openai"]
+A = adapter_for("openai")
 KEY = "sk-test-openai-41f7a2"
 HISTORY: list[Message] = [
     {"role": "user", "content": "Hi."},
@@ -48,7 +48,9 @@ def feed_all(events: list[SSEEvent]) -> list[Delta]:
 
 # -- building requests -------------------------------------------------------------------------
 def test_official_request() -> None:
-    req = A.chat_request(OFFICIAL, KEY, params(system="Be brief.", temperature=0.5, max_tokens=64, stop=["\n"]), False)
+    req = A.chat_request(
+        OFFICIAL.endpoint, KEY, params(system="Be brief.", temperature=0.5, max_tokens=64, stop=["\n"]), False
+    )
     assert (req.method, req.url) == ("POST", "https://api.openai.com/v1/chat/completions")
     assert req.headers["authorization"] == f"Bearer {KEY}" and req.headers["content-type"] == "application/json"
     assert req.json == {
@@ -61,7 +63,7 @@ def test_official_request() -> None:
 
 
 def test_compatible_server_without_key_gets_max_tokens_and_no_auth_header() -> None:
-    req = A.chat_request(OLLAMA, "", params(max_tokens=64), False)
+    req = A.chat_request(OLLAMA.endpoint, "", params(max_tokens=64), False)
     assert req.url == "http://localhost:11434/v1/chat/completions"
     assert "authorization" not in {h.lower() for h in req.headers}
     assert req.json is not None and req.json["max_tokens"] == 64 and "max_completion_tokens" not in req.json
@@ -70,20 +72,20 @@ def test_compatible_server_without_key_gets_max_tokens_and_no_auth_header() -> N
 
 def test_system_messages_are_joined_into_the_first_message() -> None:
     msgs: list[Message] = [{"role": "system", "content": "Answer in French."}, *HISTORY]
-    req = A.chat_request(OLLAMA, "", params(messages=msgs, system="Be brief."), False)
+    req = A.chat_request(OLLAMA.endpoint, "", params(messages=msgs, system="Be brief."), False)
     assert req.json is not None
     assert req.json["messages"] == [{"role": "system", "content": "Be brief.\n\nAnswer in French."}, *HISTORY]
 
 
 def test_stream_request_asks_for_usage() -> None:
-    req = A.chat_request(OLLAMA, "", params(), True)
+    req = A.chat_request(OLLAMA.endpoint, "", params(), True)
     assert req.json is not None and req.json["stream"] is True
     assert req.json["stream_options"] == {"include_usage": True}
     assert req.headers["accept"] == "text/event-stream"
 
 
 def test_models_request_and_listing() -> None:
-    req = A.models_request(OFFICIAL, KEY, None)
+    req = A.models_request(OFFICIAL.endpoint, KEY, None)
     assert (req.method, req.url) == ("GET", "https://api.openai.com/v1/models")
     assert req.headers["authorization"] == f"Bearer {KEY}"
     model = {"object": "model", "created": 1, "owned_by": "system"}

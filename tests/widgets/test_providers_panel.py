@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from jupyter_providers import ProviderStore
+from jupyter_providers.adapters import TYPES
 from jupyter_providers.local import free_port
+from jupyter_providers.presets import PRESETS
 from jupyter_providers.widgets import ChatWidget, ProvidersPanel
 from tests.conftest import LOCAL_KEY
 from tests.fakes import FakeServer
@@ -68,7 +70,7 @@ def test_add_through_the_form(panel: ProvidersPanel, store: ProviderStore) -> No
     assert panel.add_form.layout.display == "none" and panel.empty.layout.display != "none"
     panel.add_button.click()
     assert panel.add_form.layout.display != "none"
-    assert [label for label, _ in panel.add_type.options] == ["OpenAI", "Gemini", "Anthropic", "Azure OpenAI"]
+    assert [label for label, _ in panel.add_type.options] == [s.label for s in TYPES.values()]
     panel.add_name.value = "  Claude  "
     panel.add_type.value = "anthropic"
     panel.add_confirm.click()
@@ -78,6 +80,22 @@ def test_add_through_the_form(panel: ProvidersPanel, store: ProviderStore) -> No
     assert "Claude" in text(panel.detail.title.value) and "Anthropic" in text(panel.detail.title.value)
     assert "jp-providers-selected" in panel.rows.children[0]._dom_classes
     assert panel.empty.layout.display == "none"
+
+
+def test_add_from_a_preset(panel: ProvidersPanel, store: ProviderStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A preset picks the type (the type list is then locked), names the provider, fills the address and the
+    key variable, which is read for the preset's own host only."""
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-from-env")
+    panel.add_button.click()
+    assert [name for _, name in panel.add_preset.options][1:] == list(PRESETS)
+    panel.add_preset.value = "groq"
+    assert (panel.add_type.value, panel.add_type.disabled, panel.add_name.value) == ("openai", True, "Groq")
+    panel.add_confirm.click()
+    p = store["Groq"]
+    assert (p.type, p.preset, p.base_url) == ("openai", "groq", "https://api.groq.com/openai/v1")
+    assert p.key_source == "$GROQ_API_KEY"
+    assert store.update("Groq", base_url="https://proxy.example/v1").key_source == "none"  # not sent elsewhere
+    assert panel.add_preset.value == "" and not panel.add_type.disabled
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,213 @@
+"""Sending one request and reading its answer, within the call's deadline and the size limits.
+
+The client's machinery under :mod:`.client`: the shared connection pools, retries with backoff,
+key rotation, bounded bodies, and a stream read event by event (SSE or NDJSON, as the type says).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from . import _bounded as bounded
+from ._answers import classify, deadline_error, error_body, json_of, retry_delay, stream_failure, text_of
+from ._bounded import Deadline, DeadlineExceeded, LimitExceeded
+from ._failures import error_from_info, read_failed, transport_error, unsendable_error
+from ._secret import Secret
+from ._settings import settings
+from ._sse import SSEDecoder, SSEEvent
+from .adapters import adapter_for
+from .adapters._base import Delta, HTTPRequest, ProtocolError, StreamErrorEvent
+from .errors import BadResponseError, ProviderConfigError, ProviderTimeoutError
+
+if TYPE_CHECKING:
+    from .store import Provider
+
+__all__ = ["http_client", "json_body", "next_key", "parse_completion", "resolve", "send", "stream_deltas"]
+
+log = logging.getLogger("jupyter_providers")
+
+_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+_clients: dict[bool, httpx.Client] = {}
+_clients_lock = threading.Lock()
+_key_turns: dict[str, itertools.count[int]] = {}
+
+
+def http_client(verify_tls: bool = True) -> httpx.Client:
+    """The shared connection pool (one per TLS-verification setting)."""
+    with _clients_lock:
+        client = _clients.get(verify_tls)
+        if client is None:
+            timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+            transport = bounded.with_deadlines(httpx.HTTPTransport(verify=verify_tls))
+            client = httpx.Client(verify=verify_tls, transport=transport, follow_redirects=False, timeout=timeout)
+            _clients[verify_tls] = client
+        return client
+
+
+def next_key(p: Provider) -> Secret:
+    keys = p.keys
+    if len(keys) <= 1:
+        return keys[0] if keys else Secret("")
+    turn = _key_turns.setdefault(p.name, itertools.count())
+    return keys[next(turn) % len(keys)]
+
+
+def send(
+    p: Provider,
+    req: HTTPRequest,
+    *,
+    model: str,
+    key: Secret,
+    http: httpx.Client | None,
+    deadline: Deadline,
+    retries: int,
+) -> httpx.Response:
+    """Send with retries within the deadline; return a streaming response with a 2xx/3xx status, or raise."""
+    client = http or http_client(p.verify_tls)
+    adapter = adapter_for(p.type)
+    headers = {"accept-encoding": bounded.ACCEPT_ENCODING, **req.headers}  # only what _bounded decodes
+    attempt = 0
+    while True:
+        timeout = deadline.timeout(settings.connect_timeout, settings.read_timeout)
+        try:
+            request = client.build_request(req.method, req.url, headers=headers, json=req.json, timeout=timeout)
+            request.extensions["trace"] = deadline.trace
+            with bounded.sending(deadline):
+                resp = client.send(request, stream=True)
+        except UnicodeEncodeError:
+            raise unsendable_error(p, key) from None
+        except httpx.HTTPError as exc:
+            raise read_failed(p, exc, req.url, deadline) from None
+        if resp.status_code < 400:
+            deadline.watch(resp)
+            return resp
+        try:
+            body, text = error_body(resp, deadline)
+        except (httpx.HTTPError, DeadlineExceeded, ValueError) as exc:
+            raise read_failed(p, exc, req.url, deadline) from None
+        finally:
+            resp.close()
+        info = classify(adapter, resp, body, text)
+        should = resp.headers.get("x-should-retry", "").lower()
+        retryable = should == "true" or (should != "false" and resp.status_code in _RETRY_STATUSES and not info.quota)
+        delay = retry_delay(attempt, info, deadline) if retryable and attempt < retries else None
+        if delay is None:
+            raise error_from_info(p, info, resp.status_code, req.url, model, key)
+        log.info("jupyter-providers: %s answered %s; retry %d in %.1f s", p.name, resp.status_code, attempt + 1, delay)
+        time.sleep(delay)
+        attempt += 1
+
+
+def json_body(p: Provider, resp: httpx.Response, url: str, dl: Deadline) -> Any:
+    """The answer's JSON, read within the deadline and ``max_response_bytes``."""
+    limit = settings.max_response_bytes
+    try:
+        raw = bounded.read_body(resp, limit, dl, what="the answer", setting="max_response_bytes")
+    except (httpx.HTTPError, DeadlineExceeded, LimitExceeded, ValueError) as exc:
+        raise read_failed(p, exc, url, dl) from None
+    finally:
+        resp.close()
+    return json_of(p.name, resp, text_of(resp, raw), url)
+
+
+def resolve(p: Provider) -> None:
+    if not p.enabled:
+        raise ProviderConfigError(
+            f"provider {p.name!r} is disabled - enable it first", provider=p.name, kind="disabled"
+        )
+    s = p.spec
+    if s.needs_address and not p.address:
+        env = f" or ${s.env_address}" if s.env_address else ""
+        example = f" ({s.placeholder})" if s.placeholder else ""
+        raise ProviderConfigError(
+            f"{s.label} needs an API address{example} - set it in the panel{env}", provider=p.name
+        )
+
+
+def _line_decoder() -> Any:
+    """The decoder of a stream of JSON lines (Ollama's NDJSON), loaded only for such a type."""
+    from ._ndjson import NDJSONDecoder
+
+    return NDJSONDecoder(settings.max_event_bytes)
+
+
+def parse_completion(p: Provider, data: Any, url: str) -> Any:
+    try:
+        return adapter_for(p.type).parse_completion(data)
+    except ProtocolError as exc:
+        raise BadResponseError(f"unexpected answer from {url}: {exc}", provider=p.name) from None
+
+
+def stream_deltas(
+    p: Provider, resp: httpx.Response, url: str, dl: Deadline, cancelled: threading.Event
+) -> Iterator[Delta | str]:
+    adapter = adapter_for(p.type)
+    try:
+        ctype = resp.headers.get("content-type", "")
+        sse = p.spec.stream_format == "sse"
+        if sse and "event-stream" not in ctype:
+            # Some servers ignore "stream": true and answer with one JSON document.
+            c = parse_completion(p, json_body(p, resp, url, dl), url)
+            yield Delta(c.text, c.reasoning, c.finish_reason, c.usage)
+            return
+        parser = adapter.stream_parser()
+        decoder = SSEDecoder(settings.max_event_bytes) if sse else _line_decoder()
+        limit, end, clock = settings.max_reply_chars, dl.end, time.monotonic
+
+        def batches() -> Iterator[list[SSEEvent]]:
+            """The events of each network read; the decoder's leftover only if the stream ran to its end."""
+            for chunk in bounded.decoded_chunks(resp):
+                if clock() >= end:
+                    raise DeadlineExceeded
+                yield decoder.feed(chunk)
+                if parser.complete:  # checked after the batch was parsed
+                    return
+            yield decoder.close()
+
+        finished = False
+        chars = 0  # the reply's text and reasoning so far, checked against the limit after each read
+        for events in batches():
+            for ev in events:
+                d = parser.feed(ev)
+                if d is not None:
+                    if isinstance(d, str):  # text only (StreamParser.feed)
+                        chars += len(d)
+                    else:
+                        finished = finished or bool(d.finish_reason)
+                        chars += len(d.text) + len(d.reasoning)
+                    yield d
+            if chars > limit:
+                raise LimitExceeded("the reply", f"{limit:,} characters", "max_reply_chars")
+        if not (parser.complete or finished):
+            raise BadResponseError(
+                "the stream ended before the reply was complete - the partial reply is kept; try again",
+                provider=p.name,
+            )
+    except StreamErrorEvent as exc:
+        info = dataclasses.replace(exc.info, message=bounded.one_line(exc.info.message))
+        raise error_from_info(p, info, None, url, "", Secret("")) from None
+    except (ValueError, RecursionError, LimitExceeded) as exc:  # ProtocolError and SSELimitError are ValueErrors
+        raise stream_failure(p.name, exc) from None
+    except (httpx.HTTPError, DeadlineExceeded) as exc:
+        if cancelled.is_set():
+            return
+        if not isinstance(exc, httpx.HTTPError) or dl.caused(exc):
+            raise deadline_error(p.name, url, dl, partial=True) from None
+        if isinstance(exc, httpx.ReadTimeout):
+            raise ProviderTimeoutError(
+                f"the stream stalled: nothing for {dl.last.read:g} s - the partial reply is kept",
+                provider=p.name,
+            ) from None
+        raise transport_error(p, exc, url, dl.last) from None
+    finally:
+        dl.cancel()
+        resp.close()

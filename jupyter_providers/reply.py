@@ -2,6 +2,11 @@
 
 Whatever happens (an error mid-stream, :meth:`Reply.cancel`, Ctrl-C), the text received
 so far stays on the reply, and a raised :class:`ProviderError` carries it as ``partial_text``.
+
+A reply *ends* once: its stream ran out, failed, was cancelled (from any thread) or abandoned, or it
+was never a stream. From then on its text, error, usage and latency no longer change, and the
+callbacks given to :meth:`Reply.on_end` run, once (a :class:`~.conversation.Conversation` records
+its turn that way, whichever surface reads the reply).
 """
 
 from __future__ import annotations
@@ -42,14 +47,16 @@ class Reply:
         self._on_cancel = on_cancel
         self._pieces: list[str] = []
         self._reasoning: list[str] = []
-        self._text_cache: str | None = None
+        self._text_cache: tuple[int, str] = (0, "")  # the text of the first n pieces
         self.finish_reason: str | None = None
         self.usage = Usage()
         self.error: ProviderError | None = None
         self.cancelled = False
-        self._done = deltas is None
+        self._done = deltas is None  # ended: nothing about the reply changes any more
         self._iterating = False
-        self._lock = threading.Lock()
+        self._ending: list[Callable[[Reply], None]] = []
+        self._lock = threading.Lock()  # guards _done, _iterating, _ending and each piece taken
+        self._end_lock = threading.RLock()  # held by the thread that ends the reply, until its callbacks ran
         self.started = started if started is not None else time.perf_counter()
         self.first_token_s: float | None = None
         self.latency_s: float | None = None if deltas is not None else 0.0
@@ -70,14 +77,33 @@ class Reply:
             if self.first_token_s is None:
                 self.first_token_s = time.perf_counter() - self.started
             self._pieces.append(text)
-            self._text_cache = None
         return text
 
     def _finish(self) -> None:
-        self._done = True
-        if self.latency_s is None:
-            self.latency_s = time.perf_counter() - self.started
-        self._deltas = None
+        """End the reply (once, whichever thread gets here first) and run the :meth:`on_end` callbacks."""
+        with self._end_lock:  # a second caller waits here until the first one's callbacks have run
+            with self._lock:
+                if self._done:
+                    return
+                self._done = True
+                if self.latency_s is None:
+                    self.latency_s = time.perf_counter() - self.started
+                self._deltas = None
+                ending, self._ending = self._ending, []
+            for callback in ending:
+                callback(self)
+
+    def on_end(self, callback: Callable[[Reply], None]) -> None:
+        """Call ``callback(reply)`` once, when the reply ends; at once if it has ended already.
+
+        It runs in the thread that ends the reply (the one reading it, or the one calling :meth:`cancel`)
+        and must not wait for another thread.
+        """
+        with self._lock:
+            if not self._done:
+                self._ending.append(callback)
+                return
+        callback(self)
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -86,36 +112,45 @@ class Reply:
 
     def __iter__(self) -> Iterator[str]:
         """Yield text pieces as they arrive (a finished reply yields its pieces again)."""
-        if self._done or self._deltas is None:
-            yield from list(self._pieces)
-            return
         with self._lock:
-            if self._iterating:
-                raise RuntimeError("this reply is already being read; read .text after it finishes")
-            self._iterating = True
-        deltas = self._deltas
+            deltas = None if self._done else self._deltas
+            if deltas is not None:
+                if self._iterating:
+                    raise RuntimeError("this reply is already being read; read .text after it finishes")
+                self._iterating = True
+            pieces = list(self._pieces)
+        if deltas is None:
+            yield from pieces
+            return
         try:
             for d in deltas:
-                if self.cancelled:
-                    break
-                piece = self._apply(d)
+                with self._lock:  # a cancel() from another thread ends the reply between two pieces
+                    if self._done:
+                        break
+                    piece = self._apply(d)
                 if piece:
                     yield piece
         except ProviderError as exc:
-            if not self.cancelled:
-                exc.partial_text = self.text_so_far
-                self.error = exc
+            with self._lock:  # an error after a cancel() is the cancel's doing: the reply has stopped
+                failed = not self._done and not self.cancelled
+                if failed:
+                    exc.partial_text = self.text_so_far
+                    self.error = exc
+            if failed:
                 raise
         except BaseException:
             # Ctrl-C or the consumer abandoning the stream: keep what arrived, stop the download.
             self.cancelled = True
             raise
         finally:
-            close = getattr(deltas, "close", None)
-            if close is not None:
-                close()
-            self._iterating = False
-            self._finish()
+            try:
+                close = getattr(deltas, "close", None)
+                if close is not None:
+                    close()
+            finally:
+                with self._lock:
+                    self._iterating = False
+                self._finish()
 
     def wait(self) -> Reply:
         """Read the rest of the stream (raises the stream's error, if any) and return the reply."""
@@ -125,9 +160,12 @@ class Reply:
 
     @property
     def text_so_far(self) -> str:
-        if self._text_cache is None:
-            self._text_cache = "".join(self._pieces)
-        return self._text_cache
+        # Pieces are only ever appended: a cache that counts them is never stale, whichever thread reads.
+        n, text = self._text_cache
+        if n != len(self._pieces):
+            pieces = self._pieces[:]
+            self._text_cache = n, text = len(pieces), "".join(pieces)
+        return text
 
     @property
     def text(self) -> str:
@@ -142,17 +180,25 @@ class Reply:
         return "".join(self._reasoning)
 
     def cancel(self) -> None:
-        """Stop the stream now; the text received so far is kept."""
-        self.cancelled = True
-        if self._on_cancel is not None:
-            with contextlib.suppress(Exception):
-                self._on_cancel()
-        if not self._iterating:
-            deltas, self._deltas = self._deltas, None
-            close = getattr(deltas, "close", None)
-            if close is not None:
-                close()
-            self._finish()
+        """Stop the stream now; the text received so far is kept. When this returns the reply has ended
+        and its :meth:`on_end` callbacks have run, whichever thread ran them."""
+        with self._lock:
+            live = not self._done  # an ended reply stays as it ended
+            if live:
+                self.cancelled = True
+        if live:
+            if self._on_cancel is not None:
+                with contextlib.suppress(Exception):
+                    self._on_cancel()  # wakes a thread blocked reading the stream
+            with self._lock:
+                deltas, iterating = self._deltas, self._iterating
+                if not iterating:
+                    self._deltas = None
+            if not iterating:  # a reading thread closes its own stream (it may be running it now)
+                close = getattr(deltas, "close", None)
+                if close is not None:
+                    close()
+        self._finish()
 
     def close(self) -> None:
         if not self._done:

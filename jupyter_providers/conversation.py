@@ -68,8 +68,11 @@ class Conversation:
         return [m for m in self.messages if m["role"] != "system"]
 
     def send(self, prompt: str, *, stream: bool = True, **options: Any) -> Reply:
-        """Send ``prompt`` with the history. With ``stream=True`` iterate the reply, then call
-        :meth:`record` (or let :meth:`stream` do both)."""
+        """Send ``prompt`` with the history and add the turn; iterate the returned reply to stream it.
+
+        The reply records itself in the turn when it ends, however it ends (finished, an error, cancelled,
+        Ctrl-C, the loop left early, or at once without ``stream``), so a caller only reads it.
+        """
         from .api import chat
         from .errors import ProviderError
 
@@ -89,29 +92,27 @@ class Conversation:
             turn.status, turn.error = "error", str(exc)
             self.turns.append(turn)  # kept for the record; not sent again as history
             raise
+        except KeyboardInterrupt:
+            turn.status = "stopped"  # stopped before the server answered: no reply, not sent again
+            self.turns.append(turn)
+            raise
         turn.status = "streaming"
         self.turns.append(turn)
-        if not stream:
-            self.record(reply)
+        reply.on_end(lambda r: self._record(turn, r))
         return reply
 
     def stream(self, prompt: str, **options: Any) -> Iterator[str]:
-        """Yield the reply's pieces; the turn is recorded even if the stream fails or is stopped."""
-        reply = self.send(prompt, stream=True, **options)
-        try:
-            yield from reply
-        finally:
-            self.record(reply)
+        """Yield the reply's pieces (the turn is recorded by the reply, as after :meth:`send`)."""
+        yield from self.send(prompt, stream=True, **options)
 
-    def record(self, reply: Reply) -> Turn:
-        """Store the outcome of the last turn's reply (done, stopped or error) in the history."""
-        turn = self.turns[-1]
+    @staticmethod
+    def _record(turn: Turn, reply: Reply) -> None:
+        """Store how ``reply`` ended (done, stopped or error) in its ``turn``; the reply calls this once."""
         turn.reply = reply.text_so_far
         turn.status = "error" if reply.error else "stopped" if reply.cancelled else "done"
         turn.error = str(reply.error) if reply.error else None
         turn.usage = {"input_tokens": reply.usage.input_tokens, "output_tokens": reply.usage.output_tokens}
         turn.latency_s = reply.latency_s
-        return turn
 
     def reset(self) -> None:
         """Forget the history (the provider, model and system prompt stay)."""

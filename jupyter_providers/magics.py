@@ -26,7 +26,7 @@ from ._persist import StoreFileError
 from ._render import terminal_text
 from ._throttle import Throttle
 from .api import check_chat_options, pick_provider
-from .conversation import get_conversation
+from .conversation import Conversation, get_conversation
 from .errors import ProviderError
 from .reply import Reply
 from .store import ProviderStore, get_store
@@ -168,31 +168,39 @@ class ChatMagics(Magics):
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         print(terminal_text(text.splitlines()[0] if text else type(exc).__name__), file=sys.stderr)
 
-    def _one(self, args: Any, prompt: str, t: float | None, mt: int | None) -> None:
-        model_arg = args.model or (self.default_model if not args.provider else None)
-        p, model = pick_provider(self.store, args.provider, model_arg, default=self.default_provider)
-        conv = get_conversation(p.name, model)
+    def _conversation(self, name: str, model: str, args: Any) -> Conversation:
+        """The ``%%chat`` conversation with ``name``/``model``, with the cell's --new and --system applied."""
+        conv = get_conversation(name, model)
         assert conv is not None
         conv.store = self._store
         if args.new:
             conv.reset()
         if args.system is not None:
             conv.system = args.system or None
+        return conv
+
+    def _one(self, args: Any, prompt: str, t: float | None, mt: int | None) -> None:
+        model_arg = args.model or (self.default_model if not args.provider else None)
+        p, model = pick_provider(self.store, args.provider, model_arg, default=self.default_provider)
+        conv = self._conversation(p.name, model, args)
         stats = self.last_stats = StreamStats()
         fmt = args.format or self.default_format
         reply: Reply | None = None
         note = ""
         error: ProviderError | None = None
         printer = _StreamPrinter(self.update_interval, stats)
+        # The reply records itself in the conversation when it ends, however it ends: this only shows it.
         try:
             reply = conv.send(prompt, stream=not args.no_stream, temperature=t, max_tokens=mt)
             if not args.no_stream:
                 for piece in reply:
                     printer.add(piece)
         except KeyboardInterrupt:
+            if reply is None:  # stopped before the server answered: nothing to show
+                print(f"{terminal_text(p.name)}: stopped before the server answered", file=sys.stderr)
+                return
             note = "stopped"
-            if reply is not None:
-                reply.cancel()
+            reply.cancel()
         except ProviderError as exc:
             if reply is None:
                 raise
@@ -200,8 +208,6 @@ class ChatMagics(Magics):
             note = "interrupted by an error"
         finally:
             printer.done()
-            if reply is not None and not args.no_stream:
-                conv.record(reply)
         assert reply is not None
         text = reply.text_so_far
         if args.out:

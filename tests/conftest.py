@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,3 +53,22 @@ def local_store(store: ProviderStore, llama_server: LocalServer) -> ProviderStor
     """The store holding one provider, ``vLLM``, pointing at the real local server as a user would type it."""
     store.add("vLLM", type="openai", base_url=llama_server.base_url + "/", api_key=LOCAL_KEY, models=["smollm2"])
     return store
+
+
+@pytest.fixture
+def records(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, str, str]]:
+    """Each time a reply records its turn in a conversation: (the turn, its status, its text) then.
+
+    A surface that recorded a turn itself, besides the reply doing it, would show here twice.
+    """
+    from jupyter_providers.conversation import Conversation
+
+    seen: list[tuple[Any, str, str]] = []
+    original = Conversation._record
+
+    def spy(turn: Any, reply: Any) -> None:
+        original(turn, reply)
+        seen.append((turn, turn.status, turn.reply))
+
+    monkeypatch.setattr(Conversation, "_record", staticmethod(spy))
+    return seen

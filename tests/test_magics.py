@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -22,6 +23,7 @@ from .conftest import LOCAL_KEY
 from .fakes import FakeServer
 
 REPLY = "Paris is the **capital** of France."
+Records = list[tuple[Any, str, str]]  # the conftest's `records`: each turn a reply recorded
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +145,9 @@ def test_provider_error_is_one_line_without_key(
     assert cap.stderr.count("\n") == 1 and "sk-ant-1" not in cap.stderr + cap.stdout
 
 
-def test_midstream_error_keeps_partial(shell: InteractiveShell, magics: ChatMagics, fake: FakeServer) -> None:
+def test_midstream_error_keeps_partial(
+    shell: InteractiveShell, magics: ChatMagics, fake: FakeServer, records: Records
+) -> None:
     fake.fault = "midstream_error"
     cap = run(shell, "-p Claude", "hi")
     assert cap.stdout == "Paris is "  # two pieces arrived
@@ -151,9 +155,12 @@ def test_midstream_error_keeps_partial(shell: InteractiveShell, magics: ChatMagi
     assert cap.stderr.startswith("Claude: server error")
     conv = get_conversation("Claude", "claude-x")
     assert conv is not None and conv.turns[-1].status == "error" and conv.turns[-1].reply == "Paris is "
+    assert records == [(conv.turns[-1], "error", "Paris is ")]  # once, by the reply
 
 
-def test_ctrl_c_keeps_partial_and_the_kernel(shell: InteractiveShell, magics: ChatMagics, fake: FakeServer) -> None:
+def test_ctrl_c_keeps_partial_and_the_kernel(
+    shell: InteractiveShell, magics: ChatMagics, fake: FakeServer, records: Records
+) -> None:
     fake.fault, fake.stall_seconds = "stall", 20
     threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
     start = time.perf_counter()
@@ -162,8 +169,35 @@ def test_ctrl_c_keeps_partial_and_the_kernel(shell: InteractiveShell, magics: Ch
     assert "stopped" in shown_of(cap) and shown_of(cap).startswith("Paris is")
     conv = get_conversation("Claude", "claude-x")
     assert conv is not None and conv.turns[-1].status == "stopped" and conv.turns[-1].reply == "Paris is "
+    assert records == [(conv.turns[-1], "stopped", "Paris is ")]
     fake.fault = None
     assert run(shell, "-p Claude", "again").stdout == REPLY  # usable afterwards
+    assert [(t.status, t.reply) for t in conv.turns] == [("stopped", "Paris is "), ("done", REPLY)]
+    assert len(records) == 2
+
+
+@pytest.mark.parametrize("line", ["-p Claude", "-p Claude --no-stream", "-p Claude --format text"])
+def test_a_cell_only_shows_the_reply_which_records_itself(
+    shell: InteractiveShell, magics: ChatMagics, fake: FakeServer, records: Records, line: str
+) -> None:
+    run(shell, line, "hi")
+    conv = get_conversation("Claude", "claude-x")
+    assert conv is not None and records == [(conv.turns[-1], "done", REPLY)] and len(conv) == 1
+    turn = conv.turns[-1]
+    assert turn.usage["output_tokens"] and turn.latency_s is not None
+
+
+def test_ctrl_c_before_the_server_answers_is_one_line(
+    shell: InteractiveShell, magics: ChatMagics, fake: FakeServer, records: Records
+) -> None:
+    fake.delay = 20
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    start = time.perf_counter()
+    cap = run(shell, "-p Claude", "hi")
+    assert time.perf_counter() - start < 10
+    assert cap.stderr == "Claude: stopped before the server answered\n" and not cap.outputs
+    conv = get_conversation("Claude", "claude-x")
+    assert conv is not None and [(t.status, t.reply) for t in conv.turns] == [("stopped", "")] and records == []
 
 
 def test_updates_are_coalesced(shell: InteractiveShell, magics: ChatMagics, store: ProviderStore) -> None:

@@ -331,13 +331,13 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             turn.live.extend(text)
 
     def _finish(self, turn: _Turn, error: Exception | None) -> None:
-        """Record the turn and show the final bubble and status, once (the stream or Stop, whichever is first)."""
+        """Show the final bubble and status, once (the stream or Stop, whichever is first); the reply recorded
+        itself in the conversation when it ended."""
         with turn.lock:
             if turn.closed or turn.reply is None:
                 return
             turn.closed = True
             reply = turn.reply
-            turn.conv.record(reply)
             text = reply.text_so_far
             note = ""
             if error is not None:

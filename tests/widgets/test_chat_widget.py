@@ -19,6 +19,7 @@ from tests.fakes import FakeServer
 from . import text, wait_until
 
 KEY = "sk-fake-chat-5be0f2d1"
+Records = list[tuple[Any, str, str]]  # the conftest's `records`: each turn a reply recorded
 
 
 @pytest.fixture
@@ -81,9 +82,11 @@ def test_chat_with_the_local_model(local_store: ProviderStore) -> None:
 
 
 # -- streaming, stopping, errors ----------------------------------------------------------------
-def test_send_streams_into_the_last_bubble(chat: ChatWidget, srv: FakeServer) -> None:
+def test_send_streams_into_the_last_bubble(chat: ChatWidget, srv: FakeServer, records: Records) -> None:
     assert chat.send("Hi there")
     assert chat.wait(30)
+    assert chat.conversation is not None
+    assert records == [(chat.conversation.turns[-1], "done", "Hello **there**, friend!")]  # by the reply, once
     assert roles(chat) == ["user", "assistant"]
     assert "<strong>there</strong>" in chat.bubbles[1].value and "model-a" in text(chat.bubbles[1].value)
     status = text(chat.status.value)
@@ -99,7 +102,7 @@ def test_send_streams_into_the_last_bubble(chat: ChatWidget, srv: FakeServer) ->
         "Hello **there**, friend!",
         "And again?",
     ]
-    assert len(chat.messages) == 4 and len(chat.bubbles) == 4
+    assert len(chat.messages) == 4 and len(chat.bubbles) == 4 and len(records) == 2
 
 
 def test_options_system_prompt_temperature_max_tokens(chat: ChatWidget, srv: FakeServer) -> None:
@@ -124,7 +127,7 @@ def test_options_system_prompt_temperature_max_tokens(chat: ChatWidget, srv: Fak
     assert body is not None and "temperature" not in body and "max_tokens" not in body
 
 
-def test_stop_keeps_the_partial_reply(chat: ChatWidget, srv: FakeServer) -> None:
+def test_stop_keeps_the_partial_reply(chat: ChatWidget, srv: FakeServer, records: Records) -> None:
     srv.reply = "one two three four five six seven eight nine ten"
     srv.fault = "stall"  # two words, then silence
     srv.stall_seconds = 20
@@ -141,8 +144,24 @@ def test_stop_keeps_the_partial_reply(chat: ChatWidget, srv: FakeServer) -> None
     assert "one two" in bubble and "(stopped)" in bubble
     assert "stopped" in text(chat.status.value)
     assert chat.conversation is not None and chat.conversation.turns[-1].status == "stopped"
+    # Stop ran in this thread while the widget's thread read the stream: one record, as the reply ended
+    assert records == [(chat.conversation.turns[-1], "stopped", "one two ")]
+    assert chat.conversation.turns[-1].latency_s == reply.latency_s
     assert chat.messages[-1] == {"role": "assistant", "content": "one two "}
     assert idle(chat)
+
+
+def test_stop_before_the_server_answers(chat: ChatWidget, srv: FakeServer, records: Records) -> None:
+    srv.delay = 1.0
+    chat.send("Hi")
+    chat.stop()
+    assert "stopping as soon as the server answers" in text(chat.status.value)
+    assert chat.wait(10)
+    reply = chat.last_reply
+    assert reply is not None and reply.cancelled and reply.text == ""
+    assert "(stopped)" in text(chat.bubbles[-1].value) and "stopped" in text(chat.status.value)
+    assert chat.conversation is not None and records == [(chat.conversation.turns[-1], "stopped", "")]
+    assert chat.messages == [] and idle(chat)  # nothing came back: not history
 
 
 def test_error_before_streaming_keeps_the_input(chat: ChatWidget, fake_store: ProviderStore, srv: FakeServer) -> None:
@@ -163,16 +182,23 @@ def test_error_before_streaming_keeps_the_input(chat: ChatWidget, fake_store: Pr
     assert chat.messages[0]["content"] == "My carefully typed question"
 
 
-def test_error_mid_stream_keeps_the_partial_reply(chat: ChatWidget, srv: FakeServer) -> None:
+@pytest.mark.parametrize("fault", ["midstream_error", "cut_stream"])
+def test_error_mid_stream_keeps_the_partial_reply(
+    chat: ChatWidget, srv: FakeServer, records: Records, fault: str
+) -> None:
     srv.reply = "alpha beta gamma delta"
-    srv.fault = "midstream_error"
+    srv.fault = fault
     chat.send("Go")
     assert chat.wait(30)
     bubble = text(chat.bubbles[-1].value)
-    assert bubble.startswith("model-a") and "alpha beta" in bubble and "server error" in bubble
+    reply = chat.last_reply
+    assert reply is not None and reply.error is not None
+    assert bubble.startswith("model-a") and "alpha beta" in bubble and str(reply.error) in bubble
     assert "jp-providers-error" in chat.bubbles[-1].value
-    assert "jp-providers-error" in chat.status.value and "server error" in text(chat.status.value)
+    assert "jp-providers-error" in chat.status.value and text(chat.status.value).startswith(str(reply.error))
     assert chat.conversation is not None and chat.conversation.turns[-1].status == "error"
+    assert records == [(chat.conversation.turns[-1], "error", "alpha beta ")]
+    assert chat.conversation.turns[-1].error == str(reply.error)
     assert chat.messages[-1] == {"role": "assistant", "content": "alpha beta "}
     assert idle(chat)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import keyword
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -136,7 +137,12 @@ class ChatMagics(Magics):
     @argument("--compare", "-c", help="PROVIDER:MODEL,... - ask several models at once, side by side")
     @cell_magic
     def chat(self, line: str, cell: str) -> None:
-        """Send the cell to a model and show the reply; the conversation continues in the next %%chat."""
+        """Send the cell to a model and show the reply; the conversation continues in the next %%chat.
+
+        With --compare, the cell is the next turn of each model's own %%chat conversation: each model gets
+        its history with it (--new and --system apply to each), and its reply, however it ends, is recorded
+        there, so a later `%%chat -p PROVIDER -m MODEL` continues from the comparison.
+        """
         self._chat(self.chat, line, cell)
 
     @cell_magic
@@ -233,27 +239,28 @@ class ChatMagics(Magics):
 
     # -- --compare ----------------------------------------------------------------------------------
     def _compare(self, args: Any, prompt: str, t: float | None, mt: int | None) -> None:
-        targets = []
+        targets: list[tuple[str, str]] = []
         for item in [s.strip() for s in args.compare.split(",") if s.strip()]:
             name, _, model = item.partition(":")
             p, chosen = pick_provider(self.store, name.strip(), model.strip() or None)
+            if (p.name, chosen) in targets:
+                raise ValueError(f"--compare: {p.name}:{chosen} is listed twice")
             targets.append((p.name, chosen))
         if len(targets) < 2:
             raise ValueError("--compare: give at least two PROVIDER:MODEL targets, separated by commas")
+        # Each column is a turn of that model's %%chat conversation: its history goes with the prompt,
+        # and the reply records itself there, so a later `%%chat -p NAME -m MODEL` continues from it.
+        convs = [self._conversation(n, m, args) for n, m in targets]
         columns = [Column(f"{n} · {m}") for n, m in targets]
         stats = self.last_stats = StreamStats()
-        store = self.store
+        stopping = threading.Event()
 
         def run(i: int) -> None:
-            from .api import chat
-
             col = columns[i]
-            name, model = targets[i]
             try:
-                col.reply = chat(
-                    prompt, provider=name, model=model, system=args.system, temperature=t, max_tokens=mt,
-                    stream=True, store=store,
-                )  # fmt: skip
+                col.reply = convs[i].send(prompt, stream=True, temperature=t, max_tokens=mt)
+                if stopping.is_set():  # Ctrl-C came while the request was on its way
+                    col.reply.cancel()
                 for _ in col.reply:
                     stats.pieces += 1
             except ProviderError as exc:
@@ -275,6 +282,7 @@ class ChatMagics(Magics):
                         handle.update(HTML(compare_html(columns, final=False)))
                         stats.updates += 1
             except KeyboardInterrupt:
+                stopping.set()
                 for col in columns:
                     if col.reply is not None:
                         col.reply.cancel()

@@ -127,6 +127,7 @@ def test_undefined_name_is_one_clear_line(shell: InteractiveShell, magics: ChatM
         ("-p Claude --max-tokens 0", "max_tokens: 0 must be at least 1"),
         ("-p Claude --out 1x", "--out: '1x' is not a variable name"),
         ("-p Claude --compare Claude:claude-x", "--compare: give at least two"),
+        ("--compare Claude:claude-x,Claude", "--compare: Claude:claude-x is listed twice"),
     ],
 )
 def test_bad_options(shell: InteractiveShell, magics: ChatMagics, fake: FakeServer, line: str, message: str) -> None:
@@ -224,6 +225,58 @@ def test_compare_runs_concurrently(shell: InteractiveShell, magics: ChatMagics, 
     assert shell.user_ns["both"] == {"S1 · a": "one", "S2 · b": "two"}
     html = "".join(o.data.get("text/html", "") for o in cap.outputs)
     assert "S1 · a" in html and "S2 · b" in html and "tokens" in html
+
+
+def test_compare_columns_are_turns_of_each_models_conversation(
+    shell: InteractiveShell, magics: ChatMagics, store: ProviderStore, records: Records
+) -> None:
+    with FakeServer("openai", models=["a"], reply="one") as s1, FakeServer("openai", models=["b"], reply="two") as s2:
+        store.add("S1", base_url=s1.base_url, api_key="", models=["a"])
+        store.add("S2", base_url=s2.base_url, api_key="", models=["b"])
+        run(shell, "-p S1", "Before")
+        run(shell, "--compare S1:a,S2:b", "Same prompt")
+        run(shell, "-p S2", "After")
+        contents = [[m["content"] for m in (r.body or {})["messages"]] for r in (*s1.requests, *s2.requests)]
+        run(shell, "--compare S1:a,S2:b --new", "Afresh")
+        fresh = [[m["content"] for m in (r.body or {})["messages"]] for r in (s1.requests[-1], s2.requests[-1])]
+    assert contents == [
+        ["Before"],
+        ["Before", "one", "Same prompt"],  # S1's column continued S1's conversation
+        ["Same prompt"],
+        ["Same prompt", "two", "After"],  # and %%chat -p S2 continued from S2's column
+    ]
+    assert fresh == [["Afresh"], ["Afresh"]]  # --new starts each over
+    c1, c2 = get_conversation("S1", "a"), get_conversation("S2", "b")
+    assert c1 is not None and c2 is not None
+    assert [(t.prompt, t.status, t.reply) for t in c1.turns] == [("Afresh", "done", "one")]
+    assert len(records) == 6 and all(status == "done" for _, status, _ in records)
+
+
+def test_ctrl_c_during_compare_records_every_column(
+    shell: InteractiveShell, magics: ChatMagics, store: ProviderStore, records: Records
+) -> None:
+    with (
+        FakeServer("openai", models=["a"], reply="one") as s1,
+        FakeServer("openai", models=["b"], reply="alpha beta gamma") as s2,
+        FakeServer("openai", models=["c"], reply="late") as s3,
+    ):
+        s2.fault, s2.stall_seconds = "stall", 20  # two words, then silence
+        s3.delay = 2.5  # no answer yet when Ctrl-C comes: stopped as soon as it does
+        for name, srv in (("S1", s1), ("S2", s2), ("S3", s3)):
+            store.add(name, base_url=srv.base_url, api_key="", models=srv.models)
+        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+        start = time.perf_counter()
+        cap = run(shell, "--compare S1:a,S2:b,S3:c --out cols", "go")
+        assert time.perf_counter() - start < 10
+    assert shell.user_ns["cols"] == {"S1 · a": "one", "S2 · b": "alpha beta ", "S3 · c": ""}
+    c1, c2 = get_conversation("S1", "a"), get_conversation("S2", "b")
+    assert c1 is not None and c2 is not None
+    assert [(t.status, t.reply) for t in c1.turns] == [("done", "one")]
+    assert [(t.status, t.reply) for t in c2.turns] == [("stopped", "alpha beta ")]
+    c3 = get_conversation("S3", "c")
+    assert c3 is not None and [(t.status, t.reply) for t in c3.turns] == [("stopped", "")]
+    assert sorted(status for _, status, _ in records) == ["done", "stopped", "stopped"]
+    assert "alpha beta" in "".join(o.data.get("text/html", "") for o in cap.outputs)
 
 
 def test_format_code_and_text(shell: InteractiveShell, magics: ChatMagics, store: ProviderStore) -> None:

@@ -5,24 +5,24 @@ second (:class:`~jupyter_providers._throttle.Throttle`), not once per token. Mod
 untrusted: while it streams it is added as text nodes (:class:`._live.LiveText`), then shown
 once through the one rendering path, :func:`~jupyter_providers._render.markdown_html` (CommonMark
 with raw HTML off, safe links only, no images, then the nh3 sanitizer); names, model ids and
-error lines go through :func:`~jupyter_providers._render.text_html`.
+error lines go through :func:`~jupyter_providers._render.text_html`. The bubbles are kept by
+:mod:`._chat_log`; the reply records itself in the conversation when it ends, so this only shows it.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w  # type: ignore[import-untyped]
 
-from .._render import HTML_CLASSES, markdown_html
+from .._render import HTML_CLASSES
 from .._throttle import Throttle
 from ..api import check_chat_options, max_temperature
 from ..conversation import Conversation
 from ..store import get_store
+from ._chat_log import ChatLog, TurnView
 from ._common import button, close_tree, error_text, esc, message_html, style_widget
-from ._live import LiveText
 
 if TYPE_CHECKING:
     from .._types import Message
@@ -32,24 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["ChatWidget"]
 
 _NO_PROVIDER = "no enabled provider: add or enable one (jupyter_providers.panel())"
-_PENDING = '<span class="jp-providers-note">…</span>'
-
-
-@dataclass(eq=False)
-class _Turn:
-    """One question and its reply, as the widget shows them."""
-
-    conv: Conversation
-    prompt: str
-    user: Any
-    bot: Any
-    reply: Reply | None = None
-    live: LiveText | None = None  # the bubble's body while the reply streams (see _live.py)
-    row: Any = None  # the row holding the reply's bubble
-    stop_requested: bool = False
-    closed: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    finished: threading.Event = field(default_factory=threading.Event)
 
 
 class ChatWidget(w.VBox):  # type: ignore[misc]
@@ -77,13 +59,11 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
         self.conversation: Conversation | None = None
         #: the last reply (streaming or finished)
         self.last_reply: Reply | None = None
-        self._turn: _Turn | None = None
+        self._turn: TurnView | None = None
         self._wanted_model = model
         self._refreshing = False
         self._provider_options: list[str] = []
         self._model_options: list[tuple[str, str]] = []
-        #: the HTML widgets of the conversation, in order (user and assistant bubbles)
-        self.bubbles: list[Any] = []
 
         tight = {"description_width": "initial"}
         self.provider = w.Dropdown(description="Provider", layout=w.Layout(width="240px"), style=tight)
@@ -115,6 +95,7 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
         self.options.add_class("jp-providers-chat-options")
 
         self.history = w.VBox(layout=w.Layout(width="100%")).add_class("jp-providers-log")
+        self._chat_log = ChatLog(self.history, self._lock)
         self.input = w.Textarea(
             placeholder="Ask something… then press Send", rows=3, layout=w.Layout(width="auto", flex="1 1 auto")
         ).add_class("jp-providers-chat-input")
@@ -155,6 +136,11 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
         if self.conversation is None:
             return []
         return [{"role": m["role"], "content": m["content"]} for m in self.conversation.messages]
+
+    @property
+    def bubbles(self) -> list[Any]:
+        """The HTML widgets of the conversation, in order (user and assistant bubbles)."""
+        return self._chat_log.bubbles
 
     @property
     def streaming(self) -> bool:
@@ -228,8 +214,8 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             if old is not None:
                 conv.turns = list(old.turns)
                 if old.turns:
-                    note = w.HTML(message_html(f"now talking to {provider} / {model}", "muted"))
-                    self.history.children = (*self.history.children, note.add_class("jp-providers-switch"))
+                    note = message_html(f"now talking to {provider} / {model}", "muted")
+                    self._chat_log.note(note, "jp-providers-switch")
             self.conversation = conv
 
     def _system(self) -> str | None:
@@ -263,10 +249,7 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             except ValueError as exc:
                 self._set_status(error_text(exc), "error")
                 return False
-            user = self._add_bubble("user", markdown_html(prompt))
-            bot = self._add_bubble("assistant", self._caption(conv.model) + _PENDING)
-            bot.add_class("jp-providers-pending")
-            turn = self._turn = _Turn(conv, prompt, user, bot)
+            turn = self._turn = self._chat_log.turn(conv, prompt)
             self._busy(True)
             self._set_status(f"waiting for {conv.provider} / {conv.model}…", "busy")
             options = {"temperature": temperature, "max_tokens": max_tokens}
@@ -284,12 +267,15 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             return f"{self.provider.value} has no model: add one in the panel (Models)"
         return ""
 
-    def _stream(self, turn: _Turn, options: dict[str, Any]) -> None:
-        """The background thread of one turn: send, read the stream, show it a few times a second."""
+    def _stream(self, turn: TurnView, options: dict[str, Any]) -> None:
+        """The background thread of one turn: send, read the stream, show it a few times a second.
+
+        The reply records itself in the conversation when it ends (here, or by Stop): this only shows it.
+        """
         try:
             reply = turn.conv.send(turn.prompt, stream=True, **options)
         except Exception as exc:  # nothing was sent: the bubbles go, the typed text stays in the input
-            self._remove_bubbles(turn.user, turn.bot)
+            self._chat_log.remove(turn)
             self._set_status(error_text(exc), "error")
             self._busy(False)
             turn.finished.set()
@@ -312,45 +298,20 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
         throttle.cancel()  # the end is shown whole, by _finish
         self._finish(turn, reply.error or failure)
 
-    def _show_progress(self, turn: _Turn) -> None:
-        """The streaming bubble grows by what arrived since the last update (never re-sent)."""
+    def _show_progress(self, turn: TurnView) -> None:
+        """The streaming bubble grows by what arrived since the last update."""
         with turn.lock:
-            if turn.closed or turn.reply is None:
-                return
-            text, reply = turn.reply.text_so_far, turn.reply
-            if not text:
-                return
-            if turn.live is None:
-                # one widget (and its layout): each widget made costs a comm_open with its whole state
-                live = turn.live = LiveText(caption=reply.model, layout=w.Layout(width="auto", max_width="80%"))
-                live.add_class("jp-providers-bubble")
-                live.add_class("jp-providers-assistant")
-                [turn.row] = self._rows_holding(turn.bot)
-                turn.row.children = (live,)
-                self._set_status(f"streaming from {reply.provider} / {reply.model}…", "busy")
-            turn.live.extend(text)
+            if not turn.closed and turn.reply is not None and self._chat_log.grow(turn):
+                self._set_status(f"streaming from {turn.reply.provider} / {turn.reply.model}…", "busy")
 
-    def _finish(self, turn: _Turn, error: Exception | None) -> None:
-        """Show the final bubble and status, once (the stream or Stop, whichever is first); the reply recorded
-        itself in the conversation when it ended."""
+    def _finish(self, turn: TurnView, error: Exception | None) -> None:
+        """Show the ended reply and the status, once (the stream's end or Stop, whichever comes first)."""
         with turn.lock:
             if turn.closed or turn.reply is None:
                 return
             turn.closed = True
             reply = turn.reply
-            text = reply.text_so_far
-            note = ""
-            if error is not None:
-                note = f'<div class="jp-providers-error">{esc(error_text(error))}</div>'
-            elif reply.cancelled:
-                note = '<div class="jp-providers-note">(stopped)</div>'
-            body = markdown_html(text) if text else ("" if note else '<span class="jp-providers-note">(empty)</span>')
-            with turn.bot.hold_sync():
-                turn.bot.value = self._caption(reply.model) + body + note
-                turn.bot.remove_class("jp-providers-pending")
-            if turn.live is not None:  # the rendered reply takes the place of the live text
-                turn.row.children = (turn.bot,)
-                close_tree(turn.live)
+            self._chat_log.settle(turn, reply, None if error is None else error_text(error))
             stats = f"{reply.model} · {reply.stats()}"
             if error is not None:
                 self.status.value = message_html(error_text(error)) + " " + message_html(stats, "muted")
@@ -374,8 +335,8 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
         if reply is None:
             self._set_status("stopping as soon as the server answers…", "busy")
             return
-        reply.cancel()
-        self._finish(turn, None)
+        reply.cancel()  # the reply has ended (and recorded itself) when this returns
+        self._finish(turn, reply.error)  # an error that came just before Stop is still shown
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the current reply has finished (or was stopped); ``True`` if it has."""
@@ -388,46 +349,14 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             if self.streaming:
                 self._set_status("stop the reply first", "error")
                 return
-            old = list(self.history.children)
-            self.history.children = ()
-            self.bubbles = []
-            for widget in old:
-                close_tree(widget)
+            self._chat_log.clear()
             if self.conversation is not None:
                 c = self.conversation
                 self.conversation = Conversation(c.provider, c.model, system=self._system(), store=self.store)
             self.last_reply = None
             self._set_status("", "muted")
 
-    # -- bubbles and state ----------------------------------------------------------------------
-    @staticmethod
-    def _caption(model: str) -> str:
-        return f'<div class="jp-providers-note">{esc(model)}</div>'
-
-    def _add_bubble(self, role: str, html: str) -> Any:
-        bubble = w.HTML(html, layout=w.Layout(width="auto", max_width="80%"))
-        bubble.add_class("jp-providers-bubble")
-        bubble.add_class(f"jp-providers-{role}")
-        row = w.HBox(
-            [bubble], layout=w.Layout(width="100%", justify_content="flex-end" if role == "user" else "flex-start")
-        ).add_class("jp-providers-bubble-row")
-        with self._lock:
-            self.bubbles.append(bubble)
-            self.history.children = (*self.history.children, row)
-        return bubble
-
-    def _rows_holding(self, *bubbles: Any) -> list[Any]:
-        """The history rows that hold any of ``bubbles`` (notes between turns are rows without children)."""
-        return [r for r in self.history.children if any(b in getattr(r, "children", ()) for b in bubbles)]
-
-    def _remove_bubbles(self, *bubbles: Any) -> None:
-        with self._lock:
-            rows = self._rows_holding(*bubbles)
-            self.history.children = tuple(r for r in self.history.children if r not in rows)
-            self.bubbles = [b for b in self.bubbles if b not in bubbles]
-            for r in rows:
-                close_tree(r)
-
+    # -- state ------------------------------------------------------------------------------------
     def _busy(self, busy: bool) -> None:
         self.send_button.disabled = busy
         self.stop_button.disabled = not busy

@@ -122,12 +122,18 @@ class Reply:
         if deltas is None:
             yield from pieces
             return
+        # Each piece is taken under the lock: a cancel() from another thread ends the reply between two
+        # pieces, never during one (bound methods, not `with`: this runs once per streamed chunk).
+        take, give = self._lock.acquire, self._lock.release
         try:
             for d in deltas:
-                with self._lock:  # a cancel() from another thread ends the reply between two pieces
+                take()
+                try:
                     if self._done:
                         break
                     piece = self._apply(d)
+                finally:
+                    give()
                 if piece:
                     yield piece
         except ProviderError as exc:

@@ -64,7 +64,7 @@ class Column:
 
     def meta(self) -> str:
         if self.reply is not None:
-            return self.reply.stats()
+            return self.reply.stats() + (" · stopped" if self.reply.cancelled else "")
         return f"{self.elapsed:.2f} s" if self.elapsed is not None else "…"
 
     @property

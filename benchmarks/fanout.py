@@ -53,7 +53,7 @@ class Compare:
     def __call__(self) -> None:
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            self.shell.run_cell_magic("chat", "--compare " + ",".join(f"{n}:{MODEL}" for n in self.names), "Hi")
+            self.shell.run_cell_magic("chat", "--new --compare " + ",".join(f"{n}:{MODEL}" for n in self.names), "Hi")
         if out.getvalue().count("Hello there") != len(self.names):
             raise AssertionError(f"--compare did not give {len(self.names)} replies:\n{out.getvalue()}")
 

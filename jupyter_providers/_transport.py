@@ -25,7 +25,7 @@ from ._settings import settings
 from ._sse import SSEDecoder, SSEEvent
 from .adapters import adapter_for
 from .adapters._base import Delta, HTTPRequest, ProtocolError, StreamErrorEvent
-from .errors import BadResponseError, ProviderConfigError, ProviderTimeoutError
+from .errors import BadResponseError, ProviderConfigError, ProviderError, ProviderTimeoutError
 
 if TYPE_CHECKING:
     from .store import Provider
@@ -140,11 +140,22 @@ def _line_decoder() -> Any:
     return NDJSONDecoder(settings.max_event_bytes)
 
 
-def parse_completion(p: Provider, data: Any, url: str) -> Any:
+def event_error(p: Provider, exc: StreamErrorEvent, url: str, key: Secret, model: str = "") -> ProviderError:
+    """The error for one the server reported inside a 200 answer: an event mid-stream, or a whole answer
+    that says it failed (a Responses ``status: "failed"``), classified alike (auth, rate limit, server)."""
+    info = dataclasses.replace(exc.info, message=bounded.one_line(exc.info.message))
+    return error_from_info(p, info, None, url, model, key)
+
+
+def parse_completion(p: Provider, data: Any, url: str, key: Secret | None = None, model: str = "") -> Any:
+    """A whole answer's :class:`~.adapters._base.Completion`; one that reports its own failure raises the
+    error of that kind, one of the wrong shape :class:`BadResponseError`."""
     try:
         return adapter_for(p.type).parse_completion(data)
     except ProtocolError as exc:
         raise BadResponseError(f"unexpected answer from {url}: {exc}", provider=p.name) from None
+    except StreamErrorEvent as exc:
+        raise event_error(p, exc, url, Secret("") if key is None else key, model) from None
 
 
 def stream_deltas(
@@ -193,8 +204,7 @@ def stream_deltas(
                 provider=p.name,
             )
     except StreamErrorEvent as exc:
-        info = dataclasses.replace(exc.info, message=bounded.one_line(exc.info.message))
-        raise error_from_info(p, info, None, url, "", Secret("")) from None
+        raise event_error(p, exc, url, Secret("")) from None
     except (ValueError, RecursionError, LimitExceeded) as exc:  # ProtocolError and SSELimitError are ValueErrors
         raise stream_failure(p.name, exc) from None
     except (httpx.HTTPError, DeadlineExceeded) as exc:

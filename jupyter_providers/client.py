@@ -113,7 +113,7 @@ def chat_provider(
         retries = settings.max_retries if retries is None else retries
         resp = send(p, req, model=model, key=key, http=http, deadline=dl, retries=retries)
         if not stream:
-            c = parse_completion(p, json_body(p, resp, req.url, dl), req.url)
+            c = parse_completion(p, json_body(p, resp, req.url, dl), req.url, key, model)
             reply = Reply(p.name, model, started=started)
             reply._apply(Delta(c.text, c.reasoning, c.finish_reason, c.usage))
             reply.latency_s = time.perf_counter() - started
@@ -219,7 +219,7 @@ def _verify_key(p: Provider, key: Secret, model: str, deadline: Deadline, http: 
     started = time.perf_counter()
     try:
         resp = send(p, req, model=model, key=key, http=http, deadline=dl, retries=0)
-        parse_completion(p, json_body(p, resp, req.url, dl), req.url)
+        parse_completion(p, json_body(p, resp, req.url, dl), req.url, key, model)
     except ProviderError as exc:
         return _verdict_from_error(exc, model, p)
     finally:

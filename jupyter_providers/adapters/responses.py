@@ -10,11 +10,14 @@ from :class:`~.openai.OpenAIAdapter`; only the chat request and its answer diffe
   ``temperature``, ``stream``, ``store`` (``false``: the history is ours, the service keeps no copy);
   OpenAI takes ``max_output_tokens`` from 16 up, so a smaller limit is raised to 16 there.
   There is no ``stop`` parameter (OpenAI answers 400 to unknown parameters), so stop sequences are not sent;
+  no surface of the package takes stop sequences today (``chat()``, ``%%chat`` and the widgets have no such
+  option; only ``ChatParams.stop`` does): one that adds them must refuse them for this type, not drop them;
 - answer: ``{"object": "response", "status": "completed"|"incomplete"|"failed"|"in_progress"|...,
   "output": [{"type": "message", "content": [{"type": "output_text", "text"}|{"type": "refusal",
   "refusal"}]}, {"type": "reasoning", "content": [{"type": "reasoning_text", "text"}], "summary":
   [{"type": "summary_text", "text"}]}], "usage": {"input_tokens", "output_tokens", "total_tokens"},
   "incomplete_details": {"reason": "max_output_tokens"|"content_filter"}, "error": {"code", "message"}}``;
+  a ``"failed"`` answer raises the error of its kind, as the stream's ``response.failed`` does;
 - stream: ``event: NAME`` with the same ``type`` in the data (LiteLLM's proxy sends the data alone: the
   ``type`` is what counts); text in ``response.output_text.delta``
   (``delta``), reasoning in ``response.reasoning_text.delta`` (vLLM) or
@@ -119,6 +122,8 @@ def error_event(err: Any) -> StreamErrorEvent:
     if isinstance(err, dict) and isinstance(err.get("error"), dict):
         inner = err["error"]
         err = {k: inner.get(k) or err.get(k) for k in ("message", "code", "type")}
+    if err is None or err == "":
+        return StreamErrorEvent(ErrorInfo("server_error", "the response failed (the server gave no reason)"))
     if not isinstance(err, dict):
         return stream_error(err)
     code = err.get("code") if err.get("code") is not None else err.get("type")
@@ -136,9 +141,8 @@ def parse_response(data: Any) -> Completion:
     data = obj(data, "the reply")
     if "output" not in data and "error" in data:
         raise ProtocolError(f"the server answered 200 with an error: {str(data['error'])[:300]}")
-    if data.get("status") == "failed":
-        info = error_event(data.get("error")).info
-        raise ProtocolError(f"the response failed: {info.message}" + (f" ({info.code})" if info.code else ""))
+    if data.get("status") == "failed":  # as a stream's response.failed: the error's kind (auth, rate, server)
+        raise error_event(data.get("error"))
     text, reasoning = output_texts(data.get("output"))
     model = data.get("model")
     return Completion(

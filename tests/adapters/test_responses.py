@@ -156,11 +156,23 @@ def test_parse_rejects_non_responses(data: Any) -> None:
         A.parse_completion(data)
 
 
-def test_a_failed_response_is_an_error_with_the_servers_words() -> None:
-    data = {"object": "response", "status": "failed", "output": [],
-            "error": {"code": "server_error", "message": "The model crashed."}}  # fmt: skip
-    with pytest.raises(ProtocolError, match=r"The model crashed\. \(server_error\)"):
+@pytest.mark.parametrize(
+    ("error", "kind", "message", "quota"),
+    [({"code": "server_error", "message": "The model crashed."}, "server_error", "The model crashed.", False),
+     ({"code": "rate_limit_exceeded", "message": "Slow down."}, "rate_limited", "Slow down.", False),
+     ({"code": "insufficient_quota", "message": "No credit."}, "rate_limited", "No credit.", True),
+     ({"type": "authentication_error", "message": "Bad key."}, "auth", "Bad key.", False),
+     (None, "server_error", "the response failed (the server gave no reason)", False)],
+)  # fmt: skip
+def test_a_failed_response_is_the_error_of_its_kind(error: Any, kind: str, message: str, quota: bool) -> None:
+    """Not streamed, a failed response is classified as the stream's ``response.failed`` is."""
+    data = {"object": "response", "status": "failed", "output": [], "error": error}
+    with pytest.raises(StreamErrorEvent) as info:
         A.parse_completion(data)
+    assert (info.value.info.kind, info.value.info.message, info.value.info.quota) == (kind, message, quota)
+    with pytest.raises(StreamErrorEvent) as streamed:
+        feed_all([ev("response.failed", response={**data, "output": None})])
+    assert streamed.value.info == info.value.info
 
 
 @pytest.mark.parametrize(

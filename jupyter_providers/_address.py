@@ -17,6 +17,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from ._checks import describe_char
+from .errors import InvalidValueError
 
 __all__ = ["check_address", "host_in", "mask_credentials", "resolve_base"]
 
@@ -32,7 +33,8 @@ def mask_credentials(address: str) -> str:
 
 
 def check_address(address: str) -> str:
-    """Validate an address typed by a person; return it trimmed. Raise ``ValueError`` naming the field.
+    """Validate an address typed by a person; return it trimmed. Raise :class:`~.errors.InvalidValueError`
+    (a ``ValueError``) naming the field.
 
     No message quotes credentials typed into the address, whichever check fails first."""
     text = address.strip()
@@ -41,29 +43,31 @@ def check_address(address: str) -> str:
     shown = repr(mask_credentials(text))
     bare = text[:-1] if text.endswith("#") else text
     if any(c.isspace() for c in bare):
-        raise ValueError(f"base_url: {shown} contains spaces; remove them")
+        raise InvalidValueError(f"base_url: {shown} contains spaces; remove them")
     bad = next((c for c in bare if unicodedata.category(c) in ("Cc", "Cf")), None)
     if bad is not None:
         at = bare.index(bad) + 1
-        raise ValueError(f"base_url: {shown} holds {describe_char(bad)} at position {at}; remove it")
+        raise InvalidValueError(f"base_url: {shown} holds {describe_char(bad)} at position {at}; remove it")
     if _USERINFO_RE.match(bare):
-        raise ValueError("base_url: put credentials in the API key field, not in the address")
+        raise InvalidValueError("base_url: put credentials in the API key field, not in the address")
     try:
         parts = urlsplit(bare)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"base_url: {shown} is not a valid address ({exc}); use http(s)://host[:port]/path") from None
+        raise InvalidValueError(
+            f"base_url: {shown} is not a valid address ({exc}); use http(s)://host[:port]/path"
+        ) from None
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"base_url: {shown} must start with http:// or https://")
+        raise InvalidValueError(f"base_url: {shown} must start with http:// or https://")
     if not parts.hostname:
-        raise ValueError(f"base_url: {shown} has no host; use http(s)://host[:port]/path")
+        raise InvalidValueError(f"base_url: {shown} has no host; use http(s)://host[:port]/path")
     if port is not None and not 0 < port < 65536:
-        raise ValueError(f"base_url: port {port} is out of range (1-65535)")
+        raise InvalidValueError(f"base_url: port {port} is out of range (1-65535)")
     if "?" in bare or "#" in bare:  # an empty query ("x?") or a second "#" too
-        raise ValueError(f"base_url: {shown} must not contain '?' or '#' (only a final '#' is allowed)")
+        raise InvalidValueError(f"base_url: {shown} must not contain '?' or '#' (only a final '#' is allowed)")
     why = _host_problem(parts.hostname, bracketed="[" in parts.netloc)
     if why:
-        raise ValueError(f"base_url: the host {parts.hostname!r} {why}; check the address")
+        raise InvalidValueError(f"base_url: the host {parts.hostname!r} {why}; check the address")
     return text
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from .errors import InvalidValueError
+
 __all__ = [
     "check_azure_deployment",
     "check_visible",
@@ -58,7 +60,7 @@ def check_visible(field: str, value: str, what: str) -> None:
     """Refuse characters that are invisible or reorder text (see ``_INVISIBLE``) in a name or an id."""
     for i, c in enumerate(value, 1):
         if unicodedata.category(c) in _INVISIBLE:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{field}: the {what} {value!r} holds {describe_char(c)} at position {i}; remove it "
                 "(invisible and text-direction characters make names that look alike differ)"
             )
@@ -72,7 +74,7 @@ def fold_name(name: str) -> str:
 def check_azure_deployment(value: str) -> str:
     """An Azure deployment name: up to 64 letters, digits, ``-``, ``_`` or ``.`` (Azure refuses others)."""
     if not _AZURE_DEPLOYMENT.fullmatch(value):
-        raise ValueError(
+        raise InvalidValueError(
             f"model: {value!r} is not an Azure deployment name; deployment names are 1-64 letters, "
             "digits, '-', '_' or '.' (use the name of the deployment, as in the Azure portal)"
         )

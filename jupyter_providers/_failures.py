@@ -16,17 +16,13 @@ from ._checks import unsendable
 from ._secret import Secret
 from .adapters._base import ErrorInfo
 from .errors import (
-    AuthenticationError,
+    ERROR_CLASSES,
     BadResponseError,
-    BadURLError,
-    ModelNotFoundError,
     ProviderConfigError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
     QuotaExceededError,
-    RateLimitError,
-    ServerError,
 )
 
 if TYPE_CHECKING:
@@ -35,16 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["ERRORS", "error_from_info", "read_failed", "transport_error", "unsendable_error"]
 
 
-ERRORS: dict[str, type[ProviderError]] = {
-    "auth": AuthenticationError,
-    "model_not_found": ModelNotFoundError,
-    "bad_url": BadURLError,
-    "rate_limited": RateLimitError,
-    "server_error": ServerError,
-    "timeout": ProviderTimeoutError,
-    "bad_response": BadResponseError,
-    "unreachable": ProviderConnectionError,
-}
+ERRORS = ERROR_CLASSES  # kind -> class, read off the error tree
 
 
 def read_failed(p: Provider, exc: Exception, url: str, dl: Deadline) -> ProviderError:

@@ -1,4 +1,5 @@
-"""Each field the store accepts, checked: a clear one-line ``ValueError`` naming the field, or the clean value.
+"""Each field the store accepts, checked: the clean value, or a one-line :class:`~.errors.InvalidValueError`
+(a ``ValueError``) naming the field.
 
 The character rules they share (what an HTTP header carries, what is invisible) are in :mod:`._checks`.
 A key is wrapped in a :class:`~._secret.Secret` before it is checked, so no traceback frame prints it.
@@ -12,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from ._checks import check_visible, unsendable
 from ._secret import Secret
 from .adapters import resolve_type, spec, type_names
+from .errors import InvalidValueError
 from .presets import preset, preset_names
 
 __all__ = [
@@ -40,7 +42,7 @@ def check_type(value: str) -> str:
     """The type a person named (a name or an alias, any case), as the store records it."""
     t = resolve_type(value)
     if t is None:
-        raise ValueError(f"type: {value!r} is not a provider type; use one of {', '.join(PROVIDER_TYPES)}")
+        raise InvalidValueError(f"type: {value!r} is not a provider type; use one of {', '.join(PROVIDER_TYPES)}")
     return t
 
 
@@ -56,19 +58,19 @@ def check_preset(value: object) -> str | None:
 
 def check_name(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError("name: a provider needs a non-empty name")
+        raise InvalidValueError("name: a provider needs a non-empty name")
     name = value.strip()
     if len(name) > 64:
-        raise ValueError(f"name: {name[:20]!r}... must be at most 64 characters")
+        raise InvalidValueError(f"name: {name[:20]!r}... must be at most 64 characters")
     check_visible("name", name, "name")
     return name
 
 
 def check_model_id(value: object) -> str:
     if not isinstance(value, str) or not _MODEL_ID_RE.match(value.strip() or " "):
-        raise ValueError(f"model: {value!r} is not a model id; ids are non-empty and contain no spaces")
+        raise InvalidValueError(f"model: {value!r} is not a model id; ids are non-empty and contain no spaces")
     if value != value.strip() and any(c.isspace() for c in value.strip()):
-        raise ValueError(f"model: {value!r} contains spaces")
+        raise InvalidValueError(f"model: {value!r} contains spaces")
     check_visible("model", value.strip(), "model id")
     return value.strip()
 
@@ -77,16 +79,18 @@ def check_headers(value: object) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError("headers: give a dict of header name -> value")
+        raise InvalidValueError("headers: give a dict of header name -> value")
     out: dict[str, str] = {}
     for k, v in value.items():
         if not isinstance(k, str) or not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", k):
-            raise ValueError(f"headers: {k!r} is not a valid header name")
+            raise InvalidValueError(f"headers: {k!r} is not a valid header name")
         if not isinstance(v, str) or "\n" in v or "\r" in v:
-            raise ValueError(f"headers: the value of {k!r} must be a one-line string")
+            raise InvalidValueError(f"headers: the value of {k!r} must be a one-line string")
         why = unsendable(v.strip(), spaces=True)
         if why:  # the character and where, never the value (it is often a credential)
-            raise ValueError(f"headers: the value of {k!r} cannot be sent: it has {why}; retype it in plain ASCII")
+            raise InvalidValueError(
+                f"headers: the value of {k!r} cannot be sent: it has {why}; retype it in plain ASCII"
+            )
         out[k] = v.strip()
     return out
 
@@ -96,7 +100,7 @@ def as_secret(value: object) -> Secret | None:
     if value is None or isinstance(value, Secret):
         return value
     if not isinstance(value, str):
-        raise ValueError("api_key: give the key as a string")
+        raise InvalidValueError("api_key: give the key as a string")
     return Secret(value)
 
 
@@ -106,7 +110,9 @@ def check_key(value: Secret | None) -> Secret | None:
         return None
     why = key_problem(value.reveal())
     if why:
-        raise ValueError(f"api_key: the key cannot be sent: it has {why}; retype or paste it again as plain text")
+        raise InvalidValueError(
+            f"api_key: the key cannot be sent: it has {why}; retype or paste it again as plain text"
+        )
     return Secret(value.reveal().strip())
 
 
@@ -137,14 +143,14 @@ def check_deployments(type_: str, ids: Iterable[str]) -> None:
 
 def split_ids(value: str) -> list[str]:
     if not isinstance(value, str):
-        raise ValueError(f"model: {value!r} is not a model id")
+        raise InvalidValueError(f"model: {value!r} is not a model id")
     parts = [p.strip() for p in value.split(",")]
     return [p for p in parts if p] if "," in value else [value]
 
 
 def check_bool(field: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{field}: give True or False")
+        raise InvalidValueError(f"{field}: give True or False")
     return value
 
 
@@ -153,7 +159,7 @@ def check_text(field: str, value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or "\n" in value or "\r" in value:
-        raise ValueError(f"{field}: give a one-line string, not {value!r}")
+        raise InvalidValueError(f"{field}: give a one-line string, not {value!r}")
     return value.strip()
 
 
@@ -162,7 +168,7 @@ def check_timeout(value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
-        raise ValueError(f"timeout: {value!r} is not a number of seconds above 0")
+        raise InvalidValueError(f"timeout: {value!r} is not a number of seconds above 0")
     return float(value)
 
 
@@ -170,5 +176,5 @@ def check_env_name(value: object) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
-        raise ValueError(f"api_key_env: {value!r} is not an environment variable name")
+        raise InvalidValueError(f"api_key_env: {value!r} is not an environment variable name")
     return value

@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import InvalidValueError
+
 __all__ = ["interpolate"]
 
 _FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*|\[[^\[\]{}]+\])*)\}")
@@ -17,7 +19,7 @@ _FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*|\[[^\[\]{}]+\
 
 def _lookup(name: str, rest: str, namespace: Mapping[str, Any]) -> Any:
     if name not in namespace:
-        raise NameError(
+        raise InvalidValueError(
             f"prompt: {{{name}}} is not defined in the notebook - define {name} or write {{{{{name}}}}} "
             "for literal braces"
         )
@@ -30,12 +32,13 @@ def _lookup(name: str, rest: str, namespace: Mapping[str, Any]) -> Any:
                 k: Any = key.strip("'\"") if key[:1] in "'\"" else int(key) if key.lstrip("-").isdigit() else key
                 value = value[k]
         except (AttributeError, KeyError, IndexError, TypeError) as exc:
-            raise NameError(f"prompt: {{{name}{rest}}} cannot be read ({type(exc).__name__}: {exc})") from None
+            raise InvalidValueError(f"prompt: {{{name}{rest}}} cannot be read ({type(exc).__name__}: {exc})") from None
     return value
 
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
-    """Replace ``{name}`` fields once; raise ``NameError`` with a one-line message for unknown names."""
+    """Replace ``{name}`` fields once; raise :class:`~.errors.InvalidValueError` (a ``ValueError``)
+    with a one-line message for unknown names."""
 
     def repl(m: re.Match[str]) -> str:
         token = m.group(0)

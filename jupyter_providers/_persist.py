@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import StoreFileError  # defined in the tree; still importable from here
+
 __all__ = ["ConfigFiles", "StoreFileError", "admin_config_paths", "default_config_dir"]
 
 log = logging.getLogger("jupyter_providers")
@@ -40,11 +42,6 @@ SCHEMA_VERSION = 1
 KEYRING_SERVICE = "jupyter-providers"
 #: the key store's slot for a provider's custom headers is ``name + HEADERS_SLOT`` (see store.py)
 HEADERS_SLOT = "\x1fheaders"
-
-
-class StoreFileError(RuntimeError):
-    """The store's files cannot be read or written: unreadable (kept, not overwritten), or the folder
-    or the disk refuses (nothing was changed). ``str()`` is one line saying what to do."""
 
 
 def _io_error(exc: OSError, path: Path, doing: str) -> StoreFileError:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._fields import PROVIDER_TYPES
 from ._table import ProvidersTable
+from .errors import NotInStoreError
 from .presets import preset_names
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class ProvidersCommand:
     def _need(self, name: str) -> str:
         if name not in self.store:
             known = ", ".join(self.store.names()) or "none yet"
-            raise KeyError(f"no provider named {name!r}; known providers: {known}")
+            raise NotInStoreError(f"no provider named {name!r}; known providers: {known}")
         return name
 
     def _add(self, a: Any) -> str:

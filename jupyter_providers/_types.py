@@ -5,21 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
+from .errors import Kind
+
 __all__ = ["KeyVerdict", "Message", "ModelIds", "Usage", "Verification", "VerifyKind"]
 
-VerifyKind = Literal[
-    "ok",
-    "unreachable",
-    "bad_url",
-    "auth",
-    "model_not_found",
-    "rate_limited",
-    "server_error",
-    "timeout",
-    "bad_response",
-    "no_model",
-    "disabled",
-]
+#: A verification's outcome: ``"ok"``, or the :data:`~jupyter_providers.errors.Kind` of the failure.
+VerifyKind = Literal["ok", Kind]
 
 
 class ModelIds(list[str]):
@@ -54,7 +45,7 @@ class KeyVerdict:
 
     index: int
     ok: bool
-    kind: str
+    kind: VerifyKind
     message: str
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._types import Message
-from .errors import ProviderConfigError
+from .errors import InvalidValueError, NotInStoreError, ProviderConfigError
 from .store import ProviderStore, check_timeout, get_store
 
 if TYPE_CHECKING:
@@ -34,12 +34,12 @@ def pick_provider(
         name = enabled[0]
     if name not in store:
         known = ", ".join(store.names()) or "none yet"
-        raise ProviderConfigError(f"provider: no provider named {name!r} (known: {known})", kind="config")
+        raise NotInStoreError(f"provider: no provider named {name!r} (known: {known})")
     p = store[name]
     if not p.enabled:
         raise ProviderConfigError(f"provider: {name!r} is disabled - enable it first", provider=name, kind="disabled")
     if model is not None and not isinstance(model, str):
-        raise ProviderConfigError(f"model: {model!r} is not a model id", provider=name)
+        raise InvalidValueError(f"model: {model!r} is not a model id", provider=name)
     chosen = model or (p.model_ids[0] if p.models else None)
     if not chosen:
         raise ProviderConfigError(
@@ -48,7 +48,7 @@ def pick_provider(
             kind="no_model",
         )
     if any(c.isspace() for c in chosen):
-        raise ProviderConfigError(f"model: {chosen!r} contains spaces", provider=name)
+        raise InvalidValueError(f"model: {chosen!r} contains spaces", provider=name)
     return p, chosen
 
 
@@ -60,41 +60,41 @@ def max_temperature(provider_type: str) -> float:
 
 
 def check_chat_options(temperature: Any, max_tokens: Any) -> tuple[float | None, int | None]:
-    """Validate sampling options; raise ``ProviderConfigError`` (a ``ValueError``) naming the field."""
+    """Validate sampling options; raise ``InvalidValueError`` (a ``ValueError``) naming the field."""
     t: float | None = None
     if temperature is not None:
         if isinstance(temperature, bool) or not isinstance(temperature, int | float):
-            raise ProviderConfigError(f"temperature: {temperature!r} is not a number; use 0 to 2")
+            raise InvalidValueError(f"temperature: {temperature!r} is not a number; use 0 to 2")
         t = float(temperature)
         if not math.isfinite(t) or not 0 <= t <= 2:
-            raise ProviderConfigError(f"temperature: {temperature!r} is out of range; use 0 to 2")
+            raise InvalidValueError(f"temperature: {temperature!r} is out of range; use 0 to 2")
     m: int | None = None
     if max_tokens is not None:
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
-            raise ProviderConfigError(f"max_tokens: {max_tokens!r} is not a whole number")
+            raise InvalidValueError(f"max_tokens: {max_tokens!r} is not a whole number")
         if max_tokens < 1:
-            raise ProviderConfigError(f"max_tokens: {max_tokens} must be at least 1")
+            raise InvalidValueError(f"max_tokens: {max_tokens} must be at least 1")
         m = max_tokens
     return t, m
 
 
 def _messages(prompt: str | Sequence[Message], history: Sequence[Message] | None) -> list[Message]:
     if isinstance(prompt, bytes) or not isinstance(prompt, str | Sequence):
-        raise ProviderConfigError(f"prompt: give a string or a list of messages, not {prompt!r}")
+        raise InvalidValueError(f"prompt: give a string or a list of messages, not {prompt!r}")
     msgs: list[Message] = list(history or [])
     if isinstance(prompt, str):
         if not prompt.strip():
-            raise ProviderConfigError("prompt: the prompt is empty; write something to send")
+            raise InvalidValueError("prompt: the prompt is empty; write something to send")
         msgs.append({"role": "user", "content": prompt})
     else:
         msgs.extend(prompt)
     for m in msgs:
         if not isinstance(m, dict) or m.get("role") not in _ROLES or not isinstance(m.get("content"), str):
-            raise ProviderConfigError(
+            raise InvalidValueError(
                 f"messages: {m!r} is not a message; use {{'role': 'user'|'assistant'|'system', 'content': str}}"
             )
     if not any(m["role"] == "user" for m in msgs):
-        raise ProviderConfigError("messages: there is no user message to answer")
+        raise InvalidValueError("messages: there is no user message to answer")
     return msgs
 
 
@@ -123,13 +123,10 @@ def chat(
 
     t, m = check_chat_options(temperature, max_tokens)
     if system is not None and not isinstance(system, str):
-        raise ProviderConfigError(f"system: give the system prompt as a string, not {system!r}")
+        raise InvalidValueError(f"system: give the system prompt as a string, not {system!r}")
     if not isinstance(stream, bool):
-        raise ProviderConfigError(f"stream: give True or False, not {stream!r}")
-    try:
-        timeout = check_timeout(timeout)
-    except ValueError as exc:
-        raise ProviderConfigError(str(exc)) from None
+        raise InvalidValueError(f"stream: give True or False, not {stream!r}")
+    timeout = check_timeout(timeout)
     msgs = _messages(prompt, history)
     p, chosen = pick_provider(store or get_store(), provider, model)
     return chat_provider(

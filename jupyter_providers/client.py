@@ -205,10 +205,7 @@ def _shown_lengths(
 
 def _verdict_from_error(exc: ProviderError, model: str | None, p: Provider) -> Verification:
     kind = exc.kind if exc.kind in ERRORS else "bad_response"
-    if exc.kind in ("disabled", "no_model"):
-        kind = exc.kind
-    message = exc.message
-    return Verification(False, kind, message, None, model, p.name, exc.status)  # type: ignore[arg-type]
+    return Verification(False, kind, exc.message, None, model, p.name, exc.status)
 
 
 def _verify_key(p: Provider, key: Secret, model: str, deadline: Deadline, http: httpx.Client | None) -> Verification:

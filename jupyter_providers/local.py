@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import LocalServerError  # defined in the tree; still importable from here
+
 __all__ = [
     "MODEL_ALIAS",
     "LocalServer",
@@ -48,15 +50,6 @@ PROBE_TIMEOUT = 60.0
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 #: the servers this process started (detached or not): only a parent learns its child's exit status
 _children: dict[int, subprocess.Popen[bytes]] = {}
-
-
-class LocalServerError(RuntimeError):
-    """The local model server cannot be started or has died; the message says what to do."""
-
-    def __init__(self, message: str, server: LocalServer | None = None) -> None:
-        super().__init__(message)
-        #: the server that failed, when there was one (dead, or stopped after failing its first completion)
-        self.server = server
 
 
 def find_model_file() -> Path:

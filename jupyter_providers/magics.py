@@ -28,7 +28,7 @@ from ._render import terminal_text
 from ._throttle import Throttle
 from .api import check_chat_options, pick_provider
 from .conversation import Conversation, get_conversation
-from .errors import ProviderError
+from .errors import InvalidValueError, ProviderError
 from .reply import Reply
 from .store import ProviderStore, get_store
 
@@ -160,9 +160,9 @@ class ChatMagics(Magics):
             prompt = interpolate(cell, self._ns)
             t, mt = check_chat_options(args.temperature, args.max_tokens)
             if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
-                raise ValueError(f"--out: {args.out!r} is not a variable name")
+                raise InvalidValueError(f"--out: {args.out!r} is not a variable name")
             if not prompt.strip():
-                raise ValueError("prompt: the cell is empty - write a question under %%chat")
+                raise InvalidValueError("prompt: the cell is empty - write a question under %%chat")
             if args.compare:
                 self._compare(args, prompt, t, mt)
             else:
@@ -247,7 +247,7 @@ class ChatMagics(Magics):
                 raise ValueError(f"--compare: {p.name}:{chosen} is listed twice")
             targets.append((p.name, chosen))
         if len(targets) < 2:
-            raise ValueError("--compare: give at least two PROVIDER:MODEL targets, separated by commas")
+            raise InvalidValueError("--compare: give at least two PROVIDER:MODEL targets, separated by commas")
         # Each column is a turn of that model's %%chat conversation: its history goes with the prompt,
         # and the reply records itself there, so a later `%%chat -p NAME -m MODEL` continues from it.
         convs = [self._conversation(n, m, args) for n, m in targets]

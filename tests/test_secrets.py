@@ -111,6 +111,7 @@ def test_a_key_from_a_variable_that_cannot_be_sent_is_one_line(
     assert why in text and "\n" not in str(info.value)
     assert key[:12] not in text and key[12:] not in text
     assert "Traceback" not in text and info.value.kind == "config"
+    assert (verdict.ok, verdict.kind) == (False, "config")  # not "bad_response": the server was never asked
 
 
 def test_credentials_in_the_azure_endpoint_variable_are_not_echoed(

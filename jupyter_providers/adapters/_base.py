@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._secret import Secret
 from .._types import Message, Usage
+from ..errors import Kind
 
 if TYPE_CHECKING:
     from .._sse import SSEEvent
@@ -77,9 +78,9 @@ class Completion:
 
 @dataclass(frozen=True)
 class ErrorInfo:
-    """A server's error, classified. ``kind`` uses the verify vocabulary."""
+    """A server's error, classified. ``kind`` is one of the package's :data:`~..errors.Kind`."""
 
-    kind: str
+    kind: Kind
     message: str
     code: str | None = None
     retry_after: float | None = None
@@ -263,7 +264,7 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-_EVENT_KINDS = {
+_EVENT_KINDS: dict[str, Kind] = {
     "authentication_error": "auth",
     "permission_error": "auth",
     "unauthenticated": "auth",
@@ -293,7 +294,7 @@ def stream_error(data: Any) -> StreamErrorEvent:
     return StreamErrorEvent(ErrorInfo(kind, message, str(code) if code is not None else None))
 
 
-def kind_for_status(status: int) -> str:
+def kind_for_status(status: int) -> Kind:
     if status in (401, 403):
         return "auth"
     if status == 404:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w  # type: ignore[import-untyped]
 
 from .._address import check_address
+from ..errors import InvalidValueError
 from ._common import (
     Job,
     SecretPassword,
@@ -80,7 +81,7 @@ def _parse_headers(text: str) -> dict[str, str | None]:
         if not line.strip():
             continue
         if ":" not in line:
-            raise ValueError(f"headers: line {i} has no ':' - write one header per line as Name: value")
+            raise InvalidValueError(f"headers: line {i} has no ':' - write one header per line as Name: value")
         name, value = line.split(":", 1)
         out[name.strip()] = value.strip() or None
     return out

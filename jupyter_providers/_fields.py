@@ -52,7 +52,7 @@ def check_preset(value: object) -> str | None:
         return None
     found = preset(value) if isinstance(value, str) else None
     if found is None:
-        raise ValueError(f"preset: {value!r} is not a preset; use one of {', '.join(preset_names())}")
+        raise InvalidValueError(f"preset: {value!r} is not a preset; use one of {', '.join(preset_names())}")
     return found.name
 
 

@@ -17,6 +17,7 @@ from ._fields import check_headers, check_name, check_preset, check_type
 from ._persist import HEADERS_SLOT
 from ._records import Model, Provider
 from ._secret import Secret
+from .errors import InvalidValueError
 
 __all__ = ["from_entry", "secrets_of", "to_entry"]
 
@@ -52,7 +53,7 @@ def stored_headers(entry: Mapping[str, Any], secret: str | None) -> dict[str, st
     try:
         return check_headers(json.loads(secret))
     except ValueError:
-        raise ValueError("headers: the stored custom headers are not readable; set them again") from None
+        raise InvalidValueError("headers: the stored custom headers are not readable; set them again") from None
 
 
 def _reveal(key: Secret | str) -> str:

@@ -24,6 +24,7 @@ from ._persist import (
 from ._records import Provider
 from ._schema import from_entry, secrets_of, to_entry
 from ._types import Verification
+from .errors import InvalidValueError, NotInStoreError, ProviderConfigError
 
 if TYPE_CHECKING:
     from .store import Network
@@ -97,7 +98,7 @@ class StoreBase:
         for entry in entries:
             try:
                 if not isinstance(entry, dict):
-                    raise ValueError(f"{entry!r:.40} is not a JSON object")
+                    raise InvalidValueError(f"{entry!r:.40} is not a JSON object")
                 name = str(entry.get("name"))
                 p = from_entry(entry, keys.get(name), headers=keys.get(name + HEADERS_SLOT))
             except ValueError as exc:
@@ -142,7 +143,7 @@ class StoreBase:
             return providers[name]
         except KeyError:
             known = ", ".join(providers) or "none yet"
-            raise KeyError(f"no provider named {name!r}; known providers: {known}") from None
+            raise NotInStoreError(f"no provider named {name!r}; known providers: {known}") from None
 
     def get(self, name: str) -> Provider | None:
         return self._all().get(name)
@@ -181,10 +182,10 @@ class StoreBase:
 
     def _editable(self, work: dict[str, Provider], name: str) -> Provider:
         if name in self._admin:
-            raise ValueError(f"name: provider {name!r} is managed by your administrator and is read-only")
+            raise ProviderConfigError(f"name: provider {name!r} is managed by your administrator and is read-only")
         if name not in work:
             known = ", ".join([*self._admin, *work]) or "none yet"
-            raise KeyError(f"no provider named {name!r}; known providers: {known}")
+            raise NotInStoreError(f"no provider named {name!r}; known providers: {known}")
         return work[name]
 
     def _record_verification(self, name: str, verdict: Verification) -> Verification:

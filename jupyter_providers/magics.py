@@ -244,7 +244,7 @@ class ChatMagics(Magics):
             name, _, model = item.partition(":")
             p, chosen = pick_provider(self.store, name.strip(), model.strip() or None)
             if (p.name, chosen) in targets:
-                raise ValueError(f"--compare: {p.name}:{chosen} is listed twice")
+                raise InvalidValueError(f"--compare: {p.name}:{chosen} is listed twice")
             targets.append((p.name, chosen))
         if len(targets) < 2:
             raise InvalidValueError("--compare: give at least two PROVIDER:MODEL targets, separated by commas")

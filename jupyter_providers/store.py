@@ -37,6 +37,7 @@ from ._records import Model, Provider
 from ._store_base import StoreBase
 from ._types import ModelIds, Verification
 from .adapters import adapter_for
+from .errors import InvalidValueError, NotInStoreError
 from .presets import preset as get_preset
 
 if TYPE_CHECKING:
@@ -95,12 +96,14 @@ class ProviderStore(StoreBase):
         chosen = get_preset(preset_name) if preset_name else None
         if chosen is not None:
             if type is not None and check_type(type) != chosen.type:
-                raise ValueError(f"type: the {chosen.name} preset is of type {chosen.type!r}; leave the type out")
+                raise InvalidValueError(
+                    f"type: the {chosen.name} preset is of type {chosen.type!r}; leave the type out"
+                )
             type, base_url = chosen.type, base_url or chosen.address
             if chosen.local and secret is None and api_key_env is None:
                 secret = as_secret("")  # a local server takes no key unless one is entered
         if not isinstance(models, str | Iterable):
-            raise ValueError(f"models: give a list of model ids, not {models!r}")
+            raise InvalidValueError(f"models: give a list of model ids, not {models!r}")
         ids = [check_model_id(i) for m in ([models] if isinstance(models, str) else models) for i in split_ids(m)]
         provider = Provider(
             name=check_name(name),
@@ -122,7 +125,7 @@ class ProviderStore(StoreBase):
             clash = next((n for n in taken if fold_name(n) == fold_name(provider.name)), None)
             if clash is not None:
                 same = "" if clash.lower() == provider.name.lower() else " (the same once case and width are set aside)"
-                raise ValueError(f"name: a provider named {clash!r} already exists{same}; pick another name")
+                raise InvalidValueError(f"name: a provider named {clash!r} already exists{same}; pick another name")
             work[provider.name] = provider
 
         self._mutate("added", provider.name, change)
@@ -136,7 +139,7 @@ class ProviderStore(StoreBase):
         """Change fields: ``base_url``, ``api_key``, ``enabled``, ``api_version``, ``headers``, ..."""
         unknown = set(changes) - self._UPDATABLE
         if unknown:
-            raise ValueError(f"{sorted(unknown)[0]}: not a field you can update; use {sorted(self._UPDATABLE)}")
+            raise InvalidValueError(f"{sorted(unknown)[0]}: not a field you can update; use {sorted(self._UPDATABLE)}")
         if "api_key" in changes:  # masked at once: no traceback frame prints it
             changes["api_key"] = as_secret(changes["api_key"])
         clean: dict[str, Any] = {}
@@ -175,7 +178,7 @@ class ProviderStore(StoreBase):
         """Add model ids (each also accepted as a comma-separated string); existing ids are kept once."""
         ids = [check_model_id(part) for m in model_ids for part in split_ids(m)]
         if not ids:
-            raise ValueError("model: give at least one model id")
+            raise InvalidValueError("model: give at least one model id")
 
         def change(work: dict[str, Provider]) -> None:
             p = self._editable(work, name)
@@ -191,7 +194,7 @@ class ProviderStore(StoreBase):
         def change(work: dict[str, Provider]) -> None:
             p = self._editable(work, name)
             if model_id not in p.model_ids:
-                raise KeyError(f"provider {name!r} has no model {model_id!r}; it has: {', '.join(p.model_ids)}")
+                raise NotInStoreError(f"provider {name!r} has no model {model_id!r}; it has: {', '.join(p.model_ids)}")
             work[name] = dataclasses.replace(p, models=tuple(m for m in p.models if m.id != model_id))
 
         self._mutate("updated", name, change)
@@ -217,9 +220,9 @@ class ProviderStore(StoreBase):
             p = self._editable(work, name)
             m = p.model(model_id)
             if m is None:
-                raise KeyError(f"provider {name!r} has no model {model_id!r}; it has: {', '.join(p.model_ids)}")
+                raise NotInStoreError(f"provider {name!r} has no model {model_id!r}; it has: {', '.join(p.model_ids)}")
             if new_id and new_id != model_id and new_id in p.model_ids:
-                raise ValueError(f"model: {new_id!r} is already in {name!r}")
+                raise InvalidValueError(f"model: {new_id!r} is already in {name!r}")
             if new_id:
                 check_deployments(p.type, [new_id])
             repl = dataclasses.replace(

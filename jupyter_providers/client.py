@@ -244,8 +244,7 @@ def _verify(p: Provider, model: str | None, dl: Deadline, http: httpx.Client | N
     try:
         resolve(p)
     except ProviderConfigError as exc:
-        kind = "disabled" if exc.kind == "disabled" else "bad_url"
-        return Verification(False, kind, exc.message, provider=p.name)  # type: ignore[arg-type]
+        return Verification(False, exc.kind, exc.message, provider=p.name)
     model = model or (p.model_ids[0] if p.models else None)
     if not model:
         try:

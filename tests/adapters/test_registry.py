@@ -81,3 +81,18 @@ def test_every_preset_is_usable(name: str) -> None:
         assert Provider("x", p.type, base_url=p.address, preset=name).key_env_names() == (p.key_env,)
         elsewhere = Provider("x", p.type, base_url="https://proxy.example/v1", preset=name)
         assert elsewhere.key_env_names() == (), "a preset's variable goes only to its own host"
+
+
+@pytest.mark.parametrize("s", [s for s in SPECS if s.needs_address], ids=lambda s: s.name)
+def test_a_type_without_a_default_address_says_where_to_set_one(s: TypeSpec, tmp_path: Path) -> None:
+    """Nothing is sent: verify's verdict and chat's error are the same one line, naming an example address."""
+    from jupyter_providers import ProviderConfigError, ProviderStore, chat
+
+    store = ProviderStore(tmp_path, admin_paths=[])
+    store.add("p", type=s.name, models=["m"], api_key="k")
+    v = store.verify("p")
+    assert (v.ok, v.kind) == (False, "config") and s.placeholder in v.message
+    if s.env_address:
+        assert s.env_address in v.message
+    with pytest.raises(ProviderConfigError, match=re.escape(s.placeholder)):
+        chat("hi", provider="p", store=store)

@@ -128,7 +128,7 @@ def chat(
         raise InvalidValueError(f"stream: give True or False, not {stream!r}")
     timeout = check_timeout(timeout)
     msgs = _messages(prompt, history)
-    p, chosen = pick_provider(store or get_store(), provider, model)
+    p, chosen = pick_provider(store if store is not None else get_store(), provider, model)
     return chat_provider(
         p, msgs, chosen, system=system, temperature=t, max_tokens=m, stream=stream, timeout=timeout, http=http
     )

@@ -110,7 +110,7 @@ class ChatMagics(Magics):
 
     @property
     def store(self) -> ProviderStore:
-        return self._store or get_store()
+        return self._store if self._store is not None else get_store()  # an empty store is falsy (len 0)
 
     @property
     def _ns(self) -> dict[str, Any]:

@@ -200,7 +200,13 @@ def _shown_lengths(
             continue
         if n:
             found[model] = n
+            # the same model by its other names (Ollama's ``llama3.2`` is the listed ``llama3.2:latest``)
+            found.update(dict.fromkeys(getattr(adapter, "model_aliases", _no_aliases)(model), n))
     return found
+
+
+def _no_aliases(model: str) -> tuple[str, ...]:
+    return ()
 
 
 def _verdict_from_error(exc: ProviderError, model: str | None, p: Provider) -> Verification:

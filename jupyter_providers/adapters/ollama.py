@@ -182,6 +182,12 @@ class OllamaAdapter:
         """The context length in a ``/api/show`` answer, if it states a believable one."""
         return context_length(obj(data, "the model details").get("model_info"))
 
+    def model_aliases(self, model: str) -> tuple[str, ...]:
+        """The other name a listed model is asked for by: a name without a tag means ``:latest`` (docs/api.md
+        "Model names"), so ``llama3.2`` added by hand gets the context length ``llama3.2:latest`` has."""
+        base = model.removesuffix(":latest")
+        return (base,) if base != model and base else ()
+
     def parse_completion(self, data: Any) -> Completion:
         data = obj(data, "the reply")
         if "error" in data and "message" not in data:

@@ -67,6 +67,8 @@ def key_status(p: Provider) -> str:
     if p.withheld_env:
         return f"no key yet: enter one above (${p.withheld_env} is sent only to the official address)"
     names = " or ".join(p.key_env_names())
+    if not p.spec.needs_key and not names:  # a local Ollama: no key is the normal case, not a missing one
+        return "no key: requests are sent without one (enter one above if the server asks for it)"
     return f"no key yet: enter one above or set {names}" if names else "no key yet: enter one above"
 
 

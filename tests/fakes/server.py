@@ -1,102 +1,52 @@
-"""HTTP machinery shared by the fake provider servers: recording, routing, faults and SSE writing."""
+"""The fake provider servers' HTTP machinery: recording and routing requests, and the protocol table.
+
+What a server is made of (requests, responses, the canned faults, the SSE writer) is in ``_wire.py``, how
+it answers a chat and serves its faults in ``_faults.py``; both are re-exported here.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 import socket
 import ssl
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-LISTING_FAULTS = frozenset(
-    {"auth", "rate_limit", "server_error", "overloaded", "bad_gateway", "html_200", "not_json", "hang"}
+from ._faults import FaultServing
+from ._wire import (
+    EARLY_FAULTS,
+    FAULT_PREFIX,
+    FAULTS,
+    GARBAGE,
+    HTML_200,
+    HTML_404,
+    HTML_502,
+    HUGE_PIECE,
+    LISTING_FAULTS,
+    LLAMACPP_ERROR,
+    STREAM_FAULTS,
+    RecordedRequest,
+    Reply,
+    Response,
+    Route,
+    html_response,
+    json_response,
+    sse,
+    word_pieces,
 )
-EARLY_FAULTS = LISTING_FAULTS | {"quota"}  # answered before the request is even checked
-STREAM_FAULTS = frozenset({"midstream_error", "cut_stream", "stall", "llamacpp_error"})
-FAULTS = EARLY_FAULTS | STREAM_FAULTS | {"huge"}
 
-HTML_404 = (
-    "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1>"
-    "</center>\r\n<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n"
-)
-HTML_502 = HTML_404.replace("404 Not Found", "502 Bad Gateway")
-HTML_200 = (
-    "<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body><h1>Corporate network login</h1>"
-    '<form method="post" action="/login"><input name="user"><input type="password" name="pw"></form>'
-    "</body></html>\n"
-)
-GARBAGE = b'{"id": "chatcmpl-1", "choices": [{<<< upstream returned garbage >>>\x00\xff'
-LLAMACPP_ERROR = {"code": 500, "message": "llama_decode failed: out of memory", "type": "server_error"}
-HUGE_PIECE = "lorem ipsum dolor sit amet " * 1000  # 27 kB, 5000 words; 380 of them make ~10 MB
-#: ``{base_url}/_fault/NAME/...`` answers as the normal path with fault NAME, whatever ``fault`` is set to:
-#: another process (a kernel) picks a fault by address while the server runs in the test process
-FAULT_PREFIX = re.compile(r"^/_fault/([a-z_]+)(/.*)$")
+__all__ = [
+    "EARLY_FAULTS", "FAULTS", "GARBAGE", "HTML_200", "HTML_404", "HTML_502", "HUGE_PIECE", "LISTING_FAULTS",
+    "LLAMACPP_ERROR", "STREAM_FAULTS", "FakeServer", "Protocol", "RecordedRequest", "Reply", "Response", "Route",
+    "html_response", "json_response", "protocol_class", "sse", "word_pieces",
+]  # fmt: skip
 
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: dict[str, Any] | None
-    raw_body: bytes = b""
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Route:
-    kind: str  # "chat" or "models"
-    model: str = ""
-    stream: bool = False
-    variant: str = ""  # protocol specific (azure "classic" or "v1")
-
-
-@dataclass
-class Reply:
-    text: str
-    pieces: list[str]
-    reasoning: str
-    reasoning_pieces: list[str]
-    truncated: bool
-    prompt_tokens: int
-    output_tokens: int
-    reasoning_tokens: int
-
-
-def json_response(status: int, obj: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(status, json.dumps(obj).encode(), headers=dict(headers or {}))
-
-
-def html_response(status: int, html: str) -> Response:
-    return Response(status, html.encode(), "text/html; charset=utf-8")
-
-
-def sse(data: Any, event: str | None = None, nl: str = "\n") -> bytes:
-    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-    return f"{f'event: {event}{nl}' if event else ''}data: {payload}{nl}{nl}".encode()
-
-
-def word_pieces(text: str) -> list[str]:
-    """Split text into word-sized pieces that join back to exactly `text`."""
-    pieces: list[str] = re.findall(r"\S+\s*", text)
-    lead = text[: len(text) - len(text.lstrip())]
-    if pieces:
-        pieces[0] = lead + pieces[0]
-    return pieces or ([lead] if lead else [])
+#: (path with query, headers, JSON body) of a request
+Call = tuple[str, dict[str, str], dict[str, Any]]
 
 
 class Protocol:
@@ -110,6 +60,72 @@ class Protocol:
     """
 
     stream_content_type = "text/event-stream; charset=utf-8"
+
+    # -- the type's facts, declared: tests read ``fake.facts.NAME`` instead of asking for a type by name ----------
+    #: the finish reason the package reports for a whole reply, and for one cut short by max_tokens
+    stop_reason = "stop"
+    length_reason = "length"
+    #: statuses: a wrong key, no key, the ``quota`` fault (out of credit) and the ``overloaded`` fault
+    bad_key_status = 401
+    no_key_status = 401
+    quota_status = 429
+    overloaded_status = 503
+    #: words of the answer to a wrong key, and to an unknown model named "nope"
+    bad_key_says = "invalid_api_key"
+    no_model_says = "model_not_found"
+    #: the server sends the model's reasoning text apart from the answer (Azure OpenAI sends none)
+    sends_reasoning = True
+    #: a key lists what a chat may name (Azure's deployments cannot be listed with a key)
+    lists_models = True
+    #: the model list comes in pages of ``page_size`` (and the client follows them)
+    pages_models = False
+    #: a finished stream has a last event the parser marks (``complete``); a Gemini stream simply ends
+    marks_stream_end = True
+    #: only a finished stream has these bytes
+    stream_end = rb"\[DONE\]"
+    #: the name of the event a text piece comes in (SSE ``event:``), None when the stream names none
+    text_event: str | None = None
+    models_path = "/v1/models"
+
+    def store_kwargs(self) -> dict[str, Any]:
+        """What ``store.add`` needs besides the name, type, address, key and models."""
+        return {}
+
+    def finish_words(self) -> tuple[str, str]:
+        """The finish reasons as the server says them (stop, length); the package mostly passes them on."""
+        return self.stop_reason, self.length_reason
+
+    def stream_event(self, data: bytes) -> bytes:
+        """One stream event carrying ``data`` where a text piece goes (framed as this protocol frames events)."""
+        head = f"event: {self.text_event}\n".encode() if self.text_event else b""
+        return head + b"data: " + data + b"\n\n"
+
+    def status_error(self, status: int, message: str) -> Response:
+        """An error answer of any ``status`` (403, 503, 529, ...) in this protocol's error format."""
+        typ = {403: "request_forbidden"}.get(status, "server_error")
+        return json_response(status, {"error": {"message": message, "type": typ, "param": None, "code": None}})
+
+    # -- a client of this protocol, for the fakes' own tests (raw httpx) -----------------------------------------------
+    def sample_chat(self, model: str, key: str | None, stream: bool, max_tokens: int | None) -> Call:
+        """(path, headers, JSON body) of a chat "Say hi please" with the system prompt "Be brief.",
+        as the official client sends it."""
+        raise NotImplementedError
+
+    def reply_text(self, body: Any, thought: bool = False) -> str:
+        """The answer's text (or its reasoning) in a whole JSON answer."""
+        raise NotImplementedError
+
+    def stream_text(self, events: list[tuple[str | None, str]], thought: bool = False) -> str:
+        """The text (or reasoning) of a stream's events, each (event name or None, data)."""
+        raise NotImplementedError
+
+    def usage_finish(self, body: Any) -> tuple[int, int, str]:
+        """(input tokens, output tokens, the finish reason as sent) of a whole answer."""
+        raise NotImplementedError
+
+    def listed(self, body: Any) -> list[str]:
+        """The chat models a model list names."""
+        raise NotImplementedError
 
     def __init__(self, fake: FakeServer) -> None:
         self.fake = fake
@@ -128,6 +144,26 @@ class Protocol:
 
     def runner_error(self) -> bytes:
         return f"error: {json.dumps(LLAMACPP_ERROR)}\n\n".encode()
+
+
+def protocol_class(name: str) -> type[Protocol]:
+    """The fake of provider type ``name`` (a name in ``jupyter_providers.adapters.TYPES``, or ``"vllm"``).
+
+    A registry type without a fake fails here, with what to do: the test matrices loop over the registry.
+    """
+    from . import anthropic, azure, gemini, ollama, openai, responses
+
+    classes: dict[str, type[Protocol]] = {
+        "openai": openai.OpenAI, "azure": azure.Azure, "vllm": openai.VLLM, "ollama": ollama.Ollama,
+        "anthropic": anthropic.Anthropic, "gemini": gemini.Gemini, "openai-responses": responses.Responses,
+    }  # fmt: skip
+    if name not in classes:
+        raise LookupError(
+            f"no fake server for provider type {name!r}: write tests/fakes/<module>.py (a Protocol subclass that "
+            "declares the type's facts) and add it to protocol_class() in tests/fakes/server.py - every test "
+            "matrix loops over jupyter_providers.adapters.TYPES (docs/architecture.md, Adding a type)"
+        )
+    return classes[name]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -160,7 +196,7 @@ class _HTTPServer(ThreadingHTTPServer):
         pass  # clients hanging up on us are expected in fault tests
 
 
-class FakeServer:
+class FakeServer(FaultServing):
     """A loopback server speaking one provider protocol (a name in its table: "openai", "ollama", ...).
 
     ``ssl_context`` serves HTTPS instead of HTTP. ``canned`` answers every API request with that
@@ -178,14 +214,7 @@ class FakeServer:
         reasoning: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        from . import anthropic, azure, gemini, ollama, openai, responses
-
-        classes: dict[str, type[Protocol]] = {
-            "openai": openai.OpenAI, "azure": azure.Azure, "vllm": openai.VLLM, "ollama": ollama.Ollama,
-            "anthropic": anthropic.Anthropic, "gemini": gemini.Gemini, "openai-responses": responses.Responses,
-        }  # fmt: skip
-        if protocol not in classes:
-            raise ValueError(f"unknown protocol {protocol!r}")
+        proto = protocol_class(protocol)
         self.protocol = protocol
         self.api_key = api_key
         self.models = list(models) if models else ["model-a", "model-b", "model-c"]
@@ -200,7 +229,7 @@ class FakeServer:
         self.canned: Response | None = None
         self.ssl_context = ssl_context
         self._fault: str | None = None
-        self._proto = classes[protocol](self)
+        self._proto = proto(self)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._conns: set[socket.socket] = set()
@@ -216,6 +245,12 @@ class FakeServer:
         if value is not None and value not in FAULTS:
             raise ValueError(f"unknown fault {value!r}; one of {sorted(FAULTS)}")
         self._fault = value
+
+    @property
+    def facts(self) -> Protocol:
+        """The protocol's declared facts (``stop_reason``, ``bad_key_status``, ...): what a test reads instead of
+        asking for a type by name."""
+        return self._proto
 
     def start(self) -> FakeServer:
         self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
@@ -301,100 +336,3 @@ class FakeServer:
         if route.kind == "models":
             return self._send(h, self._proto.list_models(req, route))
         self._chat(h, req, route, self._take_fault(STREAM_FAULTS | {"huge"}, forced))
-
-    def _early_fault(self, h: _Handler, req: RecordedRequest, route: Route, fault: str) -> None:
-        if fault == "hang":
-            self._stop.wait(self.stall_seconds)
-            h.close_connection = True
-            return
-        canned = {"bad_gateway": html_response(502, HTML_502), "html_200": html_response(200, HTML_200),
-                  "not_json": Response(200, GARBAGE)}  # fmt: skip
-        resp = canned.get(fault) or self._proto.error(fault, req, route)
-        if fault == "rate_limit":
-            resp.headers.setdefault("retry-after", self.retry_after)
-        self._send(h, resp)
-
-    def _send(self, h: _Handler, resp: Response) -> None:
-        h.send_response(resp.status)
-        h.send_header("Content-Type", resp.content_type)
-        h.send_header("Content-Length", str(len(resp.body)))
-        for name, value in resp.headers.items():
-            h.send_header(name, value)
-        h.end_headers()
-        h.wfile.write(resp.body)
-
-    def _make_reply(self, body: dict[str, Any], huge: bool) -> Reply:
-        texts, max_tokens = self._proto.inputs(body)
-        text, pieces = self.reply, word_pieces(self.reply)
-        truncated = False
-        if huge:
-            text, pieces = HUGE_PIECE * 380, [HUGE_PIECE] * 380
-        elif max_tokens is not None and 0 <= max_tokens < len(text.split()):
-            text, truncated = "".join(pieces[:max_tokens]).rstrip(), True
-            pieces = word_pieces(text)
-        reasoning = self.reasoning or ""
-        return Reply(
-            text, pieces, reasoning, word_pieces(reasoning), truncated,
-            sum(len(t.split()) for t in texts), len(text.split()), len(reasoning.split()),
-        )  # fmt: skip
-
-    def _chat(self, h: _Handler, req: RecordedRequest, route: Route, fault: str | None) -> None:
-        reply = self._make_reply(req.body or {}, fault == "huge")
-        if route.stream:
-            return self._stream(h, req, route, reply, fault)
-        if fault == "midstream_error":
-            return self._send(h, self._proto.error("server_error", req, route))
-        if fault == "llamacpp_error":
-            return self._send(h, json_response(500, {"error": LLAMACPP_ERROR}))
-        body = json.dumps(self._proto.completion(req, route, reply)).encode()
-        if fault not in ("cut_stream", "stall"):
-            return self._send(h, Response(200, body))
-        h.send_response(200)  # announce the whole body, send half of it, then (stall and) hang up
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body[: len(body) // 2])
-        if fault == "stall":
-            self._stop.wait(self.stall_seconds)
-        h.close_connection = True
-
-    @staticmethod
-    def _chunk(h: _Handler, data: bytes) -> None:
-        """Write one HTTP/1.1 chunk (b"" writes the terminating chunk)."""
-        h.wfile.write(b"%X\r\n%s\r\n" % (len(data), data) if data else b"0\r\n\r\n")
-        h.wfile.flush()
-
-    def _stream(self, h: _Handler, req: RecordedRequest, route: Route, reply: Reply, fault: str | None) -> None:
-        h.send_response(200)
-        h.send_header("Content-Type", self._proto.stream_content_type)
-        h.send_header("Cache-Control", "no-cache")
-        h.send_header("Transfer-Encoding", "chunked")
-        h.end_headers()
-        at, seen = min(2, len(reply.pieces)), 0
-        for is_text, event in self._proto.stream_events(req, route, reply):
-            if self._stop.is_set():
-                h.close_connection = True
-                return
-            if fault in STREAM_FAULTS and seen >= at:
-                return self._stream_fault(h, fault, event)
-            self._chunk(h, event)
-            seen += is_text
-        if fault in STREAM_FAULTS:
-            return self._stream_fault(h, fault, b"")
-        self._chunk(h, b"")
-
-    def _stream_fault(self, h: _Handler, fault: str | None, event: bytes) -> None:
-        h.close_connection = True
-        if fault == "midstream_error":
-            self._chunk(h, self._proto.stream_error())
-        elif fault == "llamacpp_error":
-            self._chunk(h, self._proto.runner_error())
-        elif fault == "cut_stream":
-            start = max(event.find(b"{"), 0)  # cut early inside the event's JSON; never finish the body
-            if event:
-                self._chunk(h, event[: start + min(32, (len(event) - start) // 2)])
-            return
-        elif fault == "stall":
-            self._stop.wait(self.stall_seconds)
-            return
-        self._chunk(h, b"")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 from .openai import content_text
-from .server import Protocol, RecordedRequest, Reply, Response, Route, json_response, sse
+from .server import Call, Protocol, RecordedRequest, Reply, Response, Route, json_response, sse
 
 MESSAGE_ID = "msg_fake0123456789"
 REQUEST_ID = "req_fake0123456789"
@@ -33,6 +34,14 @@ def anthropic_error(status: int, type_: str, message: str) -> Response:
 
 
 class Anthropic(Protocol):
+    stop_reason, length_reason = "end_turn", "max_tokens"
+    overloaded_status = 529
+    bad_key_says = "authentication_error"
+    no_model_says = '"model: nope"'
+    pages_models = True
+    stream_end = rb"message_stop"
+    text_event = "content_block_delta"
+
     def route(self, req: RecordedRequest) -> Route | Response | None:
         if req.path == "/v1/messages" and req.method == "POST":
             body = req.body or {}
@@ -121,3 +130,28 @@ class Anthropic(Protocol):
 
     def stream_error(self) -> bytes:
         return sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "error")
+
+    def status_error(self, status: int, message: str) -> Response:
+        typ = {403: "permission_error", 529: "overloaded_error"}.get(status, "api_error")
+        return anthropic_error(status, typ, message)
+
+    def sample_chat(self, model: str, key: str | None, stream: bool, max_tokens: int | None) -> Call:
+        user = {"role": "user", "content": "Say hi please"}
+        body: dict[str, Any] = {"model": model, "max_tokens": max_tokens or 100, "system": "Be brief."}
+        body["messages"] = [user]
+        headers = {"anthropic-version": "2023-06-01"} | ({"x-api-key": key} if key else {})
+        return "/v1/messages", headers, body | ({"stream": True} if stream else {})
+
+    def reply_text(self, body: Any, thought: bool = False) -> str:
+        return "".join(b.get("thinking" if thought else "text", "") for b in body["content"])
+
+    def stream_text(self, events: list[tuple[str | None, str]], thought: bool = False) -> str:
+        chunks = [json.loads(data) for _, data in events if data.startswith("{")]
+        deltas = [c["delta"] for c in chunks if c.get("type") == "content_block_delta"]
+        return "".join(d.get("thinking" if thought else "text", "") for d in deltas)
+
+    def usage_finish(self, body: Any) -> tuple[int, int, str]:
+        return body["usage"]["input_tokens"], body["usage"]["output_tokens"], body["stop_reason"]
+
+    def listed(self, body: Any) -> list[str]:
+        return [m["id"] for m in body["data"]]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .openai import CREATED, OpenAI
-from .server import RecordedRequest, Reply, Response, Route, json_response, sse
+from .server import Call, RecordedRequest, Reply, Response, Route, json_response, sse
 
 _SAFE = {"filtered": False, "severity": "safe"}
 FILTERS = {"hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "violence": _SAFE}
@@ -28,6 +28,11 @@ def azure_error(status: int, code: str, message: str, **extra: Any) -> Response:
 
 class Azure(OpenAI):
     prefix = "/openai/v1"
+    bad_key_says = "Access denied due to invalid subscription key"
+    no_model_says = "DeploymentNotFound"
+    sends_reasoning = False  # Azure OpenAI sends no reasoning text (the fake inherits OpenAI's field)
+    lists_models = False  # a key cannot list the deployments a chat names
+    models_path = "/openai/v1/models"
 
     def route(self, req: RecordedRequest) -> Route | Response | None:
         if req.path.startswith("/openai/v1/"):
@@ -92,3 +97,11 @@ class Azure(OpenAI):
                  "prompt_filter_results": PROMPT_FILTERS}  # fmt: skip
         yield False, sse(first)
         yield from super().stream_events(req, route, reply)
+
+    def status_error(self, status: int, message: str) -> Response:
+        return azure_error(status, str(status), message)
+
+    def sample_chat(self, model: str, key: str | None, stream: bool, max_tokens: int | None) -> Call:
+        _, _, body = super().sample_chat(model, key, stream, max_tokens)
+        path = f"/openai/deployments/{model}/chat/completions?api-version=2024-10-21"
+        return path, {"api-key": key} if key else {}, body

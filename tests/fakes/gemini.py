@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
-from .server import Protocol, RecordedRequest, Reply, Response, Route, json_response, sse
+from .server import Call, Protocol, RecordedRequest, Reply, Response, Route, json_response, sse
 
 EMBEDDING_MODEL = "gemini-embedding-001"  # listed, but lacks generateContent
 CHAT_METHODS = ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]
@@ -50,6 +51,16 @@ def _offset(token: str) -> int | None:
 
 
 class Gemini(Protocol):
+    stop_reason, length_reason = "STOP", "MAX_TOKENS"
+    bad_key_status = 400  # INVALID_ARGUMENT, reason API_KEY_INVALID
+    no_key_status = 403
+    bad_key_says = "API_KEY_INVALID"
+    no_model_says = "models/nope is not found for API version v1beta"
+    pages_models = True
+    marks_stream_end = False  # the stream simply ends; its last chunk has a finishReason
+    stream_end = rb"finishReason"
+    models_path = "/v1beta/models"
+
     def all_models(self) -> list[str]:
         return [*self.fake.models, *([EMBEDDING_MODEL] if EMBEDDING_MODEL not in self.fake.models else [])]
 
@@ -160,3 +171,29 @@ class Gemini(Protocol):
 
     def stream_error(self) -> bytes:
         return sse({"error": {"code": 500, "message": INTERNAL, "status": "INTERNAL"}}, nl=NL)
+
+    def status_error(self, status: int, message: str) -> Response:
+        return gemini_error(status, {403: "PERMISSION_DENIED"}.get(status, "UNAVAILABLE"), message)
+
+    def sample_chat(self, model: str, key: str | None, stream: bool, max_tokens: int | None) -> Call:
+        body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": "Say hi please"}]}],
+                                "systemInstruction": {"parts": [{"text": "Be brief."}]}}  # fmt: skip
+        body |= {"generationConfig": {"maxOutputTokens": max_tokens}} if max_tokens else {}
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"/v1beta/models/{model}:{method}", {"x-goog-api-key": key} if key else {}, body
+
+    def reply_text(self, body: Any, thought: bool = False) -> str:
+        parts = body["candidates"][0]["content"]["parts"]
+        return "".join(p["text"] for p in parts if bool(p.get("thought")) == thought)
+
+    def stream_text(self, events: list[tuple[str | None, str]], thought: bool = False) -> str:
+        chunks = [json.loads(data) for _, data in events if data.startswith("{")]
+        return "".join(self.reply_text(c, thought) for c in chunks if "candidates" in c)
+
+    def usage_finish(self, body: Any) -> tuple[int, int, str]:
+        usage, finish = body["usageMetadata"], body["candidates"][0]["finishReason"]
+        return usage["promptTokenCount"], usage["candidatesTokenCount"], finish
+
+    def listed(self, body: Any) -> list[str]:
+        chat = [m for m in body["models"] if "generateContent" in m["supportedGenerationMethods"]]
+        return [m["name"].removeprefix("models/") for m in chat]

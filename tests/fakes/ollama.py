@@ -48,7 +48,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .openai import content_text
-from .server import Protocol, RecordedRequest, Reply, Response, Route, json_response
+from .server import Call, Protocol, RecordedRequest, Reply, Response, Route, json_response
 
 CREATED_AT = "2025-05-10T08:06:48.639712648-07:00"
 SERVER_ERROR = "an error was encountered while running the model"
@@ -68,6 +68,11 @@ def line(obj: Any) -> bytes:
 
 class Ollama(Protocol):
     stream_content_type = "application/x-ndjson"
+    quota_status = 402  # the usage limit of ollama.com
+    bad_key_says = '"unauthorized"'
+    no_model_says = "model 'nope' not found"
+    stream_end = rb'"done":true'
+    models_path = "/api/tags"
     context_length = 8192
     architecture = "llama"
 
@@ -200,3 +205,29 @@ class Ollama(Protocol):
     def runner_error(self) -> bytes:
         """The ``llamacpp_error`` fault: Ollama runs llama.cpp itself and reports its death as an error line."""
         return line({"error": RUNNER_DIED})
+
+    # -- its facts and a client of it -------------------------------------------------------------------------------
+    def stream_event(self, data: bytes) -> bytes:
+        return data + b"\n"
+
+    def status_error(self, status: int, message: str) -> Response:
+        return ollama_error(status, message)
+
+    def sample_chat(self, model: str, key: str | None, stream: bool, max_tokens: int | None) -> Call:
+        messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi please"}]
+        body: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+        body |= {"options": {"num_predict": max_tokens}} if max_tokens else {}
+        return "/api/chat", {"authorization": f"Bearer {key}"} if key else {}, body
+
+    def reply_text(self, body: Any, thought: bool = False) -> str:
+        return str(body["message"].get("thinking" if thought else "content", ""))
+
+    def stream_text(self, events: list[tuple[str | None, str]], thought: bool = False) -> str:
+        chunks = [json.loads(data) for _, data in events if data.startswith("{")]
+        return "".join(self.reply_text(c, thought) for c in chunks if "message" in c)
+
+    def usage_finish(self, body: Any) -> tuple[int, int, str]:
+        return body["prompt_eval_count"], body["eval_count"], body["done_reason"]
+
+    def listed(self, body: Any) -> list[str]:
+        return [m["name"] for m in body["models"]]

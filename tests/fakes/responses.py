@@ -27,11 +27,12 @@ Facts and where they come from:
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from typing import Any
 
 from .openai import CREATED, SERVER_ERROR, OpenAI, content_text, openai_error
-from .server import RecordedRequest, Reply, Response, Route, json_response, sse
+from .server import Call, RecordedRequest, Reply, Response, Route, json_response, sse
 
 RESPONSE_ID = "resp_fake0123456789"
 MESSAGE_ID = "msg_fake0123456789"
@@ -51,6 +52,8 @@ class Responses(OpenAI):
     OpenAI sends it) or ``"failed"`` (``response.failed``)."""
 
     midstream = "error"
+    stream_end = rb"response\.completed"  # no [DONE]
+    text_event = "response.output_text.delta"
 
     def route(self, req: RecordedRequest) -> Route | Response | None:
         if req.path == f"{self.prefix}/responses" and req.method == "POST":
@@ -166,3 +169,26 @@ class Responses(OpenAI):
             return sse({"type": "response.failed", "response": response, "sequence_number": 9}, "response.failed")
         error = {"type": "server_error", "code": "server_error", "message": SERVER_ERROR, "param": None}
         return sse({"type": "error", "error": error, "sequence_number": 9}, "error")
+
+    # -- a client of it -----------------------------------------------------------------------------------------
+    def finish_words(self) -> tuple[str, str]:
+        return "completed", "max_output_tokens"  # status, or incomplete_details.reason; the package says stop, length
+
+    def sample_chat(self, model: str, key: str | None, stream: bool, max_tokens: int | None) -> Call:
+        body: dict[str, Any] = {"model": model, "instructions": "Be brief.", "input": "Say hi please", "store": False}
+        body |= {"stream": True} if stream else {}
+        body |= {"max_output_tokens": max_tokens} if max_tokens else {}
+        return f"{self.prefix}/responses", {"authorization": f"Bearer {key}"} if key else {}, body
+
+    def reply_text(self, body: Any, thought: bool = False) -> str:
+        kind, parts = ("reasoning", "summary") if thought else ("message", "content")
+        return "".join(p["text"] for item in body["output"] if item["type"] == kind for p in item[parts])
+
+    def stream_text(self, events: list[tuple[str | None, str]], thought: bool = False) -> str:
+        name = "response.reasoning_summary_text.delta" if thought else "response.output_text.delta"
+        chunks = [json.loads(data) for _, data in events if data.startswith("{")]
+        return "".join(c["delta"] for c in chunks if c.get("type") == name)
+
+    def usage_finish(self, body: Any) -> tuple[int, int, str]:
+        usage, details = body["usage"], body["incomplete_details"]
+        return usage["input_tokens"], usage["output_tokens"], details["reason"] if details else body["status"]

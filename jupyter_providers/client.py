@@ -285,11 +285,15 @@ def _verify(p: Provider, model: str | None, dl: Deadline, http: httpx.Client | N
             offered = list_models(p, http=http, deadline=dl.copy())
         except ProviderError:
             offered = ModelIds()
+        if model in offered:  # listed, yet refused: the list would contradict "not found" (a proxy's dead route)
+            text = f"the server lists {model!r} but could not serve it - {result.message}"
+        else:
+            text = f"model {model!r} not found; the server offers: {short_list(offered)}"
         if offered:
             result = Verification(
                 False,
                 "model_not_found",
-                f"model {model!r} not found; the server offers: {short_list(offered)}",
+                text,
                 None,
                 model,
                 p.name,

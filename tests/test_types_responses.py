@@ -67,3 +67,18 @@ def test_a_failed_answer_without_an_error_is_a_server_error(srv: FakeServer, sto
     srv.canned = failed(None)
     with pytest.raises(ServerError, match="the response failed"):
         chat("Hi", provider="R", store=store)
+
+
+def test_a_listed_model_that_is_refused_is_not_called_missing(srv: FakeServer, store: ProviderStore) -> None:
+    """A proxy lists a model whose route behind it is gone (tests/litellm: ``hosted_vllm/`` in front of
+    llama.cpp): the chat answers 404 for it. The verdict must not say "not found; the server offers: gpt-x"."""
+    proto = srv._proto
+    checked = proto.check
+    refuse = lambda req, route: proto.error("not_found", req, route) if route.kind == "chat" else checked(req, route)  # noqa: E731
+    proto.check = refuse  # type: ignore[method-assign]
+    v = store.verify("R")
+    assert (v.ok, v.kind, v.status) == (False, "model_not_found", 404), v
+    assert v.message.startswith("the server lists 'gpt-x' but could not serve it - model 'gpt-x' not found (404: ")
+    assert "the server offers" not in v.message
+    v = store.verify("R", model="gpt-9")  # one it does not list: the list is the help
+    assert v.message == "model 'gpt-9' not found; the server offers: gpt-x"

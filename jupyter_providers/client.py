@@ -144,7 +144,10 @@ def list_models(
 ) -> ModelIds:
     """The model ids the server lists, all pages followed, within the deadline: at most
     ``settings.max_models`` of them (``.cut`` says the server listed more). ``context_lengths`` (if given)
-    receives the context window of each model whose entry states one (:func:`~.adapters._base.context_lengths`)."""
+    receives the context window of each model whose entry states one (:func:`~.adapters._base.context_lengths`).
+
+    An id holding a piece of a key or header value (a proxy that lists what it was sent) is left out: a list
+    is returned, not scrubbed, and shown in the panel, ``%providers`` and the saved config."""
     if p.spec.needs_address and not p.address:
         resolve(p)
     adapter = adapter_for(p.type)
@@ -153,6 +156,7 @@ def list_models(
     ids: dict[str, None] = {}
     page: str | None = None
     cut, most = False, settings.max_models
+    red = redactor_for(p)
     try:
         for _ in range(100):
             req = adapter.models_request(p.endpoint, key, page)
@@ -162,9 +166,10 @@ def list_models(
                 found, page = adapter.parse_models(data)
             except (ProtocolError, RecursionError) as exc:
                 raise BadResponseError(f"unexpected model list from {req.url}: {exc}", provider=p.name) from None
-            ids.update(dict.fromkeys(m for m in found if len(m) <= 512))
+            ids.update(dict.fromkeys(m for m in found if len(m) <= 512 and red(m) == m))
             if context_lengths is not None:
-                context_lengths.update(getattr(adapter, "context_lengths", model_context_lengths)(data))
+                lengths = getattr(adapter, "context_lengths", model_context_lengths)(data)
+                context_lengths.update({m: n for m, n in lengths.items() if m in ids})
             if len(ids) >= most:
                 cut = len(ids) > most or bool(page)
                 break

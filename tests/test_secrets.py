@@ -10,6 +10,7 @@ import pytest
 
 from jupyter_providers import ProviderError, ProviderStore, chat
 from jupyter_providers import client as client_module
+from jupyter_providers.adapters import type_names
 
 from .fakes import FakeServer
 
@@ -25,7 +26,7 @@ def _echo_key_server(request: httpx.Request) -> httpx.Response:
     return httpx.Response(401, json=body)
 
 
-@pytest.mark.parametrize("type_", ["openai", "anthropic", "gemini", "azure"])
+@pytest.mark.parametrize("type_", type_names())
 def test_a_server_echoing_the_key_is_redacted(store: ProviderStore, type_: str) -> None:
     store.add("P", type=type_, base_url="http://127.0.0.1:9", api_key=f"{KEY},{KEY2}", models=["m"])
     http = httpx.Client(transport=httpx.MockTransport(_echo_key_server))

@@ -1,6 +1,7 @@
 """The secrets matrix: a server quoting the key and a custom header value back, in every place it can
 (a 200 answer's model field, a 200 error, a 200 of the wrong shape, 4xx, 5xx, mid-stream, response
-headers), for the four types, and every place a key could land, checked for any piece of either:
+headers; in chats, streams and model listings), for every type in the registry, in its own answer shapes
+(tests/fakes/echo.py), and every place a key could land, checked for any piece of either:
 
 the exception (``str``, ``repr``, ``args``, ``server_message``), its traceback with every frame's
 locals (``traceback`` and IPython's Verbose mode), ``%%chat`` output (streamed and not), the
@@ -32,13 +33,14 @@ from ipywidgets.widgets.widget import _instances  # type: ignore[import-untyped]
 import jupyter_providers
 from jupyter_providers import ProviderError, ProviderStore, chat
 from jupyter_providers import client as client_module
+from jupyter_providers.adapters import type_names
 from jupyter_providers.conversation import reset_conversations
 from jupyter_providers.magics import ChatMagics
 from jupyter_providers.widgets import ChatWidget, ProvidersPanel
 
 from .fakes.echo import WHERE, EchoServer
 
-TYPES = ("openai", "anthropic", "gemini", "azure")
+TYPES = type_names()
 #: where the package's frames start in a formatted traceback (``File "/...`` or ``File /...``): the
 #: test's own frames hold the key, of course
 PACKAGE = re.compile(r'(?m)^\s*File "?' + re.escape(str(Path(jupyter_providers.__file__).parent) + "/"))
@@ -124,6 +126,14 @@ def test_no_piece_of_a_key_lands_anywhere(
         verdict = store.verify("P")
         assert verdict.ok == (where == "ok_model"), verdict
         places["verdict"] = f"{verdict!r} {verdict} {store['P'].last_verification!r}"
+        # the model list (Ollama's /api/show too: the listing asks it for context lengths)
+        try:
+            ids = store.fetch_models("P")
+            places["fetched models"] = f"{ids!r} {store['P']!r}"
+            assert ("m" in ids) == (where == "ok_model"), ids  # a list of the wrong shape may read as empty
+        except ProviderError as exc:
+            assert where != "ok_model", exc
+            places["fetch error"] = error_places(exc)
         # %%chat, streamed and not, and %providers
         shell.register_magics(ChatMagics(shell, store=store))
         reset_conversations()
@@ -133,7 +143,7 @@ def test_no_piece_of_a_key_lands_anywhere(
                 shell.run_cell(f"%%chat -p P -m m{options}\nhi")
             places[f"%%chat{options}"] = outputs_text(cap)
             notebook_outputs += [o.data for o in cap.outputs]
-        for line in ("", "verify P", "verify"):
+        for line in ("", "verify P", "verify", "models P --fetch"):
             with capture_output() as cap:
                 shell.run_line_magic("providers", line)
             places[f"%providers {line}"] = outputs_text(cap)

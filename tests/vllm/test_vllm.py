@@ -257,40 +257,63 @@ def collapsed(raw: bytes) -> list[str]:
     return [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
 
 
-def test_responses_chat(vllm: Servers) -> None:
-    e = io.endpoint(RESPONSES, vllm.open.url)
-    ask = ChatParams(MODEL, [{"role": "user", "content": PROMPT}], "Be brief.", max_tokens=16)
-    c = io.complete(RESPONSES, e, "", ask)
-    assert c.text.strip() and c.finish_reason in ("stop", "length") and c.model == MODEL
-    assert c.usage.input_tokens and 0 < (c.usage.output_tokens or 0) <= 16
-    one = io.complete(RESPONSES, e, "", ChatParams(MODEL, HI, max_tokens=1))
-    assert (one.finish_reason, one.usage.output_tokens) == ("length", 1)  # what verify asks for: one token
+def test_responses_through_the_store(vllm: Servers, store: ProviderStore) -> None:
+    """The user's path: a provider of type openai-responses at vLLM's address, verify, the model list with its
+    context length, a chat (and verify's few tokens, which vLLM takes below OpenAI's minimum of 16)."""
+    store.add("R", type="openai-responses", base_url=vllm.open.url, api_key="")
+    assert store.endpoint_preview("R") == f"http://localhost:{vllm.open.port}/v1/responses"
+    assert store.fetch_models("R") == [MODEL]
+    store.add_models("R", MODEL)
+    assert store["R"].models[0].context_length == launch.MAX_MODEL_LEN
+    v = store.verify("R")
+    assert (v.ok, v.kind, v.status, v.model) == (True, "ok", 200, MODEL), v
+    reply = chat(PROMPT, provider="R", system="Be brief.", max_tokens=16, store=store)
+    assert reply.text.strip() and reply.finish_reason in ("stop", "length")
+    assert reply.usage.input_tokens and 0 < (reply.usage.output_tokens or 0) <= 16
+    one = chat("Hi", provider="R", max_tokens=1, store=store)
+    assert (one.finish_reason, one.usage.output_tokens) == ("length", 1)
 
 
-def test_responses_stream_with_usage(vllm: Servers) -> None:
+def test_responses_streamed_with_usage(vllm: Servers, store: ProviderStore) -> None:
+    store.add("R", type="openai-responses", base_url=vllm.open.url, api_key="", models=[MODEL])
+    reply = chat("Count from one to ten.", provider="R", temperature=0, max_tokens=20, stream=True, store=store)
+    pieces = list(reply)
+    assert len(pieces) > 2 and "".join(pieces) == reply.text and reply.text.strip()
+    assert reply.finish_reason in ("stop", "length")
+    assert reply.usage.input_tokens and 0 < (reply.usage.output_tokens or 0) <= 20
+
+
+def test_responses_events_are_named_and_the_fake_sends_them_in_vllms_order(vllm: Servers) -> None:
+    """What the store path cannot show, from the bytes (the adapter alone, tests/adapter_io.py): vLLM names each
+    event after its ``type``, sends no ``[DONE]``, and the fake sends the same events in the same order."""
     e = io.endpoint(RESPONSES, vllm.open.url)
-    s = io.stream(RESPONSES, e, "", ChatParams(MODEL, [{"role": "user", "content": "Count from one to ten."}],
-                                                 temperature=0, max_tokens=20))  # fmt: skip
-    assert s.complete and len(s.deltas) > 2 and s.text.strip() and len(s.finish_reasons) == 1
-    (usage,) = s.usages
-    assert usage.input_tokens and 0 < (usage.output_tokens or 0) <= 20
+    s = io.stream(RESPONSES, e, "", ChatParams(MODEL, HI, temperature=0, max_tokens=8))
     events = SSEDecoder().feed(s.raw)
     assert all(json.loads(ev.data)["type"] == ev.event for ev in events) and b"[DONE]" not in s.raw
-    # the fake sends the events real vLLM sends, in the same order
+    assert s.complete and len(s.usages) == 1
     with FakeServer("openai-responses", models=[MODEL]) as fake:
         faked = io.stream(RESPONSES, io.endpoint(RESPONSES, fake.base_url), "", ChatParams(MODEL, HI))
     assert collapsed(faked.raw) == collapsed(s.raw)
 
 
-def test_responses_models_and_verdicts(vllm: Servers) -> None:
-    keyed = io.endpoint(RESPONSES, vllm.keyed.url)
-    assert io.models(RESPONSES, keyed, VLLM_KEY) == [MODEL]
-    with pytest.raises(io.HTTPFailure) as wrong:
-        io.complete(RESPONSES, keyed, "sk-nope", ChatParams(MODEL, HI, max_tokens=2))
-    with pytest.raises(io.HTTPFailure) as unknown:
-        io.stream(RESPONSES, keyed, VLLM_KEY, ChatParams("gpt2", HI, max_tokens=2))
-    assert (wrong.value.status, wrong.value.info.kind) == (401, "auth")
-    assert (unknown.value.status, unknown.value.info.kind) == (404, "model_not_found"), unknown.value.text
+def test_responses_verdicts(vllm: Servers, store: ProviderStore) -> None:
+    """The keyed server: the key works, a wrong one is "auth" (401), an unknown model is "model_not_found" (404,
+    whole or streamed) with the offered list; the key never shows."""
+    store.add("RK", type="openai-responses", base_url=vllm.keyed.url, api_key=VLLM_KEY, models=[MODEL])
+    assert store.verify("RK").ok and store.fetch_models("RK") == [MODEL]
+    v = store.verify("RK", model="gpt2")
+    assert (v.ok, v.kind, v.status) == (False, "model_not_found", 404), v
+    assert v.message == f"model 'gpt2' not found; the server offers: {MODEL}"
+    for stream in (False, True):
+        with pytest.raises(ModelNotFoundError) as info:
+            "".join(chat("Hi", provider="RK", model="gpt2", max_tokens=2, stream=stream, store=store))
+        assert info.value.status == 404
+    store.update("RK", api_key="sk-wrong-key-0000000000")
+    v = store.verify("RK")
+    assert (v.ok, v.kind, v.status) == (False, "auth", 401), v
+    with pytest.raises(AuthenticationError) as wrong:
+        chat("Hi", provider="RK", max_tokens=2, stream=True, store=store)
+    assert wrong.value.status == 401 and VLLM_KEY not in repr(wrong.value) + v.message
 
 
 # -- the converted weights are the GGUF's ------------------------------------------------------------------------

@@ -159,15 +159,17 @@ def parse_completion(p: Provider, data: Any, url: str, key: Secret | None = None
 
 
 def stream_deltas(
-    p: Provider, resp: httpx.Response, url: str, dl: Deadline, cancelled: threading.Event
+    p: Provider, resp: httpx.Response, url: str, dl: Deadline, cancelled: threading.Event, key: Secret, model: str
 ) -> Iterator[Delta | str]:
+    """The stream's increments, read within the deadline and the limits. ``key`` is the key the request
+    carried (an error event then says whether one was sent) and ``model`` the model asked for."""
     adapter = adapter_for(p.type)
     try:
         ctype = resp.headers.get("content-type", "")
         sse = p.spec.stream_format == "sse"
         if sse and "event-stream" not in ctype:
             # Some servers ignore "stream": true and answer with one JSON document.
-            c = parse_completion(p, json_body(p, resp, url, dl), url)
+            c = parse_completion(p, json_body(p, resp, url, dl), url, key, model)
             yield Delta(c.text, c.reasoning, c.finish_reason, c.usage)
             return
         parser = adapter.stream_parser()
@@ -204,7 +206,7 @@ def stream_deltas(
                 provider=p.name,
             )
     except StreamErrorEvent as exc:
-        raise event_error(p, exc, url, Secret("")) from None
+        raise event_error(p, exc, url, key, model) from None
     except (ValueError, RecursionError, LimitExceeded) as exc:  # ProtocolError and SSELimitError are ValueErrors
         raise stream_failure(p.name, exc) from None
     except (httpx.HTTPError, DeadlineExceeded) as exc:

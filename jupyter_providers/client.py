@@ -128,7 +128,7 @@ def chat_provider(
         bounded.shutdown(resp)  # wakes a thread blocked reading a stalled socket, which close() does not
         resp.close()
 
-    deltas = _redacted_stream(p, stream_deltas(p, resp, req.url, dl, cancelled))
+    deltas = _redacted_stream(p, stream_deltas(p, resp, req.url, dl, cancelled, key, model))
     return Reply(p.name, model, deltas, on_cancel=cancel, started=started)
 
 

@@ -36,6 +36,7 @@ class FaultServing:
     reasoning: str | None
     stall_seconds: float
     retry_after: str
+    reply_for: Any
 
     def _early_fault(self, h: _Handler, req: RecordedRequest, route: Route, fault: str) -> None:
         if fault == "hang":
@@ -60,7 +61,8 @@ class FaultServing:
 
     def _make_reply(self, body: dict[str, Any], huge: bool) -> Reply:
         texts, max_tokens = self._proto.inputs(body)
-        text, pieces = self.reply, word_pieces(self.reply)
+        text = self.reply if self.reply_for is None else self.reply_for(body)
+        pieces = word_pieces(text)
         truncated = False
         if huge:
             text, pieces = HUGE_PIECE * 380, [HUGE_PIECE] * 380

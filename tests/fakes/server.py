@@ -11,7 +11,7 @@ import json
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -201,7 +201,8 @@ class FakeServer(FaultServing):
 
     ``ssl_context`` serves HTTPS instead of HTTP. ``canned`` answers every API request with that
     response (a status the protocol's own faults do not cover); ``retry_after`` is the header sent
-    with the ``rate_limit`` fault.
+    with the ``rate_limit`` fault. ``fault_for(request)`` picks each request's fault (a name in FAULTS, or
+    None), in the request's own thread before it is answered; ``reply_for(body)`` gives each chat its reply text.
     """
 
     def __init__(
@@ -227,6 +228,8 @@ class FakeServer(FaultServing):
         self.stall_seconds = 30.0
         self.retry_after = "1"
         self.canned: Response | None = None
+        self.fault_for: Callable[[RecordedRequest], str | None] | None = None
+        self.reply_for: Callable[[dict[str, Any]], str] | None = None
         self.ssl_context = ssl_context
         self._fault: str | None = None
         self._proto = proto(self)
@@ -320,6 +323,8 @@ class FakeServer(FaultServing):
         if self.delay and self._stop.wait(self.delay):
             h.close_connection = True
             return
+        if forced is None and self.fault_for is not None:
+            forced = self.fault_for(req)
         route = self._proto.route(req)
         if route is None:
             route = html_response(404, HTML_404)

@@ -36,6 +36,10 @@ log = logging.getLogger("jupyter_providers")
 
 _RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
+#: the shared pool's connections: enough for chat_map's most rows in flight (mapping.MAX_CONCURRENCY), all
+#: kept alive between requests (httpx keeps 20 by default: a map of 32 would reconnect for 12 rows at a time)
+POOL = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+
 _clients: dict[bool, httpx.Client] = {}
 _clients_lock = threading.Lock()
 _key_turns: dict[str, itertools.count[int]] = {}
@@ -47,7 +51,7 @@ def http_client(verify_tls: bool = True) -> httpx.Client:
         client = _clients.get(verify_tls)
         if client is None:
             timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-            transport = bounded.with_deadlines(httpx.HTTPTransport(verify=verify_tls))
+            transport = bounded.with_deadlines(httpx.HTTPTransport(verify=verify_tls, limits=POOL))
             client = httpx.Client(verify=verify_tls, transport=transport, follow_redirects=False, timeout=timeout)
             _clients[verify_tls] = client
         return client

@@ -111,13 +111,15 @@ def chat(
     timeout: float | None = None,
     store: ProviderStore | None = None,
     http: httpx.Client | None = None,
+    retries: int | None = None,
 ) -> Reply:
     """Ask a model. ``prompt`` is a string or a list of ``{"role", "content"}`` messages.
 
     With ``stream=True`` iterate the reply to get text pieces as they arrive; ``.text``
     always gives the whole reply. Errors raise a :class:`~jupyter_providers.ProviderError`.
     ``timeout`` (seconds) is the deadline of the whole call, retries and the whole stream included
-    (``jupyter_providers.client.settings.call_timeout`` when not given).
+    (``jupyter_providers.client.settings.call_timeout`` when not given). ``retries``: how many times a
+    429/5xx answer is sent again (``settings.max_retries`` when not given; ``chat_map`` gives 0 and retries itself).
     """
     from .client import chat_provider
 
@@ -127,8 +129,19 @@ def chat(
     if not isinstance(stream, bool):
         raise InvalidValueError(f"stream: give True or False, not {stream!r}")
     timeout = check_timeout(timeout)
+    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
+        raise InvalidValueError(f"retries: {retries!r} is not a whole number of at least 0")
     msgs = _messages(prompt, history)
     p, chosen = pick_provider(store if store is not None else get_store(), provider, model)
     return chat_provider(
-        p, msgs, chosen, system=system, temperature=t, max_tokens=m, stream=stream, timeout=timeout, http=http
+        p,
+        msgs,
+        chosen,
+        system=system,
+        temperature=t,
+        max_tokens=m,
+        stream=stream,
+        timeout=timeout,
+        http=http,
+        retries=retries,
     )

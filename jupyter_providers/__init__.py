@@ -31,6 +31,7 @@ from .errors import (
     ServerError,
     StoreFileError,
 )
+from .mapping import MapResult, chat_map
 from .reply import Reply
 from .store import PROVIDER_TYPES, Model, Provider, ProviderStore, get_store
 
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidValueError",
     "KeyVerdict",
     "LocalServerError",
+    "MapResult",
     "Message",
     "Model",
     "ModelNotFoundError",
@@ -65,6 +67,7 @@ __all__ = [
     "Usage",
     "Verification",
     "chat",
+    "chat_map",
     "chat_widget",
     "get_store",
     "panel",

@@ -20,15 +20,18 @@ ROOT = Path(jupyter_providers.__file__).parent
 LAYERS: dict[str, tuple[str, ...]] = {
     "values": (
         "_types", "errors", "_checks", "_address", "_secret", "_settings", "_sse", "_ndjson", "_bounded",
-        "_render", "_throttle", "_interpolate", "_local_exit",
+        "_render", "_throttle", "_interpolate", "_local_exit", "_progress",
     ),
     "adapters": ("adapters", "presets"),
     "store": ("_fields", "_records", "_schema", "_persist", "_store_base", "store"),
     "client": ("_answers", "_failures", "_transport", "client", "reply", "local"),
-    "api": ("api", "conversation"),
+    "api": ("api", "conversation", "mapping", "_scheduler", "_frames"),
     "surfaces": ("magics", "_providers_cmd", "_chat_view", "_table", "widgets", "__main__", "__init__"),
 }  # fmt: skip
-ALLOWED_UPWARD = {("store", "client")}  # ProviderStore.network's default, imported when first used
+ALLOWED_UPWARD = {
+    ("store", "client"),  # ProviderStore.network's default, imported when first used
+    ("mapping", "widgets.map_progress"),  # chat_map's progress bar in a notebook, imported when one is shown
+}
 MAX_LINES = 400
 
 
@@ -115,6 +118,7 @@ def test_the_exception_is_still_needed() -> None:
     """An allowed upward import that no longer happens is taken off the list."""
     store = _imports(ROOT / "store.py")
     assert "client" in store
+    assert "widgets.map_progress" in _imports(ROOT / "mapping.py")
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[_module(p) for p in SOURCES])

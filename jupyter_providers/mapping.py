@@ -1,0 +1,184 @@
+"""``chat_map()``: one prompt template over a list or a DataFrame, a reply per row, in the input's shape.
+
+The rows are sent by :class:`~._scheduler.Scheduler` (adaptive concurrency, retries, stop, token budget);
+the shapes in and out are in :mod:`._frames` (pandas and polars are imported only when one is passed).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._frames import columns_of, frame_out, rows_of
+from ._progress import MapProgress, TextBar, in_notebook
+from ._scheduler import Outcome, Scheduler
+from ._types import Usage
+from .api import chat, check_chat_options, pick_provider
+from .errors import InvalidValueError
+from .store import check_timeout, get_store
+
+if TYPE_CHECKING:
+    from .store import ProviderStore
+
+__all__ = ["MAX_CONCURRENCY", "MapResult", "chat_map", "render_prompts"]
+
+#: the most rows in flight at once (the shared connection pool keeps this many connections: _transport.POOL)
+MAX_CONCURRENCY = 128
+
+
+@dataclass(frozen=True)
+class MapResult:
+    """One row's result: the reply's ``text`` (and ``data`` with a schema), or the ``error`` it ended with."""
+
+    text: str | None = None
+    data: Any = None
+    error: str | None = None
+    latency_s: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    attempts: int = 0  # requests sent for this row (retries included)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _fail(row: int, what: str) -> InvalidValueError:
+    return InvalidValueError(f"prompt: row {row}: {what}")
+
+
+def render_prompts(rows: list[Any], template: str | None) -> list[str]:
+    """Each row's prompt: ``template.format_map(row)`` (a string row is ``{}`` or ``{item}``), or the row itself
+    without a template. Every row is rendered before anything is sent; a missing field is a one-line error."""
+    if template is not None and not isinstance(template, str):
+        raise InvalidValueError(f"prompt: give the template as a string, not {template!r}")
+    out: list[str] = []
+    for i, row in enumerate(rows):
+        if template is None:
+            if not isinstance(row, str):
+                raise InvalidValueError(
+                    f"prompt: row {i} is not a string - give prompt= a template over its fields, "
+                    "e.g. 'Classify this review: {text}'"
+                )
+            out.append(row)
+            continue
+        try:
+            if isinstance(row, Mapping):
+                out.append(template.format_map(row))
+            else:
+                out.append(template.format(row, item=row))
+        except KeyError as exc:
+            name = exc.args[0] if exc.args else "?"
+            fields = ", ".join(map(str, row)) if isinstance(row, Mapping) else "{} or {item}"
+            what = f"no field {name!r} for {{{name}}} (the fields: {fields}); write {{{{ and }}}} for literal braces"
+            raise _fail(i, what) from None
+        except IndexError:
+            raise _fail(i, "{} stands for a string row; name the fields of a row of fields") from None
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise _fail(i, f"the template cannot be filled ({exc}); write {{{{ and }}}} for literal braces") from None
+    return out
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        span = f"{low} to {high}" if high is not None else f"at least {low}"
+        raise InvalidValueError(f"{name}: {value!r} is not a whole number {span}")
+    return value
+
+
+def _schema_kw(schema: Any) -> dict[str, Any]:
+    if schema is None:
+        return {}
+    if "schema" not in inspect.signature(chat).parameters:
+        raise InvalidValueError("schema: this version's chat() takes no schema")
+    columns_of([], schema)  # a field named like a result column fails now, before any token is spent
+    return {"schema": schema}
+
+
+def _progress(progress: Any) -> MapProgress | None:
+    if progress is True:
+        if in_notebook():
+            from .widgets.map_progress import MapProgressBar  # the notebook's bar (docs/architecture.md)
+
+            return MapProgressBar()
+        return TextBar()
+    if progress is False or progress is None:
+        return None
+    if all(callable(getattr(progress, m, None)) for m in ("show", "close", "on_stop")):
+        return progress  # type: ignore[no-any-return]
+    raise InvalidValueError(f"progress: give True, False or a display with show/close/on_stop, not {progress!r}")
+
+
+def chat_map(
+    items: Any,
+    prompt: str | None = None,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    schema: Any = None,
+    system: str | None = None,
+    concurrency: int = 8,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    max_tokens_total: int | None = None,
+    retries: int = 4,
+    timeout: float | None = None,
+    progress: Any = True,
+    store: ProviderStore | None = None,
+) -> Any:
+    """Ask the model once per row of ``items`` and return the replies in the same shape, in the same order.
+
+    ``items``: a list of strings or of dicts, or a pandas or polars DataFrame (or a pandas Series).
+    ``prompt``: a template over each row's fields (``"Classify this review: {text}"``, ``str.format`` rules:
+    ``{{`` and ``}}`` are literal braces; ``{}`` or ``{item}`` is a string row); without one each row is the
+    prompt. Every row is filled in before anything is sent: a missing field raises at once.
+
+    A list gives a list of :class:`MapResult`; a DataFrame gives a DataFrame with the same index (polars:
+    the same row order) and the columns ``reply`` (or one per ``schema`` field), ``error``, ``latency_s``,
+    ``input_tokens``, ``output_tokens`` - ``df.join(result)`` puts them next to the data.
+
+    At most ``concurrency`` rows are in flight; a 429 halves that (the row waits the server's ``retry-after``
+    and is sent again) and it grows back by one after as many successes. Rate limits, server errors, timeouts
+    and lost connections are retried per row (``retries`` times, with backoff); any other error ends that row
+    only, as its ``error`` string. Nothing is raised for one row. ``max_tokens_total`` stops sending once
+    the tokens used (as the server reports them) plus those reserved by the rows in flight would pass it; a
+    row's estimate before it is sent is its prompt and system prompt's characters / 4, plus ``max_tokens``
+    (without it, the mean output of the rows answered so far, none before the first: give ``max_tokens`` for
+    a hard cap). ``progress``: a bar (a widget in a notebook, a line on stderr in a terminal), or ``False``.
+    Ctrl-C (or the Stop button, which lets the rows in flight finish) returns what is done: the other rows'
+    ``error`` says they were not run.
+    """
+    kind, rows, index = rows_of(items)
+    prompts = render_prompts(rows, prompt)
+    t, mt = check_chat_options(temperature, max_tokens)
+    if system is not None and not isinstance(system, str):
+        raise InvalidValueError(f"system: give the system prompt as a string, not {system!r}")
+    n_parallel = _check_int("concurrency", concurrency, 1, MAX_CONCURRENCY)
+    n_retries = _check_int("retries", retries, 0, 100)
+    budget = None if max_tokens_total is None else _check_int("max_tokens_total", max_tokens_total, 1)
+    timeout = check_timeout(timeout)
+    extra = _schema_kw(schema)
+    display = _progress(progress)
+    st = store if store is not None else get_store()
+    p, chosen = pick_provider(st, provider, model)  # a provider that cannot be used fails the map at once
+    system_chars = len(system or "")
+
+    def estimate(row: int, mean_out: float) -> int:
+        return math.ceil((len(prompts[row]) + system_chars) / 4) + (mt if mt is not None else math.ceil(mean_out))
+
+    def send(row: int) -> Outcome:
+        # retries=0: the scheduler owns retries, so one 429 slows the whole map instead of each thread sleeping
+        reply = chat(
+            prompts[row], p.name, chosen, system=system, temperature=t, max_tokens=mt, timeout=timeout,
+            store=st, retries=0, **extra,
+        )  # fmt: skip
+        return Outcome(reply.text, getattr(reply, "data", None), None, reply.latency_s, reply.usage)
+
+    sched = Scheduler(len(prompts), send, concurrency=n_parallel, retries=n_retries, estimate=estimate, budget=budget)
+    outcomes = sched.run(display)
+    results = [MapResult(o.text, o.data, o.error, o.latency_s, o.usage, o.attempts) for o in outcomes]
+    if kind == "list":
+        return results
+    return frame_out(kind, index, results, schema)

@@ -104,10 +104,10 @@ class TextBar:
 
 
 def in_notebook() -> bool:
-    """True under a kernel that shows rich output (a notebook), as ``%%chat`` decides; IPython is only
-    looked at when something else imported it already."""
+    """True under a kernel that shows rich output (a notebook), as ``%%chat`` decides, with a kernel to carry a
+    widget's messages (a terminal IPython has none); IPython is looked at only when something imported it already."""
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None:
+    if shell is None or getattr(shell, "kernel", None) is None:
         return False
     return type(getattr(shell, "display_pub", None)).__name__ != "DisplayPublisher"

@@ -305,6 +305,32 @@ def test_the_notebook_bar_shows_counts_stops_and_never_holds_a_key(mapped: Provi
     assert 10 <= sum(r.ok for r in out) < 100
     assert bar.bar.max == 100 and bar.bar.value == sum(r.ok for r in out)
     assert "stopped after" in bar.label.value and bar.stop_button.layout.display == "none"
+    assert bar.hint.layout.display == "none"
     states = [repr(x.get_state()) for x in (bar.box, bar.bar, bar.label, bar.stop_button)]
     assert not any(KEY in s or KEY[3:] in s for s in states)
     assert not any("answer to" in s for s in states)  # counts and times only, never a reply
+
+
+def test_the_stop_button_shows_where_a_click_can_be_read(mapped: ProviderStore, fake: FakeServer) -> None:
+    """Run by a plain cell (the main thread), the kernel reads no click until the cell ends: the bar says how to
+    interrupt instead; off the main thread (``await asyncio.to_thread(chat_map, ...)``) it shows Stop."""
+    from jupyter_providers.widgets.map_progress import MapProgressBar
+
+    seen: dict[str, Any] = {}
+
+    def watch(bar: MapProgressBar, where: str) -> MapProgressBar:
+        def show(s: MapStats) -> None:
+            seen[where] = (bar.stop_button.layout.display, bar.hint.layout.display)
+
+        bar.show = show  # type: ignore[method-assign]
+        return bar
+
+    fake.delay = 0.3
+    chat_map(["a"], provider="F", progress=watch(MapProgressBar(show=False), "main"), store=mapped)
+    worker = threading.Thread(
+        target=chat_map, args=(["b"],), kwargs={"provider": "F", "store": mapped,
+                                                "progress": watch(MapProgressBar(show=False), "thread")},
+    )  # fmt: skip
+    worker.start()
+    worker.join(10)
+    assert seen == {"main": ("none", None), "thread": (None, "none")}

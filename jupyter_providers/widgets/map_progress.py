@@ -3,13 +3,15 @@
 It shows :class:`~.._progress.MapStats` snapshots only (counts and times: never a prompt, a reply or a key),
 a few times a second (the map's main thread calls :meth:`show` every ``interval``, whatever the row rate).
 
-The Stop button stops the map when the kernel reads the click: ipykernel reads a widget's messages between
-two cells (or while an async cell awaits), not while a plain cell runs - there the notebook's interrupt
-(the stop square, or I I) stops the map at once, keeping every finished row.
+The kernel reads a click only between two cells or while an async cell awaits (ipykernel 7 dispatches widget
+messages then), never while a plain cell runs. So the Stop button is shown when the map runs off the main thread
+(``await asyncio.to_thread(chat_map, ...)``); a map run by a plain cell shows how to stop it instead: the
+notebook's interrupt (the stop square, or I I), which keeps every finished row too.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +31,9 @@ class MapProgressBar:
         self.label = w.Label("starting…")
         self.stop_button = w.Button(description="Stop", icon="stop", tooltip="send no more rows", disabled=True)
         self.stop_button.layout.width = "auto"
-        self.box = w.HBox([self.bar, self.label, self.stop_button])
+        self.hint = w.Label("interrupt the kernel to stop: finished rows are kept")
+        self.hint.layout.display = "none"
+        self.box = w.HBox([self.bar, self.label, self.stop_button, self.hint])
         self.box.add_class("jp-providers-map")
         self._stop: Callable[[], Any] | None = None
         self.updates = 0
@@ -41,6 +45,9 @@ class MapProgressBar:
         if callable(stop):
             self._stop = stop
             self.stop_button.disabled = False
+        if threading.current_thread() is threading.main_thread():  # a plain cell: a click would wait for its end
+            self.stop_button.layout.display = self.hint.layout.display = "none"
+            self.hint.layout.display = None
 
     def _clicked(self, _button: Any = None) -> None:
         if self._stop is not None:
@@ -61,4 +68,4 @@ class MapProgressBar:
         self.bar.bar_style = "danger" if s.failed == s.total and s.total else "warning" if s.failed else "success"
         if s.stopped and s.done < s.total:
             self.bar.bar_style = "warning"
-        self.stop_button.layout.display = "none"
+        self.stop_button.layout.display = self.hint.layout.display = "none"

@@ -135,6 +135,8 @@ class ChatMagics(Magics):
     @argument("--format", "-f", choices=("markdown", "text", "code"), help="how to show the reply")
     @argument("--no-stream", action="store_true", help="wait for the whole reply")
     @argument("--compare", "-c", help="PROVIDER:MODEL,... - ask several models at once, side by side")
+    @argument("--map", help="a list or DataFrame variable: the cell is a template over its fields, one reply a row")
+    @argument("--concurrency", type=int, default=8, help="with --map: the most rows in flight at once")
     @cell_magic
     def chat(self, line: str, cell: str) -> None:
         """Send the cell to a model and show the reply; the conversation continues in the next %%chat.
@@ -142,6 +144,11 @@ class ChatMagics(Magics):
         With --compare, the cell is the next turn of each model's own %%chat conversation: each model gets
         its history with it (--new and --system apply to each), and its reply, however it ends, is recorded
         there, so a later `%%chat -p PROVIDER -m MODEL` continues from the comparison.
+
+        With --map NAME, the cell is a template over the rows of the list or DataFrame NAME (chat_map): its
+        `{field}` names are the columns (or a dict row's keys; `{}` is a string row), never notebook variables,
+        and `{{`/`}}` are literal braces. --out gets the result (a DataFrame for a DataFrame); each row is asked
+        on its own, outside any conversation.
         """
         self._chat(self.chat, line, cell)
 
@@ -156,6 +163,8 @@ class ChatMagics(Magics):
         except ValueError as exc:
             raise UsageError(f"%%chat: {exc} in the options") from None
         args = parser_of.parser.parse_args(argv)  # type: ignore[attr-defined]
+        if args.map is not None:
+            return self._map_cell(args, cell)
         try:
             prompt = interpolate(cell, self._ns)
             t, mt = check_chat_options(args.temperature, args.max_tokens)
@@ -169,6 +178,37 @@ class ChatMagics(Magics):
                 self._one(args, prompt, t, mt)
         except (ProviderError, ValueError, KeyError, NameError) as exc:
             self._error(exc)
+
+    def _map_cell(self, args: Any, cell: str) -> None:
+        """``--map NAME``: the cell, not interpolated, is chat_map's template over ``NAME``'s rows."""
+        from .mapping import chat_map
+
+        try:
+            t, mt = check_chat_options(args.temperature, args.max_tokens)
+            for opt, name in (("--map", args.map), ("--out", args.out)):
+                if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
+                    raise InvalidValueError(f"{opt}: {name!r} is not a variable name")
+            if args.compare:
+                raise InvalidValueError("--map: one model at a time - leave out --compare")
+            if args.map not in self._ns:
+                raise InvalidValueError(f"--map: {args.map} is not defined in the notebook")
+            if not cell.strip():
+                raise InvalidValueError("prompt: the cell is empty - write the template under %%chat --map")
+            model_arg = args.model or (self.default_model if not args.provider else None)
+            p, model = pick_provider(self.store, args.provider, model_arg, default=self.default_provider)
+            result = chat_map(
+                self._ns[args.map], cell.strip(), provider=p.name, model=model, system=args.system or None,
+                temperature=t, max_tokens=mt, concurrency=args.concurrency, store=self.store,
+            )  # fmt: skip
+        except (ProviderError, ValueError, KeyError) as exc:
+            self._error(exc)
+            return
+        if args.out:
+            self._ns[args.out] = result
+        elif self.rich:
+            display(result)
+        else:
+            print(terminal_text(repr(result)))
 
     def _error(self, exc: BaseException) -> None:
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)

@@ -28,6 +28,7 @@ from .errors import (
     ProviderTimeoutError,
     QuotaExceededError,
     RateLimitError,
+    SchemaError,
     ServerError,
     StoreFileError,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "QuotaExceededError",
     "RateLimitError",
     "Reply",
+    "SchemaError",
     "ServerError",
     "StoreFileError",
     "Usage",

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._schema_out import output_schema
 from ._types import Message
 from .errors import InvalidValueError, NotInStoreError, ProviderConfigError
 from .store import ProviderStore, check_timeout, get_store
@@ -112,6 +113,7 @@ def chat(
     store: ProviderStore | None = None,
     http: httpx.Client | None = None,
     retries: int | None = None,
+    schema: Any = None,
 ) -> Reply:
     """Ask a model. ``prompt`` is a string or a list of ``{"role", "content"}`` messages.
 
@@ -120,6 +122,11 @@ def chat(
     ``timeout`` (seconds) is the deadline of the whole call, retries and the whole stream included
     (``jupyter_providers.client.settings.call_timeout`` when not given). ``retries``: how many times a
     429/5xx answer is sent again (``settings.max_retries`` when not given; ``chat_map`` gives 0 and retries itself).
+
+    ``schema`` asks for structured output: a JSON Schema dict, a pydantic model class, a dataclass or a TypedDict.
+    Each provider type is sent its own form of it; ``reply.data`` is the parsed, validated value (an instance of
+    the class), and a reply that is not JSON or does not match raises :class:`~jupyter_providers.SchemaError`
+    (a stream at its end), its raw text kept.
     """
     from .client import chat_provider
 
@@ -132,6 +139,7 @@ def chat(
     if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
         raise InvalidValueError(f"retries: {retries!r} is not a whole number of at least 0")
     msgs = _messages(prompt, history)
+    out = output_schema(schema) if schema is not None else None
     p, chosen = pick_provider(store if store is not None else get_store(), provider, model)
     return chat_provider(
         p,
@@ -144,4 +152,5 @@ def chat(
         timeout=timeout,
         http=http,
         retries=retries,
+        schema=out,
     )

@@ -11,6 +11,7 @@ one redactor (:mod:`._secret`), and keys travel as :class:`~._secret.Secret` val
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -35,6 +36,8 @@ from .reply import Reply
 if TYPE_CHECKING:
     import httpx
 
+    from ._schema_out import OutputSchema
+    from .adapters._base import Adapter, HTTPRequest
     from .store import Provider
 
 __all__ = ["Settings", "chat_provider", "http_client", "list_models", "settings", "verify"]
@@ -95,8 +98,12 @@ def chat_provider(
     timeout: float | None = None,
     retries: int | None = None,
     http: httpx.Client | None = None,
+    schema: OutputSchema | None = None,
 ) -> Reply:
-    """Send a conversation to one provider; the request goes out now, a stream is read on iteration."""
+    """Send a conversation to one provider; the request goes out now, a stream is read on iteration.
+
+    With ``schema`` the reply is structured (:attr:`Reply.data`); a whole reply that does not match raises
+    :class:`~.errors.SchemaError` here, a stream at its end."""
     resolve(p)
     adapter, top = adapter_for(p.type), p.spec.max_temperature
     if temperature is not None and temperature > top:
@@ -105,18 +112,23 @@ def chat_provider(
             provider=p.name,
         )
     key = next_key(p)
-    params = ChatParams(model, messages, system, temperature, max_tokens)
-    req = adapter.chat_request(p.endpoint, key, params, stream)
+    params = ChatParams(model, messages, system, temperature, max_tokens, schema=schema)
     dl = deadline_for(timeout, "call_timeout")
     started = time.perf_counter()
     try:
         retries = settings.max_retries if retries is None else retries
-        resp = send(p, req, model=model, key=key, http=http, deadline=dl, retries=retries)
+        req, resp = _send_chat(p, adapter, key, params, stream, http, dl, retries)
         if not stream:
             c = parse_completion(p, json_body(p, resp, req.url, dl), req.url, key, model)
-            reply = Reply(p.name, model, started=started)
+            reply = Reply(p.name, model, started=started, schema=schema)
             reply._apply(Delta(c.text, c.reasoning, c.finish_reason, c.usage))
             reply.latency_s = time.perf_counter() - started
+            if schema is not None:
+                try:
+                    reply._parse_data()
+                except ProviderError as exc:
+                    exc.provider, exc.partial_text, reply.error = p.name, reply.text, exc
+                    raise
             return reply
     finally:
         if not stream:
@@ -129,7 +141,56 @@ def chat_provider(
         resp.close()
 
     deltas = _redacted_stream(p, stream_deltas(p, resp, req.url, dl, cancelled, key, model))
-    return Reply(p.name, model, deltas, on_cancel=cancel, started=started)
+    reply = Reply(p.name, model, deltas, on_cancel=cancel, started=started, schema=schema)
+    if schema is not None:
+        reply.on_end(lambda r: _name_provider(r, p.name))
+    return reply
+
+
+def _name_provider(reply: Reply, name: str) -> None:
+    if reply.error is not None and reply.error.provider is None:  # a SchemaError: raised by the reply, not here
+        reply.error.provider = name
+
+
+#: the structured-output form each provider's server took, by (provider name, address): a server that refuses
+#: the type's native form (llama-cpp-python's server: 422 on ``json_schema``) is sent the next one from then on
+_schema_forms: dict[tuple[str, str], str] = {}
+
+
+def _send_chat(
+    p: Provider,
+    adapter: Adapter,
+    key: Secret,
+    params: ChatParams,
+    stream: bool,
+    http: httpx.Client | None,
+    dl: Deadline,
+    retries: int,
+) -> tuple[HTTPRequest, httpx.Response]:
+    """Send a chat; a structured one in the first form of the type's ``schema_forms`` the server takes,
+    starting from the one it took last time. A server's refusal of the last form is the error."""
+    forms: tuple[str, ...] = getattr(adapter, "schema_forms", ()) if params.schema is not None else ()
+    where = (p.name, p.resolved_base)
+    if forms and _schema_forms.get(where) in forms:
+        forms = forms[forms.index(_schema_forms[where]) :]
+    i = 0
+    while True:
+        form = forms[i] if forms else None
+        if form is not None:
+            params = dataclasses.replace(params, schema_form=form)
+        req = adapter.chat_request(p.endpoint, key, params, stream)
+        try:
+            resp = send(p, req, model=params.model, key=key, http=http, deadline=dl, retries=retries)
+        except ProviderError as exc:
+            refused = getattr(adapter, "schema_refused", None)
+            if i + 1 >= len(forms) or refused is None or not refused(form, exc.status, exc.server_message or ""):
+                raise
+            i += 1
+            log.info("jupyter-providers: %s refused structured output as %s; trying %s", p.name, form, forms[i])
+            continue
+        if form is not None:
+            _schema_forms[where] = form
+        return req, resp
 
 
 # -- models and verify ------------------------------------------------------------------------------

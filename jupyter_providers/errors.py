@@ -20,6 +20,7 @@ the server's own message, and never an API key::
     ├── ServerError                    server_error
     ├── ProviderTimeoutError           timeout
     └── BadResponseError               bad_response
+        └── SchemaError                bad_response
 
 :data:`Kind` is the vocabulary, defined here once: the ``kind`` of every error, the ``kind`` of a
 failed :class:`~jupyter_providers.Verification` (a passed one is ``"ok"``), and what the adapters
@@ -56,6 +57,7 @@ __all__ = [
     "ProviderTimeoutError",
     "QuotaExceededError",
     "RateLimitError",
+    "SchemaError",
     "ServerError",
     "StoreFileError",
 ]
@@ -208,6 +210,16 @@ class BadResponseError(ProviderError):
     """The server answered something the protocol does not allow (not JSON, cut-off stream, ...)."""
 
     kind: Kind = "bad_response"
+
+
+class SchemaError(BadResponseError):
+    """A structured reply (``chat(schema=...)``) is not JSON or does not match the schema. Nothing is lost:
+    ``raw_text`` is the reply's text as it came (``reply.text`` too), ``validation`` says what did not match."""
+
+    def __init__(self, message: str, *, raw_text: str = "", validation: str = "", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.raw_text = raw_text
+        self.validation = validation
 
 
 def _classes_by_kind() -> Mapping[Kind, type[ProviderError]]:

@@ -15,10 +15,14 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ._types import Usage
 from .adapters._base import Delta
 from .errors import ProviderError
+
+if TYPE_CHECKING:
+    from ._schema_out import OutputSchema
 
 __all__ = ["Reply"]
 
@@ -40,6 +44,7 @@ class Reply:
         *,
         on_cancel: Callable[[], None] | None = None,
         started: float | None = None,
+        schema: OutputSchema | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
@@ -60,6 +65,9 @@ class Reply:
         self.started = started if started is not None else time.perf_counter()
         self.first_token_s: float | None = None
         self.latency_s: float | None = None if deltas is not None else 0.0
+        #: the schema of a structured reply (``chat(schema=...)``); its value is :attr:`data`
+        self.schema = schema
+        self._data: Any = None
 
     # -- building (client side) --------------------------------------------------------------
     def _apply(self, d: Delta | str) -> str:
@@ -136,6 +144,8 @@ class Reply:
                     give()
                 if piece:
                     yield piece
+            else:  # the stream ran out (not cancelled): a structured reply's value is read now
+                self._parse_data()
         except ProviderError as exc:
             with self._lock:  # an error after a cancel() is the cancel's doing: the reply has stopped
                 failed = not self._done and not self.cancelled
@@ -157,6 +167,25 @@ class Reply:
                 with self._lock:
                     self._iterating = False
                 self._finish()
+
+    def _parse_data(self) -> None:
+        """Parse and validate a structured reply's text (raises :class:`~.errors.SchemaError`)."""
+        if self.schema is not None and not self.cancelled:
+            from ._schema_out import parse_output
+
+            self._data = parse_output(self.schema, self.text_so_far)
+
+    @property
+    def data(self) -> Any:
+        """A structured reply's value (``chat(schema=S)``): parsed, validated, an instance of ``S`` when ``S`` is a
+        class. On a stream not yet read, this reads it to the end first; a reply that did not match raises its
+        :class:`~.errors.SchemaError` (the raw text stays in :attr:`text`). ``None`` without a schema, or when
+        the reply was stopped before its end."""
+        if self.schema is not None and not self._done and not self._iterating and self.error is None:
+            self.wait()
+        if self.schema is not None and self.error is not None:
+            raise self.error
+        return self._data
 
     def wait(self) -> Reply:
         """Read the rest of the stream (raises the stream's error, if any) and return the reply."""

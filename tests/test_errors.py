@@ -37,6 +37,7 @@ OUTSIDE_THE_TREE = {
     # Python's own protocols: the caller expects exactly these
     ("_secret.py", "TypeError"): "pickle expects a TypeError from __reduce__: a Secret is never pickled",
     ("reply.py", "RuntimeError"): "misuse of one object (two loops reading one reply), like a generator's",
+    ("reply.py", "error"): "Reply.data raises the reply's own error again (a ProviderError it recorded)",
     ("client.py", "cut_frames"): "re-raises the very error it was given (Ctrl-C, a bug), with its frames cut",
     ("adapters/__init__.py", "RuntimeError"): "two types claiming one name: a bug in the registry, at import",
     # internal: caught and turned into the tree before they leave the package

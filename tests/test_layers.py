@@ -20,7 +20,7 @@ ROOT = Path(jupyter_providers.__file__).parent
 LAYERS: dict[str, tuple[str, ...]] = {
     "values": (
         "_types", "errors", "_checks", "_address", "_secret", "_settings", "_sse", "_ndjson", "_bounded",
-        "_render", "_throttle", "_interpolate", "_local_exit", "_progress",
+        "_render", "_throttle", "_interpolate", "_local_exit", "_progress", "_schema_out",
     ),
     "adapters": ("adapters", "presets"),
     "store": ("_fields", "_records", "_schema", "_persist", "_store_base", "store"),

@@ -14,6 +14,7 @@ from .._types import Message, Usage
 from ..errors import Kind
 
 if TYPE_CHECKING:
+    from .._schema_out import OutputSchema
     from .._sse import SSEEvent
     from ._spec import Endpoint
 
@@ -47,6 +48,10 @@ class ChatParams:
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
+    #: structured output: the JSON Schema (``schema.schema``) with its ``name`` and ``strict``, and the form
+    #: the adapter sends it in (one of its ``schema_forms``, the first by default: the native one)
+    schema: OutputSchema | None = None
+    schema_form: str | None = None
 
     def split_system(self) -> tuple[str | None, list[Message]]:
         """The system prompt (argument and system messages joined) and the other turns."""

@@ -29,6 +29,7 @@ from ._base import (
 from ._spec import TypeSpec
 
 if TYPE_CHECKING:
+    from .._schema_out import OutputSchema
     from .._sse import SSEEvent
     from ._spec import Endpoint
 
@@ -132,7 +133,26 @@ class OpenAIAdapter:
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+        if params.schema is not None:
+            body["response_format"] = self.response_format(params.schema, params.schema_form)
         return body
+
+    #: structured output, in the order tried (the client falls back on a refusal and remembers the form taken):
+    #: ``json_schema`` is OpenAI's (openai-python ``types/shared_params/response_format_json_schema.py``: name,
+    #: schema, strict), which vLLM (guided decoding) and llama.cpp's server take too; llama-cpp-python's server
+    #: refuses it (422 "Input should be 'text' or 'json_object'") and takes ``{"type": "json_object", "schema"}``
+    #: (llama_cpp/server/types.py ``ChatCompletionRequestResponseFormat``)
+    schema_forms = ("json_schema", "json_object")
+
+    def response_format(self, out: OutputSchema, form: str | None) -> dict[str, Any]:
+        if form == "json_object":
+            return {"type": "json_object", "schema": out.schema}
+        return {"type": "json_schema", "json_schema": {"name": out.name, "schema": out.schema, "strict": out.strict}}
+
+    def schema_refused(self, form: str | None, status: int | None, message: str) -> bool:
+        """Whether an error answer refuses the ``response_format`` form itself (then the next form is tried)."""
+        low = message.lower()
+        return status in (400, 422) and ("response_format" in low or "json_schema" in low)
 
     def chat_request(self, e: Endpoint, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
         headers = base_headers(e, self.auth_headers(key))

@@ -7,6 +7,7 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ._schema import sample_value
 from ._wire import (
     GARBAGE,
     HTML_200,
@@ -37,6 +38,7 @@ class FaultServing:
     stall_seconds: float
     retry_after: str
     reply_for: Any
+    schema_reply: str | None
 
     def _early_fault(self, h: _Handler, req: RecordedRequest, route: Route, fault: str) -> None:
         if fault == "hang":
@@ -62,6 +64,9 @@ class FaultServing:
     def _make_reply(self, body: dict[str, Any], huge: bool) -> Reply:
         texts, max_tokens = self._proto.inputs(body)
         text = self.reply if self.reply_for is None else self.reply_for(body)
+        if self.reply_for is None and (schema := self._proto.asked_schema(body)) is not None:
+            # structured output: JSON of the schema asked for
+            text = self.schema_reply if self.schema_reply is not None else json.dumps(sample_value(schema))
         pieces = word_pieces(text)
         truncated = False
         if huge:

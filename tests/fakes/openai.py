@@ -53,7 +53,28 @@ class OpenAI(Protocol):
             return openai_error(400, msg, "invalid_request_error")
         if route.kind == "chat" and route.model not in self.fake.models:
             return self.error("not_found", req, route)
-        return None
+        return self.refuses_format(req.body or {}) if route.kind == "chat" else None
+
+    #: the server takes ``response_format: {"type": "json_schema"}``; llama-cpp-python's server does not (a test
+    #: sets this False on ``fake.facts``): it answers FastAPI's 422 and takes ``{"type": "json_object", "schema"}``
+    takes_json_schema = True
+
+    def asked_schema(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        fmt = body.get("response_format")
+        if not isinstance(fmt, dict):
+            return None
+        if fmt.get("type") == "json_schema":
+            return (fmt.get("json_schema") or {}).get("schema")
+        return fmt.get("schema") if fmt.get("type") == "json_object" else None
+
+    def refuses_format(self, body: dict[str, Any]) -> Response | None:
+        fmt = body.get("response_format")
+        if self.takes_json_schema or not isinstance(fmt, dict) or fmt.get("type") in (None, "text", "json_object"):
+            return None
+        detail = {"type": "literal_error", "loc": ["body", "response_format", "type"],
+                  "msg": "Input should be 'text' or 'json_object'", "input": fmt.get("type"),
+                  "ctx": {"expected": "'text' or 'json_object'"}}  # fmt: skip
+        return json_response(422, {"detail": [detail]})
 
     def error(self, kind: str, req: RecordedRequest, route: Route) -> Response:
         key = self.given_key(req) or ""

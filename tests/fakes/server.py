@@ -145,6 +145,10 @@ class Protocol:
     def runner_error(self) -> bytes:
         return f"error: {json.dumps(LLAMACPP_ERROR)}\n\n".encode()
 
+    def asked_schema(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The JSON Schema a chat request asks the reply to follow (structured output), in this protocol's form."""
+        return None
+
 
 def protocol_class(name: str) -> type[Protocol]:
     """The fake of provider type ``name`` (a name in ``jupyter_providers.adapters.TYPES``, or ``"vllm"``).
@@ -230,6 +234,8 @@ class FakeServer(FaultServing):
         self.canned: Response | None = None
         self.fault_for: Callable[[RecordedRequest], str | None] | None = None
         self.reply_for: Callable[[dict[str, Any]], str] | None = None
+        #: the text of a structured reply (a schema asked for): None answers a value built from the schema
+        self.schema_reply: str | None = None
         self.ssl_context = ssl_context
         self._fault: str | None = None
         self._proto = proto(self)

@@ -34,11 +34,18 @@ def _openai(body: dict[str, Any]) -> dict[str, Any]:
     return fmt["json_schema"]["schema"]
 
 
+def _anthropic(body: dict[str, Any]) -> dict[str, Any]:
+    fmt = body["output_config"]["format"]
+    assert fmt["type"] == "json_schema" and "tools" not in body
+    return fmt["schema"]
+
+
 #: where each type's request carries the schema, in its native form (the check raises when it is not there)
 NATIVE: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "openai": _openai,
     "azure": _openai,
     "vllm": _openai,
+    "anthropic": _anthropic,
 }
 SUPPORTED = [t for t in [*TYPES, "vllm"] if t in NATIVE]
 
@@ -144,3 +151,20 @@ def test_an_error_that_is_not_about_the_form_is_not_a_fallback(store: ProviderSt
         with pytest.raises(Exception, match="rejected the key"):
             _chat(store)
         assert len(srv.requests) == 1
+
+
+def test_anthropic_falls_back_to_a_forced_tool_call_where_output_config_is_refused(store: ProviderStore) -> None:
+    with FakeServer("anthropic", api_key=KEY, models=["model-a"]) as srv:
+        srv.facts.takes_output_config = False  # type: ignore[attr-defined]
+        store.add("P", type="anthropic", base_url=srv.base_url, api_key=KEY, models=["model-a"])
+        assert _chat(store).data == Review("positive", 7, ["text"])
+        first, second = (r.body or {} for r in srv.requests)
+        assert "output_config" in first and "tools" not in first
+        assert second["tool_choice"] == {"type": "tool", "name": "Review"} and "output_config" not in second
+        assert second["tools"][0]["input_schema"]["required"] == ["sentiment", "stars", "tags"]
+        reply = _chat(store, stream=True)
+        assert len(list(reply)) > 1 and reply.data == Review("positive", 7, ["text"])
+        assert len(srv.requests) == 3 and "tools" in (srv.requests[-1].body or {})  # remembered
+        srv.schema_reply = '{"sentiment": "meh", "stars": 1, "tags": []}'
+        with pytest.raises(SchemaError, match="sentiment"):
+            _chat(store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from ._base import (
 from ._spec import TypeSpec
 
 if TYPE_CHECKING:
+    from .._schema_out import OutputSchema
     from .._sse import SSEEvent
     from ._spec import Endpoint
 
@@ -55,10 +57,11 @@ _TEXT_DELTA = re.compile(
 
 
 class AnthropicStreamParser:
-    __slots__ = ("complete", "input_tokens", "output_tokens")
+    __slots__ = ("complete", "input_tokens", "output_tokens", "tool_blocks")
 
     def __init__(self) -> None:
         self.complete = False
+        self.tool_blocks: set[Any] = set()  # indices of tool_use blocks (structured output's forced tool)
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
 
@@ -90,6 +93,14 @@ class AnthropicStreamParser:
                     if thinking.__class__ is str:
                         return Delta("", thinking)
                     raise TypeError
+                if dt == "input_json_delta" and data.get("index") in self.tool_blocks:
+                    part = d.get("partial_json") or ""  # the forced tool's input (structured output): the text
+                    if part.__class__ is str:
+                        return Delta(part)
+                    raise TypeError
+                return None
+            if typ == "content_block_start" and (data.get("content_block") or {}).get("type") == "tool_use":
+                self.tool_blocks.add(data.get("index"))
                 return None
             if typ == "message_start":
                 usage = (data.get("message") or {}).get("usage") or {}
@@ -139,11 +150,34 @@ class AnthropicAdapter:
             body["temperature"] = params.temperature
         if params.stop:
             body["stop_sequences"] = params.stop
+        if params.schema is not None:
+            body.update(self.schema_fields(params.schema, params.schema_form))
         headers = self._headers(e, key)
         if stream:
             body["stream"] = True
             headers["accept"] = "text/event-stream"
         return HTTPRequest("POST", self.chat_url(e, params.model, stream), headers, body)
+
+    #: structured output, in the order tried: ``output_config.format`` (GA, no beta header: Anthropic's
+    #: "Structured outputs" guide, platform.claude.com/docs/en/build-with-claude/structured-outputs, and
+    #: anthropic-sdk-python ``types/output_config_param.py`` / ``json_output_format_param.py``; the JSON is the
+    #: text block), then, where a server or model refuses it (older models, proxies), a forced tool call whose
+    #: ``tool_use.input`` is the value (``tools`` + ``tool_choice: {"type": "tool", "name"}``)
+    schema_forms = ("output_config", "tool")
+
+    def schema_fields(self, out: OutputSchema, form: str | None) -> dict[str, Any]:
+        if form == "tool":
+            tool = {
+                "name": out.name,
+                "description": "Give the answer as this tool's input.",
+                "input_schema": out.schema,
+            }
+            return {"tools": [tool], "tool_choice": {"type": "tool", "name": out.name}}
+        return {"output_config": {"format": {"type": "json_schema", "schema": out.schema}}}
+
+    def schema_refused(self, form: str | None, status: int | None, message: str) -> bool:
+        low = message.lower()
+        return status == 400 and any(w in low for w in ("output_config", "output_format", "structured output"))
 
     def models_request(self, e: Endpoint, key: Key, page: str | None) -> HTTPRequest:
         query = {"limit": "1000", **({"after_id": page} if page else {})}
@@ -165,6 +199,9 @@ class AnthropicAdapter:
             raise ProtocolError("the reply has no 'content' array")
         try:
             text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+            if not text:  # a forced tool call (structured output): its input is the answer
+                inputs = [b.get("input") for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
+                text = json.dumps(inputs[0]) if inputs else ""
             thinking = "".join(
                 b.get("thinking", "") for b in blocks if isinstance(b, dict) and b.get("type") == "thinking"
             )

@@ -62,7 +62,26 @@ class Anthropic(Protocol):
                     return anthropic_error(400, "invalid_request_error", f"{name}: Field required")
         if route.kind == "chat" and route.model not in self.fake.models:
             return self.error("not_found", req, route)
+        if route.kind == "chat" and "output_config" in req.body and not self.takes_output_config:  # type: ignore[operator]
+            return anthropic_error(400, "invalid_request_error", "output_config: Extra inputs are not permitted")
         return None
+
+    #: the server takes ``output_config.format`` (a test sets this False on ``fake.facts``: an older model or proxy)
+    takes_output_config = True
+
+    def asked_schema(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        fmt = (body.get("output_config") or {}).get("format") or {}
+        if fmt.get("type") == "json_schema":
+            return fmt.get("schema")
+        return self.forced_tool(body).get("input_schema")
+
+    def forced_tool(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The tool ``tool_choice`` forces (structured output by a tool call), or {}."""
+        choice = body.get("tool_choice") or {}
+        tools = [
+            t for t in body.get("tools") or [] if choice.get("type") == "tool" and t.get("name") == choice.get("name")
+        ]
+        return tools[0] if tools else {}
 
     def error(self, kind: str, req: RecordedRequest, route: Route) -> Response:
         if kind == "not_found":
@@ -97,6 +116,10 @@ class Anthropic(Protocol):
 
     def completion(self, req: RecordedRequest, route: Route, reply: Reply) -> Any:
         content: list[dict[str, Any]] = [{"type": "text", "text": reply.text}]
+        if tool := self.forced_tool(req.body or {}):  # the forced tool's input is the reply (JSON from the schema)
+            content = [
+                {"type": "tool_use", "id": "toolu_fake01", "name": tool["name"], "input": json.loads(reply.text)}
+            ]
         if reply.reasoning:
             content.insert(0, {"type": "thinking", "thinking": reply.reasoning, "signature": SIGNATURE})
         return {
@@ -113,7 +136,16 @@ class Anthropic(Protocol):
         message["usage"] = {"input_tokens": reply.prompt_tokens, "output_tokens": 1}
         yield False, event("message_start", message=message)
         blocks: list[tuple[str, list[str]]] = [("thinking", reply.reasoning_pieces)] if reply.reasoning else []
-        for index, (kind, pieces) in enumerate([*blocks, ("text", reply.pieces)]):
+        tool = self.forced_tool(req.body or {})
+        for index, (kind, pieces) in enumerate([*blocks, ("tool_use" if tool else "text", reply.pieces)]):
+            if kind == "tool_use":  # the forced tool's input, streamed as partial JSON
+                block = {"type": "tool_use", "id": "toolu_fake01", "name": tool["name"], "input": {}}
+                yield False, event("content_block_start", index=index, content_block=block)
+                for piece in pieces:
+                    delta = {"type": "input_json_delta", "partial_json": piece}
+                    yield True, event("content_block_delta", index=index, delta=delta)
+                yield False, event("content_block_stop", index=index)
+                continue
             yield False, event("content_block_start", index=index, content_block={"type": kind, kind: ""})
             if index == 0:
                 yield False, event("ping")

@@ -1,6 +1,6 @@
 """The process tests/test_hostile.py measures: it runs one (scenario, surface) cell per line of stdin.
 
-Each line is a JSON object ``{"base", "scenario", "surface", "deadline"}``; each answer one JSON line
+Each line is a JSON object ``{"base", "type", "scenario", "surface", "deadline"}``; each answer one JSON line
 with what the user would read, the time the call took and its peak extra memory. Memory is the
 kernel's own count: the peak resident size is reset before each cell (``/proc/self/clear_refs``), so
 ``VmHWM - VmRSS`` is what the cell added at its worst, C allocations (zlib, sockets) included.
@@ -97,16 +97,17 @@ def run_providers(store: ProviderStore, deadline: float, scenario: str) -> dict[
     return {"kind": h.kind, "message": h.message, "kinds": kinds}
 
 
-def make_store(base: str, scenario: str, surface: str) -> ProviderStore:
+def make_store(base: str, type_: str, scenario: str, surface: str) -> ProviderStore:
+    """Providers of ``type_`` at the hostile address; the type's rules add its version segment (``/v1``)."""
     store = ProviderStore(Path(tempfile.mkdtemp()) / "store", admin_paths=[])
     models = [] if scenario == "many_models" else [MODEL]
-    url = f"{base}/_hostile/{scenario}/v1"
-    store.add("H", type="openai", base_url=url, api_key="", models=models)
+    url = f"{base}/_hostile/{scenario}"
+    store.add("H", type=type_, base_url=url, api_key="k", models=models)
     if surface == "providers" and scenario != "many_models":  # several bad servers and a good one, at once
         for i in range(2, 4):
-            store.add(f"H{i}", type="openai", base_url=url, api_key="", models=models)
+            store.add(f"H{i}", type=type_, base_url=url, api_key="k", models=models)
     if "OK" not in store and ((surface == "providers" and scenario != "many_models") or scenario == "drip_headers"):
-        store.add("OK", type="openai", base_url=f"{base}/v1", api_key="", models=[MODEL])
+        store.add("OK", type=type_, base_url=base, api_key="k", models=[MODEL])
     return store
 
 
@@ -116,7 +117,7 @@ def run(cell: dict[str, Any]) -> dict[str, Any]:
     s.verify_timeout = deadline
     s.call_timeout = deadline
     s.backoff = 0.05
-    store = make_store(cell["base"], cell["scenario"], cell["surface"])
+    store = make_store(cell["base"], cell["type"], cell["scenario"], cell["surface"])
     surface = cell["surface"]
     if cell["scenario"] == "drip_headers":  # the server answered before: its connection waits in the pool
         chat("hi", provider="OK", model=MODEL, store=store)

@@ -5,18 +5,25 @@ hostile behaviour NAME, so a kernel or a worker process picks a scenario by addr
 runs in the test process. Bodies are made lazily, as they are sent: a 1 GB bomb is 1 MB of compressed
 bytes built from one repeated block, and a 200 MB line is the same 64 kB written again and again, so the
 test process never holds what it sends.
+
+Every scenario speaks the server's own protocol: the start of a hostile answer is the protocol's own
+completion, stream (its SSE events or NDJSON lines), model list or error, cut where the reply text, the
+model id or the message would be (:data:`MARK`), so a new fake gets the scenarios with no code here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import itertools
 import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator
 from functools import cache
 
-from .server import FakeServer, RecordedRequest, Route, _Handler, word_pieces
+from .echo import with_message
+from .server import FakeServer, RecordedRequest, Reply, Response, Route, _Handler, word_pieces
 
 HOSTILE_PREFIX = re.compile(r"^/_hostile/([a-z0-9_]+)(/.*)$")
 GIB = 1 << 30
@@ -38,10 +45,8 @@ SCENARIOS = frozenset(
     }
 )  # fmt: skip
 
-#: what a non-streamed chat answer, a stream and a model list start with, before the endless part
-CHAT_HEAD = b'{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"'
-STREAM_HEAD = b'data: {"choices":[{"index":0,"delta":{"content":"'
-MODELS_HEAD = b'{"object":"list","data":[{"id":"'
+#: the reply text (or model id) that marks where a protocol's answer is cut to make the hostile part
+MARK = "QQhostileQQ"
 
 
 @cache
@@ -98,6 +103,7 @@ class HostileServer(FakeServer):
         h.send_response(status)
         h.send_header("Content-Type", ctype)
         h.send_header("Transfer-Encoding", "chunked")
+        h.send_header("Connection", "close")  # as it does: a pooled connection would race the hang-up
         for name, value in (headers or {}).items():
             h.send_header(name, value)
         h.end_headers()
@@ -118,16 +124,82 @@ class HostileServer(FakeServer):
         self._start(h, status, ctype, {k.replace("_", "-"): v for k, v in headers.items()})
         self._body(h, [body])
 
-    # -- the scenarios ---------------------------------------------------------------------------------------
-    def _head(self, route: Route) -> tuple[bytes, str]:
-        if route.kind == "models":
-            return MODELS_HEAD, "application/json"
-        if route.stream:
-            return STREAM_HEAD, "text/event-stream"
-        return CHAT_HEAD, "application/json"
+    # -- the protocol's own answers, cut where the text goes -------------------------------------------------
+    def _reply(self, req: RecordedRequest, pieces: list[str]) -> Reply:
+        reply = self._make_reply(req.body or {}, False)
+        return dataclasses.replace(reply, text="".join(pieces), pieces=pieces, truncated=False, reasoning="",
+                                   reasoning_pieces=[])  # fmt: skip
 
+    def _listing(self, req: RecordedRequest, route: Route, models: list[str]) -> Response:
+        """The protocol's answer to a listing (or to Ollama's ``/api/show``) by a server offering ``models``."""
+        return FakeServer(self.protocol, models=models)._proto.list_models(req, route)
+
+    def _events(self, req: RecordedRequest, route: Route, pieces: list[str]) -> list[tuple[bool, bytes]]:
+        return list(self._proto.stream_events(req, route, self._reply(req, pieces)))
+
+    def _text_event(self, req: RecordedRequest, route: Route, text: str) -> bytes:
+        return next(e for is_text, e in self._events(req, route, [text]) if is_text)
+
+    def _preamble(self, req: RecordedRequest, route: Route) -> bytes:
+        """The events a stream sends before its first piece of text (``response.created``, ``message_start``)."""
+        return b"".join(e for e in _until_text(self._events(req, route, [MARK])))
+
+    def _parts(self, req: RecordedRequest, route: Route) -> tuple[bytes, bytes, str]:
+        """The answer to this request with the text (or the first model id) cut out: start, end, content type."""
+        if route.kind == "models":
+            body = self._listing(req, route, [MARK, "model-a"]).body
+            ctype = "application/json"
+        elif route.stream:
+            body = self._preamble(req, route) + self._text_event(req, route, MARK)
+            ctype = self._proto.stream_content_type
+        else:
+            body, ctype = _json(self._proto.completion(req, route, self._reply(req, [MARK]))), "application/json"
+        head, _, tail = body.partition(MARK.encode())
+        assert tail or head != body, f"{self.protocol}: no {MARK!r} in {body[:300]!r}"
+        return head, tail, ctype
+
+    def _error(self, kind: str, req: RecordedRequest, route: Route, message: str) -> bytes:
+        body = _json(with_message(_loads(self._proto.error(kind, req, route).body), message))
+        assert message.encode() in body, f"{self.protocol}'s {kind} error has no message: {body!r}"
+        return body
+
+    # -- the scenarios ---------------------------------------------------------------------------------------
     def _hostile(self, h: _Handler, req: RecordedRequest, route: Route, name: str) -> None:
-        head, ctype = self._head(route)
+        if name == "many_models":
+            if route.kind == "models":  # the list, in the protocol's pages; Ollama's /api/show of each
+                listing = self._listing(req, route, [f"model-{i:05d}" for i in range(MANY_MODELS)])
+                return self._whole(h, listing.status, listing.body)
+            return self._normal(h, req, route)
+        if name == "bad_utf8":
+            return self._bad_utf8(h, req, route)
+        if name in RETRY_AFTER:
+            # the protocol's plain error object at 429: its rate-limit error may carry a hint of its own
+            # (Gemini's RetryInfo), and the header must be the only one
+            error = self._error("server_error", req, route, "Rate limit reached")
+            return self._whole(h, 429, error, retry_after=RETRY_AFTER[name])
+        if name == "nest_500":
+            return self._whole(h, 500, b'{"error": ' + nesting() + b"}")
+        if name == "huge_error":  # 300 MB of error message
+            self._start(h, 500, "application/json")
+            start = self._error("server_error", req, route, MARK).partition(MARK.encode())[0]
+            return self._body(h, repeat(start, b"overloaded " * 6000, 300 << 20))
+        if name == "drip_headers":  # the status line, then a header one byte at a time, never ended
+            h.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Drip: ")
+            h.wfile.flush()
+            while not self._stop.wait(self.drip_interval):
+                h.wfile.write(b"a")
+                h.wfile.flush()
+            return None
+        if name == "nest_200" or (name == "nest_stream" and not route.stream):
+            return self._whole(h, 200, nesting())
+        if name == "nest_stream":  # two pieces of text, then an event (or line) whose JSON is 100,000 deep
+            self._start(h, 200, self._proto.stream_content_type)
+            # the last piece may end the reply (Gemini's finishReason rides on it): only the first two are sent
+            events = self._events(req, route, word_pieces("Hello there, friend!"))
+            text = [e for is_text, e in events if is_text][:2]
+            bomb_event = text[0][: text[0].index(b"{")] + nesting() + text[0][text[0].rindex(b"}") + 1 :]
+            return self._body(h, [*_until_text(events), *text, bomb_event])
+        head, _, ctype = self._parts(req, route)
         if name in ("gzip_bomb", "deflate_bomb"):
             encoding = name.split("_")[0]
             self._start(h, 200, ctype, {"Content-Encoding": encoding})
@@ -138,61 +210,52 @@ class HostileServer(FakeServer):
         if name == "endless":
             self._start(h, 200, ctype)
             if route.stream:  # an endless reply: 1,000 characters per event, for ever
-                event = b'data: {"choices":[{"index":0,"delta":{"content":"' + b"x" * 1000 + b'"}}]}\n\n'
-                return self._body(h, repeat(b"", event * 16, None))
+                event = self._text_event(req, route, "x" * 1000)
+                return self._body(h, repeat(self._preamble(req, route), event * 16, None))
             return self._body(h, repeat(head, b"x" * 65536, None))
         if name == "drip":  # one byte at a time, never finished
             self._start(h, 200, ctype)
-            if route.stream:
-                event = b'data: {"choices":[{"index":0,"delta":{"content":"drip "}}]}\n\n'
-                return self._body(h, (bytes([b]) for b in repeat(b"", event, None) for b in b), self.drip_interval)
+            if route.stream:  # the protocol's events are longer than a deadline's worth of drops: the start
+                event = self._text_event(req, route, "drip ")  # and a first piece of text come at once
+                dripped = (bytes([b]) for b in repeat(b"", event, None) for b in b)
+                return self._body(h, itertools.chain([self._preamble(req, route) + event], dripped), self.drip_interval)
             return self._body(h, (bytes([b]) for b in repeat(head, b"x", None) for b in b), self.drip_interval)
-        if name == "drip_headers":  # the status line, then a header one byte at a time, never ended
-            h.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Drip: ")
-            h.wfile.flush()
-            while not self._stop.wait(self.drip_interval):
-                h.wfile.write(b"a")
-                h.wfile.flush()
-            return None
-        if name == "nest_200":
-            return self._whole(h, 200, nesting())
-        if name == "nest_500":
-            return self._whole(h, 500, b'{"error": ' + nesting() + b"}")
-        if name == "nest_stream":
-            if not route.stream:
-                return self._whole(h, 200, nesting())
-            self._start(h, 200, "text/event-stream")
-            events = [self._text_event(p) for p in word_pieces("Hello there, ")]
-            return self._body(h, [*events, b"data: " + nesting() + b"\n\n"])
-        if name == "huge_error":  # 300 MB of error message
-            self._start(h, 500, "application/json")
-            return self._body(h, repeat(b'{"error": {"message": "', b"overloaded " * 6000, 300 << 20))
-        if name == "many_models":
-            if route.kind == "models":
-                data = {"object": "list", "data": [{"id": f"model-{i:05d}", "object": "model"} for i in range(20_000)]}
-                return self._whole(h, 200, json.dumps(data).encode())
-            return self._normal(h, req, route)
-        if name == "bad_utf8":
-            return self._bad_utf8(h, route)
-        if name in RETRY_AFTER:
-            error = b'{"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded", "code": null}}'
-            return self._whole(h, 429, error, retry_after=RETRY_AFTER[name])
         raise AssertionError(name)
 
     def _normal(self, h: _Handler, req: RecordedRequest, route: Route) -> None:
         self._chat(h, req, route, None)
 
-    @staticmethod
-    def _text_event(text: str) -> bytes:
-        return b"data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": text}}]}).encode() + b"\n\n"
-
-    def _bad_utf8(self, h: _Handler, route: Route) -> None:
+    def _bad_utf8(self, h: _Handler, req: RecordedRequest, route: Route) -> None:
+        mark = MARK.encode()
         if route.kind == "models":
-            return self._whole(h, 200, b'{"object":"list","data":[{"id":"' + BAD_UTF8 + b'"},{"id":"model-a"}]}')
-        if route.stream:
-            self._start(h, 200, "text/event-stream")
-            done = b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
-            split = [b'data: {"choices":[{"index":0,"delta":{"content":"' + BAD_UTF8[:5], BAD_UTF8[5:] + b'"}}]}\n\n']
-            return self._body(h, [*split, done])
-        body = CHAT_HEAD + BAD_UTF8 + b'"},"finish_reason":"stop"}]}'
-        return self._whole(h, 200, body)
+            return self._whole(h, 200, self._listing(req, route, [MARK, "model-a"]).body.replace(mark, BAD_UTF8))
+        if not route.stream:
+            body = _json(self._proto.completion(req, route, self._reply(req, [MARK])))
+            return self._whole(h, 200, body.replace(mark, BAD_UTF8))
+        self._start(h, 200, self._proto.stream_content_type)
+        pieces: list[bytes] = []
+        for is_text, event in self._events(req, route, [MARK]):
+            if is_text:  # the bad bytes split across two chunks
+                head, _, tail = event.partition(mark)
+                pieces += [head + BAD_UTF8[:5], BAD_UTF8[5:] + tail]
+            else:
+                pieces.append(event.replace(mark, BAD_UTF8))
+        return self._body(h, pieces)
+
+
+def _until_text(events: list[tuple[bool, bytes]]) -> list[bytes]:
+    """The events before the first piece of text."""
+    out = []
+    for is_text, event in events:
+        if is_text:
+            break
+        out.append(event)
+    return out
+
+
+def _json(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _loads(body: bytes) -> object:
+    return json.loads(body)

@@ -296,6 +296,14 @@ CASES = [
         api(lambda s: s.add_models("Azure", "gpt-4o:latest"))),
     Bad(API, 'store.update("Ollama", type="azure")  # its model is "llama3.2:1b"', "model",
         api(lambda s: s.update("Ollama", type="azure"))),
+    Bad(API, 'store.add("G", preset="nope")', "preset", api(lambda s: s.add("G", preset="nope"))),
+    Bad(API, 'store.add("G", preset="groq", type="anthropic")', "type",
+        api(lambda s: s.add("G", preset="groq", type="anthropic"))),
+    Bad(API, 'store.add("G", preset=5)', "preset", api(lambda s: s.add("G", preset=5))),  # type: ignore[arg-type]
+    Bad(PROV, "%providers add X --preset nope", "preset", providers("add X --preset nope")),
+    Bad(PROV, "%providers add X --preset groq --type anthropic", "type",
+        providers("add X --preset groq --type anthropic")),
+    Bad(PROV, "%providers add X --type bedrock", "type", providers("add X --type bedrock")),
     Bad(PROV, '%providers add "Open\u200bAI"', "name", providers("add 'Open\u200bAI'")),
     Bad(PROV, "%providers add X --url 'http://me:hunter2@h:99999'", "base_url",
         providers("add X --url 'http://me:hunter2@h:99999'"), secret="hunter2"),
@@ -418,9 +426,10 @@ def render() -> str:
         "refused with one line that names the field (a malformed `%providers` line also prints the usage line), "
         "and each test checks that nothing changed: the providers, their files on disk and the notebook's "
         "variables are as before, byte for byte. The store holds `P` (enabled, model `m`, a key, so both "
-        "`providers.json` and `keys.json` exist), `Off` (disabled), `Empty` (no model), `Azure` (deployment "
-        "`gpt-4o`) and `Ollama` (model `llama3.2:1b`). A password typed in an address is never echoed. "
-        "The panel's type is a list of the four types, so a bad type cannot be entered there.",
+        "`providers.json` and `keys.json` exist), `Off` (disabled), `Empty` (no model), `Claude` (anthropic), "
+        "`Azure` (deployment `gpt-4o`) and `Ollama` (model `llama3.2:1b`). A password typed in an address is "
+        f"never echoed. The panel's type is a list of the registry's {len(TYPES)} types "
+        f"({', '.join(f'`{t}`' for t in TYPES)}), so a bad type cannot be entered there.",
         "",
         "| where | input | message |",
         "|---|---|---|",

@@ -21,6 +21,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from functools import cache
+from typing import Any
 
 from .echo import with_message
 from .server import FakeServer, RecordedRequest, Reply, Response, Route, _Handler, word_pieces
@@ -86,6 +87,10 @@ class HostileServer(FakeServer):
 
     drip_interval = 0.02  # seconds between two dripped bytes
 
+    def __init__(self, protocol: str, **kw: Any) -> None:
+        super().__init__(protocol, **kw)
+        self._listings: dict[tuple[object, ...], Response] = {}
+
     def _respond(self, h: _Handler, req: RecordedRequest, forced: str | None = None) -> None:
         match = HOSTILE_PREFIX.match(req.path)
         if match is None or match.group(1) not in SCENARIOS:
@@ -131,8 +136,16 @@ class HostileServer(FakeServer):
                                    reasoning_pieces=[])  # fmt: skip
 
     def _listing(self, req: RecordedRequest, route: Route, models: list[str]) -> Response:
-        """The protocol's answer to a listing (or to Ollama's ``/api/show``) by a server offering ``models``."""
-        return FakeServer(self.protocol, models=models)._proto.list_models(req, route)
+        """The protocol's answer to a listing (or to Ollama's ``/api/show``) by a server offering ``models``:
+        made once per page (20,000 entries take the fake longer than a deadline on a busy machine)."""
+        key = (route.variant, route.model, tuple(sorted(req.query.items())), len(models), models[0])
+        with self._lock:
+            known = self._listings.get(key)
+        if known is None:
+            known = FakeServer(self.protocol, models=models)._proto.list_models(req, route)
+            with self._lock:
+                self._listings[key] = known
+        return known
 
     def _events(self, req: RecordedRequest, route: Route, pieces: list[str]) -> list[tuple[bool, bytes]]:
         return list(self._proto.stream_events(req, route, self._reply(req, pieces)))

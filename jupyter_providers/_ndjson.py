@@ -87,6 +87,10 @@ class NDJSONDecoder:
         line = tail.decode("utf-8", "replace").removesuffix("\r")
         return [NDJSONLine(line)] if line.strip(_BLANK) else []
 
+    def allow(self, max_event_bytes: int) -> None:
+        """From now on, lines up to ``max_event_bytes``."""
+        self._max = max_event_bytes
+
     def _hold(self, chunk: bytes) -> None:
         """A read without a line break: kept as it is, its bytes counted against the limit."""
         if not self._buf and not self._open:

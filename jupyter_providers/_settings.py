@@ -29,7 +29,8 @@ class Settings:
     - ``max_response_bytes`` (32 MB): a whole answer that is not a stream, after decompression
       (a compressed answer is decompressed piece by piece under this limit, never whole).
     - ``max_error_body_bytes`` (1 MB): the part of an error answer that is read; the rest is dropped.
-    - ``max_event_bytes`` (8 MB): one line, and one event, of a streamed answer.
+    - ``max_event_bytes`` (8 MB): one line, and one event, of a streamed answer (where a type's closing
+      events repeat the whole reply, as the Responses API's do, the reply received so far is allowed on top).
     - ``max_reply_chars`` (16 million): the text (and reasoning) of one streamed reply.
     - ``max_models`` (5,000): the model ids kept from a server's list (the rest are dropped, and said so).
     """

@@ -139,6 +139,10 @@ class SSEDecoder:
         if len(self._buf) + self._open_len > self._max:
             self._too_long("line")
 
+    def allow(self, max_event_bytes: int) -> None:
+        """From now on, lines and events up to ``max_event_bytes`` (a stream whose events grow with the reply)."""
+        self._max = max_event_bytes
+
     def _too_long(self, what: str) -> None:
         self._buf, self._open, self._open_len, self._data, self._data_len = b"", [], 0, [], 0
         raise SSELimitError(what, self._max)

@@ -179,6 +179,7 @@ def stream_deltas(
         parser = adapter.stream_parser()
         decoder = SSEDecoder(settings.max_event_bytes) if sse else _line_decoder()
         limit, end, clock = settings.max_reply_chars, dl.end, time.monotonic
+        repeats = p.spec.events_repeat_reply
 
         def batches() -> Iterator[list[SSEEvent]]:
             """The events of each network read; the decoder's leftover only if the stream ran to its end."""
@@ -204,6 +205,8 @@ def stream_deltas(
                     yield d
             if chars > limit:
                 raise LimitExceeded("the reply", f"{limit:,} characters", "max_reply_chars")
+            if repeats:  # the next event may repeat the reply so far, JSON-escaped: 12 bytes a character at most
+                decoder.allow(settings.max_event_bytes + 12 * chars)
         if not (parser.complete or finished):
             raise BadResponseError(
                 "the stream ended before the reply was complete - the partial reply is kept; try again",

@@ -28,10 +28,13 @@ from jupyter_providers._bounded import (
     parse_json,
     read_body,
 )
+from jupyter_providers.adapters import TYPES
 from jupyter_providers.adapters._base import MAX_RETRY_AFTER, ProtocolError, as_int, load_json, retry_after
 from jupyter_providers.client import verify
 
+from .fakes import FakeServer
 from .fakes.hostile import bomb
+from .fakes.server import protocol_class
 
 
 def streamed(chunks: Iterator[bytes] | list[bytes], encoding: str | None = None) -> httpx.Response:
@@ -182,14 +185,15 @@ def test_retry_after_in_a_while_and_in_milliseconds() -> None:
 
 
 # -- through the client, for every type: a nesting bomb is a BadResponseError, never a RecursionError -------------
-PROTOCOLS = ("openai", "anthropic", "gemini", "azure")
+PROTOCOLS = tuple(TYPES)
 BOMB = b"[" * 100_000 + b"]" * 100_000
 
 
 def _store() -> ProviderStore:
     store = ProviderStore(persist=False, admin_paths=[])
     for t in PROTOCOLS:
-        store.add(t, type=t, base_url="http://127.0.0.1:9", api_key="", models=["model-a"])
+        extra = protocol_class(t).store_kwargs()
+        store.add(t, type=t, base_url="http://127.0.0.1:9", api_key="", models=["model-a"], **extra)
     return store
 
 
@@ -203,14 +207,13 @@ def _http(status: int, ctype: str, chunks: list[bytes]) -> httpx.Client:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_nesting_bombs_are_bad_responses_for_every_type(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_module.settings, "max_retries", 0)
-    store = _store()
+    store, facts = _store(), protocol_class(protocol)
     with pytest.raises(BadResponseError, match="nested too deeply"):
         chat("hi", provider=protocol, store=store, http=_http(200, "application/json", [BOMB]))
     with pytest.raises(ServerError, match=r"server error \(500: \[\[\["):
         chat("hi", provider=protocol, store=store, http=_http(500, "application/json", [BOMB]))
-    event = b"event: content_block_delta\n" if protocol == "anthropic" else b""
     reply = chat("hi", provider=protocol, store=store, stream=True,
-                 http=_http(200, "text/event-stream", [event + b"data: " + BOMB + b"\n\n"]))  # fmt: skip
+                 http=_http(200, facts.stream_content_type, [facts.stream_event(BOMB)]))  # fmt: skip
     with pytest.raises(BadResponseError, match="nested too deeply") as info:
         reply.wait()
     assert "\n" not in str(info.value)
@@ -218,3 +221,36 @@ def test_nesting_bombs_are_bad_responses_for_every_type(protocol: str, monkeypat
     assert (v.kind, v.ok) == ("bad_response", False) and "nested too deeply" in v.message
     v = verify(store[protocol], http=_http(200, "application/json", [b'{"a": ' + b"9" * 5000 + b"}"]))
     assert v.kind == "bad_response"  # more digits than Python converts: not JSON it can read
+
+
+# -- a type whose closing events repeat the reply: allowed that much more per event, and no more ------------------
+REPEATERS = [t for t, s in TYPES.items() if s.events_repeat_reply]
+
+
+@pytest.mark.parametrize("protocol", REPEATERS)
+def test_closing_events_may_repeat_the_reply(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Responses API sends the whole text again in four closing events (``*.done``, ``response.completed``):
+    a reply longer than ``max_event_bytes`` must still arrive whole (it failed with "a line of the stream is over
+    8 MB" once all of its text had come)."""
+    monkeypatch.setattr(client_module.settings, "max_retries", 0)
+    monkeypatch.setattr(client_module.settings, "max_event_bytes", 4096)
+    text = "wörd " * 2000  # 10,000 characters, more than 4096 bytes in every closing event
+    with FakeServer(protocol, models=["model-a"], reply=text) as srv:
+        store = ProviderStore(persist=False, admin_paths=[])
+        extra = srv.facts.store_kwargs()
+        store.add("P", type=protocol, base_url=srv.base_url, api_key="", models=["model-a"], **extra)
+        assert chat("hi", provider="P", store=store, stream=True).text == text
+
+
+@pytest.mark.parametrize("protocol", REPEATERS)
+def test_an_event_longer_than_the_reply_allows_is_refused(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module.settings, "max_retries", 0)
+    monkeypatch.setattr(client_module.settings, "max_event_bytes", 4096)
+    facts = protocol_class(protocol)
+    piece = facts.stream_event(b'{"type": "response.output_text.delta", "delta": "hi"}')
+    huge = facts.stream_event(b'{"type": "response.output_text.done", "text": "' + b"x" * 4500 + b'"}')
+    reply = chat("hi", provider=protocol, store=_store(), stream=True,
+                 http=_http(200, facts.stream_content_type, [piece, huge]))  # fmt: skip
+    with pytest.raises(BadResponseError, match=r"a line of the stream is over 4\.02 kB"):
+        reply.wait()
+    assert reply.text == "hi"

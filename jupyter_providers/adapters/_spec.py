@@ -78,6 +78,9 @@ class TypeSpec:
     env_address: str | None = None
     #: how a streamed answer is framed: server-sent events, or one JSON document per line (Ollama)
     stream_format: Literal["sse", "ndjson"] = "sse"
+    #: the stream's closing events carry the whole reply again (the Responses API's ``*.done`` and
+    #: ``response.completed``): one event may be as long as the reply so far, on top of ``max_event_bytes``
+    events_repeat_reply: bool = False
     check_model: Callable[[str], object] = field(default=_no_check, repr=False, compare=False)
     resolve: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 

@@ -251,4 +251,5 @@ SPEC = TypeSpec(
     key_env_vars=("OPENAI_API_KEY",),
     placeholder="https://api.openai.com",
     address_hint="OpenAI, or a server that speaks its Responses API (/v1/responses: vLLM, LiteLLM's proxy, ...)",
+    events_repeat_reply=True,  # output_text.done, content_part.done, output_item.done, response.completed
 )

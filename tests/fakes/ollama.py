@@ -207,7 +207,8 @@ class Ollama(Protocol):
         return line({"error": RUNNER_DIED})
 
     # -- its facts and a client of it -------------------------------------------------------------------------------
-    def stream_event(self, data: bytes) -> bytes:
+    @classmethod
+    def stream_event(cls, data: bytes) -> bytes:
         return data + b"\n"
 
     def status_error(self, status: int, message: str) -> Response:

@@ -87,7 +87,8 @@ class Protocol:
     text_event: str | None = None
     models_path = "/v1/models"
 
-    def store_kwargs(self) -> dict[str, Any]:
+    @classmethod
+    def store_kwargs(cls) -> dict[str, Any]:
         """What ``store.add`` needs besides the name, type, address, key and models."""
         return {}
 
@@ -95,9 +96,10 @@ class Protocol:
         """The finish reasons as the server says them (stop, length); the package mostly passes them on."""
         return self.stop_reason, self.length_reason
 
-    def stream_event(self, data: bytes) -> bytes:
+    @classmethod
+    def stream_event(cls, data: bytes) -> bytes:
         """One stream event carrying ``data`` where a text piece goes (framed as this protocol frames events)."""
-        head = f"event: {self.text_event}\n".encode() if self.text_event else b""
+        head = f"event: {cls.text_event}\n".encode() if cls.text_event else b""
         return head + b"data: " + data + b"\n\n"
 
     def status_error(self, status: int, message: str) -> Response:

@@ -216,6 +216,9 @@ def stream_deltas(
         raise event_error(p, exc, url, key, model) from None
     except (ValueError, RecursionError, LimitExceeded) as exc:  # ProtocolError and SSELimitError are ValueErrors
         raise stream_failure(p.name, exc) from None
+    except httpx.StreamClosed:  # cancel() from another thread closed the answer before this one began reading it
+        if not cancelled.is_set():
+            raise
     except (httpx.HTTPError, DeadlineExceeded) as exc:
         if cancelled.is_set():
             return

@@ -113,6 +113,11 @@ def send(
 
 def json_body(p: Provider, resp: httpx.Response, url: str, dl: Deadline) -> Any:
     """The answer's JSON, read within the deadline and ``max_response_bytes``."""
+    return json_of(p.name, resp, whole_text(p, resp, url, dl), url)
+
+
+def whole_text(p: Provider, resp: httpx.Response, url: str, dl: Deadline) -> str:
+    """The answer's text, read within the deadline and ``max_response_bytes``."""
     limit = settings.max_response_bytes
     try:
         raw = bounded.read_body(resp, limit, dl, what="the answer", setting="max_response_bytes")
@@ -120,7 +125,7 @@ def json_body(p: Provider, resp: httpx.Response, url: str, dl: Deadline) -> Any:
         raise read_failed(p, exc, url, dl) from None
     finally:
         resp.close()
-    return json_of(p.name, resp, text_of(resp, raw), url)
+    return text_of(resp, raw)
 
 
 def resolve(p: Provider) -> None:
@@ -142,6 +147,24 @@ def _line_decoder() -> Any:
     from ._ndjson import NDJSONDecoder
 
     return NDJSONDecoder(settings.max_event_bytes)
+
+
+def _json_lines(p: Provider, resp: httpx.Response, url: str, dl: Deadline) -> tuple[Any, list[Any]]:
+    """An answer to a JSON-lines stream request that does not say it is one (not ``x-ndjson``): read whole, it is
+    (the completion, []) for one JSON answer, (None, its lines) for JSON lines under another name; a web page
+    or anything else is the error a whole answer gets ("answered with a web page", "is not JSON")."""
+    from ._ndjson import NDJSONLine
+
+    text = whole_text(p, resp, url, dl)
+    try:
+        return parse_completion(p, json_of(p.name, resp, text, url), url), []
+    except BadResponseError as whole:
+        lines = [line for line in text.split("\n") if line.strip()]
+        try:
+            bounded.parse_json(lines[0] if lines else "")
+        except ValueError:
+            raise whole from None  # the whole answer's error, not the first line's
+        return None, [NDJSONLine(line) for line in lines]
 
 
 def event_error(p: Provider, exc: StreamErrorEvent, url: str, key: Secret, model: str = "") -> ProviderError:
@@ -176,6 +199,12 @@ def stream_deltas(
             c = parse_completion(p, json_body(p, resp, url, dl), url, key, model)
             yield Delta(c.text, c.reasoning, c.finish_reason, c.usage)
             return
+        lines: list[Any] = []
+        if not sse and "ndjson" not in ctype:  # a web page, one JSON answer, garbage, or JSON lines by another name
+            c, lines = _json_lines(p, resp, url, dl)
+            if c is not None:
+                yield Delta(c.text, c.reasoning, c.finish_reason, c.usage)
+                return
         parser = adapter.stream_parser()
         decoder = SSEDecoder(settings.max_event_bytes) if sse else _line_decoder()
         limit, end, clock = settings.max_reply_chars, dl.end, time.monotonic
@@ -183,6 +212,9 @@ def stream_deltas(
 
         def batches() -> Iterator[list[SSEEvent]]:
             """The events of each network read; the decoder's leftover only if the stream ran to its end."""
+            if lines:  # read already
+                yield lines
+                return
             for chunk in bounded.decoded_chunks(resp):
                 if clock() >= end:
                     raise DeadlineExceeded

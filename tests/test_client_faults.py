@@ -287,3 +287,21 @@ def test_cancel_before_the_stream_is_first_read(
     monkeypatch.setattr(_bounded, "decoded_chunks", cancelled_first)
     replies.append(chat("hi", provider="P", stream=True, store=fstore))
     assert list(replies[0]) == [] and replies[0].cancelled and replies[0].error is None
+
+
+@pytest.mark.parametrize("protocol", [t for t, s in TYPES.items() if s.stream_format == "ndjson"])
+@pytest.mark.parametrize("ctype", ["application/json", "text/plain"])
+def test_json_lines_under_another_content_type_still_stream(protocol: str, ctype: str, store: ProviderStore) -> None:
+    """A JSON-lines stream is told from a web page or garbage by reading it (those get the whole answer's
+    errors: the fault matrix), so a proxy that relabels the stream still gives the reply."""
+    import httpx
+
+    with FakeServer(protocol, models=["model-a"], reply=REPLY) as srv:
+        path, headers, body = srv.facts.sample_chat("model-a", None, True, None)
+        raw = httpx.post(srv.base_url + path, headers=headers, json=body, timeout=10).content
+    http = httpx.Client(
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, headers={"content-type": ctype}, content=raw))
+    )
+    store.add("N", type=protocol, base_url="http://127.0.0.1:9", models=["model-a"], **srv.facts.store_kwargs())
+    reply = chat("hi", provider="N", stream=True, store=store, http=http)
+    assert reply.text == REPLY and reply.finish_reason == srv.facts.stop_reason

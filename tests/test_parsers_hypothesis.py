@@ -1,4 +1,5 @@
-"""Property tests of the SSE decoder composed with each adapter's stream parser, and of the client on top.
+"""Property tests of the stream decoder (SSE, or NDJSON for a type whose streams are JSON lines) composed with
+each registry type's stream parser, and of the client on top.
 
 Streams recorded from the protocol-faithful fake servers (the bytes the client receives) must give the
 same deltas however the bytes are split (one byte at a time, inside a UTF-8 character, inside a CRLF).
@@ -24,14 +25,17 @@ from hypothesis import strategies as st
 
 from jupyter_providers import Message, ProviderError, ProviderStore, Usage, chat
 from jupyter_providers import client as client_module
+from jupyter_providers._ndjson import NDJSONDecoder, NDJSONLine
 from jupyter_providers._sse import SSEDecoder, SSEEvent
-from jupyter_providers.adapters import adapter_for
+from jupyter_providers.adapters import TYPES, adapter_for
 from jupyter_providers.adapters._base import ChatParams, Delta, ProtocolError, StreamErrorEvent, as_delta
 from jupyter_providers.client import list_models
 
 from .fakes import FakeServer
+from .fakes.server import RecordedRequest, Route, protocol_class
 
-PROTOCOLS = ("openai", "anthropic", "gemini", "azure")
+PROTOCOLS = tuple(TYPES)
+FACTS = {t: protocol_class(t) for t in PROTOCOLS}  # a type without a fake fails here, saying what to write
 # multi-byte characters (2, 3 and 4 bytes), U+2028 (not a line break in SSE), markdown and a real newline
 REPLY = "Héllo wörld — 中文 😀 line\u2028sep **bold**\nnext line, done."
 REASONING = "First ü, then 🤔."
@@ -42,7 +46,7 @@ PACKAGE_ERRORS = (ProtocolError, StreamErrorEvent)
 def _store() -> ProviderStore:
     store = ProviderStore(persist=False, admin_paths=[])
     for t in PROTOCOLS:
-        store.add(t, type=t, base_url="http://127.0.0.1:9", api_key="", models=["model-a"])
+        store.add(t, type=t, base_url="http://127.0.0.1:9", api_key="", models=["model-a"], **FACTS[t].store_kwargs())
     return store
 
 
@@ -54,7 +58,7 @@ USER_HI: Message = {"role": "user", "content": "hi"}
 
 def _record(protocol: str) -> bytes:
     """The bytes a fake server sends for one streamed reply, as the client reads them."""
-    reasoning = None if protocol == "azure" else REASONING
+    reasoning = REASONING if FACTS[protocol].sends_reasoning else None
     with FakeServer(protocol, models=["model-a"], reply=REPLY, reasoning=reasoning) as srv:
         p = dataclasses.replace(STORE[protocol], base_url=srv.base_url)
         req = adapter_for(protocol).chat_request(
@@ -63,7 +67,7 @@ def _record(protocol: str) -> bytes:
         with httpx.Client(timeout=10) as http:
             resp = http.send(http.build_request(req.method, req.url, headers=req.headers, json=req.json), stream=True)
             try:
-                assert resp.status_code == 200 and "event-stream" in resp.headers["content-type"]
+                assert resp.status_code == 200 and resp.headers["content-type"] == FACTS[protocol].stream_content_type
                 return b"".join(resp.iter_bytes())
             finally:
                 resp.close()
@@ -72,9 +76,13 @@ def _record(protocol: str) -> bytes:
 RECORDED = {t: _record(t) for t in PROTOCOLS}
 
 
+def decoder_for(protocol: str) -> SSEDecoder | NDJSONDecoder:
+    return NDJSONDecoder() if TYPES[protocol].stream_format == "ndjson" else SSEDecoder()
+
+
 def parse(protocol: str, chunks: list[bytes]) -> tuple[list[Delta], bool]:
     """Decoder + parser over ``chunks``, as the client runs them: the deltas and whether the end was seen."""
-    decoder, parser = SSEDecoder(), adapter_for(protocol).stream_parser()
+    decoder, parser = decoder_for(protocol), adapter_for(protocol).stream_parser()
     deltas: list[Delta] = []
     for chunk in [*chunks, None]:
         events = decoder.feed(chunk) if chunk is not None else decoder.close()
@@ -114,11 +122,13 @@ def cuts_for(data: st.DataObject, stream: bytes) -> list[int]:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_the_recordings_parse_to_the_reply(protocol: str) -> None:
     deltas, complete = parse(protocol, [RECORDED[protocol]])
-    assert complete or protocol == "gemini"  # Gemini's stream simply ends (its last chunk has a finishReason)
+    facts = FACTS[protocol]
+    assert complete or not facts.marks_stream_end  # Gemini's stream simply ends (its last chunk has a finishReason)
     assert "".join(d.text for d in deltas) == REPLY
-    assert "".join(d.reasoning for d in deltas) == ("" if protocol == "azure" else REASONING)
-    assert [d.finish_reason for d in deltas if d.finish_reason] in (["stop"], ["end_turn"], ["STOP"])
-    assert any(d.usage is not None and d.usage.output_tokens == len(REPLY.split()) for d in deltas)
+    assert "".join(d.reasoning for d in deltas) == (REASONING if facts.sends_reasoning else "")
+    assert [d.finish_reason for d in deltas if d.finish_reason] == [facts.stop_reason]
+    thought = len(REASONING.split()) if facts.sends_reasoning and facts.output_counts_reasoning else 0
+    assert any(d.usage is not None and d.usage.output_tokens == len(REPLY.split()) + thought for d in deltas)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -177,8 +187,9 @@ JSON = st.recursive(
 )  # fmt: skip
 
 
-def _events(protocol: str) -> list[SSEEvent]:
-    return SSEDecoder().feed(RECORDED[protocol]) + SSEDecoder().close()
+def _events(protocol: str) -> list[Any]:
+    decoder = decoder_for(protocol)
+    return [*decoder.feed(RECORDED[protocol]), *decoder.close()]
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -211,7 +222,9 @@ def _replace_somewhere(value: Any, data: st.DataObject) -> Any:
     return value
 
 
-def _serialize(events: list[SSEEvent]) -> bytes:
+def _serialize(events: list[Any]) -> bytes:
+    if events and isinstance(events[0], NDJSONLine):
+        return "".join(f"{e.data}\n" for e in events).encode()
     out = []
     for e in events:
         head = f"event: {e.event}\n" if e.event != "message" else ""
@@ -231,7 +244,7 @@ def corrupted(draw: st.DrawFn, protocol: str) -> bytes:
         doc = None
     changed = _replace_somewhere(doc, data)
     events[i] = events[i]._replace(data=json.dumps(changed))
-    if draw(st.booleans()):  # and sometimes the event's name too
+    if isinstance(events[i], SSEEvent) and draw(st.booleans()):  # and sometimes the event's name too
         events[i] = events[i]._replace(event=draw(st.sampled_from(["message", "error", "content_block_delta", "x"])))
     return _serialize(events)
 
@@ -290,7 +303,7 @@ def no_retries() -> Iterator[None]:
 def test_client_gives_the_whole_reply_for_any_split(protocol: str, data: st.DataObject) -> None:
     stream = RECORDED[protocol]
     chunks = [c for c in split(stream, cuts_for(data, stream)) if c]
-    assert client_reply(protocol, _client(200, "text/event-stream", chunks), stream=True) == REPLY
+    assert client_reply(protocol, _client(200, FACTS[protocol].stream_content_type, chunks), stream=True) == REPLY
 
 
 @given(st.data())
@@ -301,7 +314,7 @@ def test_client_raises_only_provider_errors_for_bad_streams(data: st.DataObject)
         st.one_of(corrupted(protocol), st.lists(_TOKENS, max_size=60).map(b"".join), st.binary(max_size=200))
     )
     chunks = [c for c in split(body, data.draw(st.lists(st.integers(0, len(body)), max_size=8))) if c]
-    result = client_reply(protocol, _client(200, "text/event-stream", chunks), stream=True)
+    result = client_reply(protocol, _client(200, FACTS[protocol].stream_content_type, chunks), stream=True)
     assert isinstance(result, str | ProviderError)
 
 
@@ -328,23 +341,20 @@ def test_client_raises_only_provider_errors_for_bad_answers(data: st.DataObject)
     assert isinstance(result, str | ProviderError)
 
 
-ERROR_BODIES: dict[str, Any] = {
-    "openai": {"error": {"message": "m", "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}},
-    "azure": {"error": {"code": "DeploymentNotFound", "message": "The API deployment does not exist"}},
-    "anthropic": {"type": "error", "error": {"type": "rate_limit_error", "message": "m"}, "request_id": "r"},
-    "gemini": {
-        "error": {
-            "code": 429,
-            "message": "m",
-            "status": "RESOURCE_EXHAUSTED",
-            "details": [
-                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"},
-                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId": "PerDay"}]},
-                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"},
-            ],
-        }
-    },
-}
+ERROR_KINDS = ("auth", "no_key", "rate_limit", "quota", "server_error", "overloaded", "not_found")
+
+
+def _fake_answers(protocol: str) -> tuple[list[Any], Any]:
+    """Each error body the type's fake gives (every kind, and an arbitrary status), and its model list."""
+    fake = FakeServer(protocol, api_key="sk-wrong-key-0123", models=["model-a"])  # never started: no socket
+    req = RecordedRequest("POST", "/", {}, {"authorization": "Bearer sk-0123456789"}, {"model": "model-a"})
+    chat_route = Route("chat", "model-a")
+    errors = [json.loads(fake.facts.error(kind, req, chat_route).body) for kind in ERROR_KINDS]
+    errors.append(json.loads(fake.facts.status_error(409, "m").body))
+    return errors, json.loads(fake.facts.list_models(req, Route("models")).body)
+
+
+FAKE_ANSWERS = {t: _fake_answers(t) for t in PROTOCOLS}
 
 
 @given(st.data())
@@ -352,7 +362,7 @@ ERROR_BODIES: dict[str, Any] = {
 def test_error_answers_of_any_shape_raise_only_provider_errors(data: st.DataObject) -> None:
     protocol = data.draw(st.sampled_from(PROTOCOLS))
     status = data.draw(st.sampled_from([400, 401, 403, 404, 408, 409, 413, 429, 500, 502, 503, 504, 529]))
-    raw = json.dumps(_replace_somewhere(ERROR_BODIES[protocol], data)).encode()
+    raw = json.dumps(_replace_somewhere(data.draw(st.sampled_from(FAKE_ANSWERS[protocol][0])), data)).encode()
     result = client_reply(protocol, _client(status, "application/json", [raw]), stream=False)
     assert isinstance(result, ProviderError) and result.status == status
     assert str(result) and "\n" not in str(result)
@@ -362,12 +372,7 @@ def test_error_answers_of_any_shape_raise_only_provider_errors(data: st.DataObje
 @settings(max_examples=300, deadline=None)
 def test_model_lists_of_the_wrong_shape_raise_only_provider_errors(data: st.DataObject) -> None:
     protocol = data.draw(st.sampled_from(PROTOCOLS))
-    valid = {
-        "openai": {"object": "list", "data": [{"id": "a", "object": "model"}]},
-        "azure": {"object": "list", "data": [{"id": "a", "object": "model"}]},
-        "anthropic": {"data": [{"type": "model", "id": "a"}], "has_more": False, "first_id": "a", "last_id": "a"},
-        "gemini": {"models": [{"name": "models/a", "supportedGenerationMethods": ["generateContent"]}]},
-    }[protocol]
+    valid = FAKE_ANSWERS[protocol][1]
     raw = json.dumps(_replace_somewhere(valid, data)).encode()
     calls = [0]
 

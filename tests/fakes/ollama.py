@@ -69,6 +69,7 @@ def line(obj: Any) -> bytes:
 class Ollama(Protocol):
     stream_content_type = "application/x-ndjson"
     quota_status = 402  # the usage limit of ollama.com
+    output_counts_reasoning = True  # eval_count: every token generated, thinking too
     bad_key_says = '"unauthorized"'
     no_model_says = "model 'nope' not found"
     stream_end = rb'"done":true'

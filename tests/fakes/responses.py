@@ -52,6 +52,7 @@ class Responses(OpenAI):
     OpenAI sends it) or ``"failed"`` (``response.failed``)."""
 
     midstream = "error"
+    output_counts_reasoning = True
     stream_end = rb"response\.completed"  # no [DONE]
     text_event = "response.output_text.delta"
 

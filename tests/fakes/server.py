@@ -75,6 +75,8 @@ class Protocol:
     no_model_says = "model_not_found"
     #: the server sends the model's reasoning text apart from the answer (Azure OpenAI sends none)
     sends_reasoning = True
+    #: the output token count includes the reasoning's (the Responses API's ``output_tokens``, Ollama's ``eval_count``)
+    output_counts_reasoning = False
     #: a key lists what a chat may name (Azure's deployments cannot be listed with a key)
     lists_models = True
     #: the model list comes in pages of ``page_size`` (and the client follows them)

@@ -102,7 +102,10 @@ def send(
             resp.close()
         info = classify(adapter, resp, body, text)
         should = resp.headers.get("x-should-retry", "").lower()
-        retryable = should == "true" or (should != "false" and resp.status_code in _RETRY_STATUSES and not info.quota)
+        # an answer the adapter reads as a refusal of the request itself (bad_response) fails the same way again
+        retryable = should == "true" or (
+            should != "false" and resp.status_code in _RETRY_STATUSES and not info.quota and info.kind != "bad_response"
+        )
         delay = retry_delay(attempt, info, deadline) if retryable and attempt < retries else None
         if delay is None:
             raise error_from_info(p, info, resp.status_code, req.url, model, key)

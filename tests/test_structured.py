@@ -40,14 +40,37 @@ def _anthropic(body: dict[str, Any]) -> dict[str, Any]:
     return fmt["schema"]
 
 
+def _responses(body: dict[str, Any]) -> dict[str, Any]:
+    fmt = body["text"]["format"]
+    assert fmt["type"] == "json_schema" and fmt["name"] == "Review" and fmt["strict"] is True
+    return fmt["schema"]
+
+
+def _gemini(body: dict[str, Any]) -> dict[str, Any]:
+    config = body["generationConfig"]
+    assert config["responseMimeType"] == "application/json" and "responseSchema" not in config
+    return config["responseJsonSchema"]
+
+
+def _ollama(body: dict[str, Any]) -> dict[str, Any]:
+    assert isinstance(body["format"], dict)
+    return body["format"]
+
+
 #: where each type's request carries the schema, in its native form (the check raises when it is not there)
 NATIVE: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "openai": _openai,
     "azure": _openai,
     "vllm": _openai,
     "anthropic": _anthropic,
+    "openai-responses": _responses,
+    "gemini": _gemini,
+    "ollama": _ollama,
 }
-SUPPORTED = [t for t in [*TYPES, "vllm"] if t in NATIVE]
+
+
+def test_every_type_has_a_native_form_checked_here() -> None:
+    assert set(NATIVE) == {*TYPES, "vllm"}, "a new type: add where its request carries the schema to NATIVE"
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +80,7 @@ def _forget_forms() -> Iterator[None]:
     client_module._schema_forms.clear()
 
 
-@pytest.fixture(params=SUPPORTED)
+@pytest.fixture(params=sorted(NATIVE))
 def served(request: pytest.FixtureRequest, store: ProviderStore) -> Iterator[tuple[FakeServer, ProviderStore]]:
     with FakeServer(request.param, api_key=KEY, models=["model-a"]) as srv:
         kind = "openai" if request.param == "vllm" else request.param
@@ -130,7 +153,8 @@ def test_without_a_schema_the_request_has_no_schema_and_data_is_none(served: tup
 
 
 def test_a_server_that_refuses_json_schema_is_sent_json_object_from_then_on(store: ProviderStore) -> None:
-    """llama-cpp-python's server: 422 "Input should be 'text' or 'json_object'" on ``json_schema``."""
+    """llama-cpp-python's server: 500 "Input should be 'text' or 'json_object'" on ``json_schema`` - a refusal of
+    the request, sent once (not retried as a server error), then the form it takes."""
     with FakeServer("openai", api_key=KEY, models=["model-a"]) as srv:
         srv.facts.takes_json_schema = False  # type: ignore[attr-defined]
         store.add("P", type="openai", base_url=srv.base_url, api_key=KEY, models=["model-a"])

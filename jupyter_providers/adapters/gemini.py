@@ -113,6 +113,12 @@ class GeminiAdapter:
             config["maxOutputTokens"] = params.max_tokens
         if params.stop:
             config["stopSequences"] = params.stop
+        if params.schema is not None:
+            # structured output: ``responseJsonSchema`` takes JSON Schema as it is (``responseSchema`` takes only
+            # Google's OpenAPI subset), with ``responseMimeType: application/json`` (ai.google.dev/gemini-api/docs/
+            # structured-output; google-genai ``GenerateContentConfig.response_json_schema``)
+            config["responseMimeType"] = "application/json"
+            config["responseJsonSchema"] = params.schema.schema
         if config:
             body["generationConfig"] = config
         headers = self._headers(e, key)

@@ -149,6 +149,8 @@ class OllamaAdapter:
             options["stop"] = params.stop
         if options:
             body["options"] = options
+        if params.schema is not None:  # structured output: ``format`` takes a JSON Schema (Ollama >= 0.5:
+            body["format"] = params.schema.schema  # ollama.com/blog/structured-outputs, ollama-python ``format=``)
         return body
 
     def chat_request(self, e: Endpoint, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:

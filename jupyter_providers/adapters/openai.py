@@ -150,9 +150,10 @@ class OpenAIAdapter:
         return {"type": "json_schema", "json_schema": {"name": out.name, "schema": out.schema, "strict": out.strict}}
 
     def schema_refused(self, form: str | None, status: int | None, message: str) -> bool:
-        """Whether an error answer refuses the ``response_format`` form itself (then the next form is tried)."""
+        """Whether an error answer refuses the ``response_format`` form itself (then the next form is tried):
+        a 400 or 422, or llama-cpp-python's server's 500 carrying the request's validation error."""
         low = message.lower()
-        return status in (400, 422) and ("response_format" in low or "json_schema" in low)
+        return status is not None and status >= 400 and ("response_format" in low or "json_schema" in low)
 
     def chat_request(self, e: Endpoint, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
         headers = base_headers(e, self.auth_headers(key))
@@ -179,7 +180,14 @@ class OpenAIAdapter:
         return OpenAIStreamParser()
 
     def classify_error(self, status: int, body: Any, text: str, headers: Mapping[str, str]) -> ErrorInfo:
-        return classify_common(status, body, text, headers, ("model", "does not exist"))
+        info = classify_common(status, body, text, headers, ("model", "does not exist"))
+        low = info.message.lower()
+        if status >= 500 and "validation error" in low and "'body'" in low:
+            # llama-cpp-python's server answers 500 with the request's own validation error ("1 validation error:
+            # {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), ...}"): the request is refused,
+            # and sending it again cannot help
+            return ErrorInfo("bad_response", info.message, info.code)
+        return info
 
 
 SPEC = TypeSpec(

@@ -222,6 +222,11 @@ class ResponsesAdapter(OpenAIAdapter):
             body["max_output_tokens"] = max(params.max_tokens, low)
         if stream:
             body["stream"] = True
+        if (out := params.schema) is not None:  # structured output: ``text.format`` (openai-python
+            # types/responses/response_format_text_json_schema_config_param.py: type, name, schema, strict)
+            body["text"] = {
+                "format": {"type": "json_schema", "name": out.name, "schema": out.schema, "strict": out.strict}
+            }
         return body
 
     def parse_completion(self, data: Any) -> Completion:

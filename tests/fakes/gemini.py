@@ -61,6 +61,12 @@ class Gemini(Protocol):
     stream_end = rb"finishReason"
     models_path = "/v1beta/models"
 
+    def asked_schema(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        config = body.get("generationConfig") or {}
+        if config.get("responseMimeType") != "application/json":
+            return None
+        return config.get("responseJsonSchema") or config.get("responseSchema")
+
     def all_models(self) -> list[str]:
         return [*self.fake.models, *([EMBEDDING_MODEL] if EMBEDDING_MODEL not in self.fake.models else [])]
 

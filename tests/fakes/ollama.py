@@ -77,6 +77,10 @@ class Ollama(Protocol):
     context_length = 8192
     architecture = "llama"
 
+    def asked_schema(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        fmt = body.get("format")
+        return fmt if isinstance(fmt, dict) else None  # "json" asks for JSON of no particular schema
+
     def route(self, req: RecordedRequest) -> Route | Response | None:
         body = req.body or {}
         if req.path == "/api/chat" and req.method == "POST":

@@ -55,8 +55,9 @@ class OpenAI(Protocol):
             return self.error("not_found", req, route)
         return self.refuses_format(req.body or {}) if route.kind == "chat" else None
 
-    #: the server takes ``response_format: {"type": "json_schema"}``; llama-cpp-python's server does not (a test
-    #: sets this False on ``fake.facts``): it answers FastAPI's 422 and takes ``{"type": "json_object", "schema"}``
+    #: the server takes ``response_format: {"type": "json_schema"}``; llama-cpp-python's server (0.3) does not (a
+    #: test sets this False on ``fake.facts``): it answers 500 with the request's validation error, as below (seen
+    #: from the real server, tests/test_structured_local.py), and takes ``{"type": "json_object", "schema"}``
     takes_json_schema = True
 
     def asked_schema(self, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -71,10 +72,11 @@ class OpenAI(Protocol):
         fmt = body.get("response_format")
         if self.takes_json_schema or not isinstance(fmt, dict) or fmt.get("type") in (None, "text", "json_object"):
             return None
-        detail = {"type": "literal_error", "loc": ["body", "response_format", "type"],
+        detail = {"type": "literal_error", "loc": ("body", "response_format", "type"),
                   "msg": "Input should be 'text' or 'json_object'", "input": fmt.get("type"),
                   "ctx": {"expected": "'text' or 'json_object'"}}  # fmt: skip
-        return json_response(422, {"detail": [detail]})
+        where = 'File "llama_cpp/server/app.py", line 376, in create_chat_completion\n    POST /v1/chat/completions'
+        return openai_error(500, f"1 validation error:\n  {detail}\n\n  {where}", "internal_server_error")
 
     def error(self, kind: str, req: RecordedRequest, route: Route) -> Response:
         key = self.given_key(req) or ""

@@ -56,6 +56,10 @@ class Responses(OpenAI):
     stream_end = rb"response\.completed"  # no [DONE]
     text_event = "response.output_text.delta"
 
+    def asked_schema(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        fmt = (body.get("text") or {}).get("format") or {}
+        return fmt.get("schema") if fmt.get("type") == "json_schema" else None
+
     def route(self, req: RecordedRequest) -> Route | Response | None:
         if req.path == f"{self.prefix}/responses" and req.method == "POST":
             body = req.body or {}

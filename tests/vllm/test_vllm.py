@@ -8,12 +8,13 @@ a few tokens, since the model runs on the CPU.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO, capture_output
 
 from jupyter_providers import AuthenticationError, ModelNotFoundError, ProviderStore, chat
+from jupyter_providers import client as client_module
 from jupyter_providers._sse import SSEDecoder
 from jupyter_providers._types import Message
 from jupyter_providers.adapters._base import ChatParams
@@ -326,3 +328,26 @@ def test_converted_weights_answer_as_the_gguf_does(vllm: Servers, store: Provide
         a, b = (chat(prompt, provider=n, temperature=0, max_tokens=12, store=store).text for n in ("vLLM", "llama.cpp"))
         same = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
         assert same >= 15, (prompt, a, b)  # the characters both replies begin with
+
+
+# -- structured output: vLLM constrains the reply to the schema (guided decoding) -------------------------------------
+@dataclasses.dataclass
+class Verdict:
+    sentiment: Literal["positive", "negative"]
+    stars: int
+
+
+def test_structured_output_is_constrained_and_validates(vllm: Servers, store: ProviderStore) -> None:
+    client_module._schema_forms.clear()
+    store.add("vLLM", type="openai", base_url=vllm.open.url, api_key="", models=[MODEL])
+    prompt = "Review: 'Great phone, love it.' Give the sentiment and 1-5 stars."
+    reply = chat(prompt, provider="vLLM", store=store, schema=Verdict, temperature=0, max_tokens=40)
+    assert isinstance(reply.data, Verdict) and reply.data.sentiment in ("positive", "negative"), reply.text
+    p = store["vLLM"]
+    assert client_module._schema_forms[(p.name, p.resolved_base)] == "json_schema"  # taken as sent, no fallback
+    streamed = chat(prompt, provider="vLLM", store=store, schema=Verdict, temperature=0, max_tokens=40, stream=True)
+    assert len(list(streamed)) > 1 and isinstance(streamed.data, Verdict)
+    store.add("vLLM-responses", type=RESPONSES.name, base_url=vllm.open.url, api_key="", models=[MODEL])
+    answer = chat(prompt, provider="vLLM-responses", store=store, schema=Verdict, temperature=0, max_tokens=40)
+    assert isinstance(answer.data, Verdict), answer.text
+    client_module._schema_forms.clear()

@@ -22,6 +22,7 @@ from IPython.display import HTML, clear_output, display
 from traitlets import Bool, Enum, Float, Unicode
 
 from ._chat_view import Column, compare_html, reply_bundle
+from ._data_view import DataTable
 from ._interpolate import interpolate
 from ._persist import StoreFileError
 from ._render import terminal_text
@@ -131,7 +132,8 @@ class ChatMagics(Magics):
     @argument("--temperature", "-t", type=float, help="sampling temperature, 0 to 2")
     @argument("--max-tokens", type=int, help="the most tokens the reply may have")
     @argument("--new", action="store_true", help="start a fresh conversation")
-    @argument("--out", "-o", help="store the reply text in this variable")
+    @argument("--out", "-o", help="store the reply text in this variable (with --schema: the parsed value)")
+    @argument("--schema", help="a variable holding a schema (JSON Schema dict, dataclass, TypedDict, pydantic class)")
     @argument("--format", "-f", choices=("markdown", "text", "code"), help="how to show the reply")
     @argument("--no-stream", action="store_true", help="wait for the whole reply")
     @argument("--compare", "-c", help="PROVIDER:MODEL,... - ask several models at once, side by side")
@@ -172,6 +174,8 @@ class ChatMagics(Magics):
                 raise InvalidValueError(f"--out: {args.out!r} is not a variable name")
             if not prompt.strip():
                 raise InvalidValueError("prompt: the cell is empty - write a question under %%chat")
+            if args.schema is not None and args.schema not in self._ns:
+                raise InvalidValueError(f"--schema: {args.schema} is not defined in the notebook")
             if args.compare:
                 self._compare(args, prompt, t, mt)
             else:
@@ -237,7 +241,8 @@ class ChatMagics(Magics):
         printer = _StreamPrinter(self.update_interval, stats)
         # The reply records itself in the conversation when it ends, however it ends: this only shows it.
         try:
-            reply = conv.send(prompt, stream=not args.no_stream, temperature=t, max_tokens=mt)
+            schema = {"schema": self._ns[args.schema]} if args.schema is not None else {}
+            reply = conv.send(prompt, stream=not args.no_stream, temperature=t, max_tokens=mt, **schema)
             if not args.no_stream:
                 for piece in reply:
                     printer.add(piece)
@@ -256,9 +261,12 @@ class ChatMagics(Magics):
             printer.done()
         assert reply is not None
         text = reply.text_so_far
-        if args.out:
-            self._ns[args.out] = text
+        data = reply.data if schema and error is None and not reply.cancelled else None
+        if args.out and (data is not None or not schema):
+            self._ns[args.out] = data if schema else text
         self._show(reply, text, fmt, note, stats)
+        if data is not None:  # the parsed value, as a table (every value through the safe path)
+            display(DataTable(data)) if self.rich else print(repr(DataTable(data)))
         if error is not None:
             self._error(error)
 

@@ -26,7 +26,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "store": ("_fields", "_records", "_schema", "_persist", "_store_base", "store"),
     "client": ("_answers", "_failures", "_transport", "client", "reply", "local"),
     "api": ("api", "conversation", "mapping", "_scheduler", "_frames"),
-    "surfaces": ("magics", "_providers_cmd", "_chat_view", "_table", "widgets", "__main__", "__init__"),
+    "surfaces": ("magics", "_providers_cmd", "_chat_view", "_table", "_data_view", "widgets", "__main__", "__init__"),
 }  # fmt: skip
 ALLOWED_UPWARD = {
     ("store", "client"),  # ProviderStore.network's default, imported when first used

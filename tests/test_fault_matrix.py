@@ -1,11 +1,12 @@
-"""The fault matrix: every fault, through every surface, for all four provider types.
+"""The fault matrix: every fault, through every surface, for every provider type in the registry.
 
 Each case injects one fault (a loopback fake server or socket), uses one surface - ``store.verify``,
 ``chat()``, ``chat(stream=True)``, ``%%chat`` or the chat widget - and checks: the kind and error
 class, a one-line message saying what happened, how many requests reached the server (retries
 only where they belong), the partial reply kept, the store unchanged, and a normal request right
 after succeeding promptly. The outcomes make ``docs/faults.md``; the last test compares it with
-the committed file (and rewrites it), so the docs cannot drift from the behaviour.
+the committed file (and rewrites it), so the docs cannot drift from the behaviour. What differs by type
+(an error format, a status) is a fact the type's fake declares (``srv.facts``); a type without a fake fails.
 
 Nothing leaves 127.0.0.1: a guard refuses any other address. The DNS failure is the resolver's own
 answer (``EAI_NONAME``) given locally, because glibc would otherwise send the ``.invalid`` query to
@@ -45,6 +46,7 @@ from jupyter_providers import (
     chat,
 )
 from jupyter_providers import client as client_module
+from jupyter_providers.adapters import TYPES
 from jupyter_providers.conversation import get_conversation, reset_conversations
 from jupyter_providers.local import free_port
 from jupyter_providers.magics import ChatMagics
@@ -55,10 +57,11 @@ from jupyter_providers.widgets._common import error_text as shown_error_text
 from ._docs import check_generated
 from ._shown import shown_text
 from .fakes import FakeServer
-from .fakes.server import HUGE_PIECE, Response, json_response, word_pieces
+from .fakes.server import HUGE_PIECE, protocol_class, word_pieces
 from .widgets import text as html_text
 
-PROTOCOLS = ("openai", "anthropic", "gemini", "azure")
+PROTOCOLS = tuple(TYPES)
+EXAMPLE_TYPE = PROTOCOLS[0]  # the messages the docs quote are this type's
 SURFACES = ("verify", "chat", "stream", "magic", "widget")
 SURFACE_TITLES = {
     "verify": "`store.verify`",
@@ -122,8 +125,8 @@ FAULTS = [
           _e("timeout", ProviderTimeoutError, requests=0), says=r"no connection to 127\.0\.0\.1 within 0\.5 s"),
     Fault("read_timeout", "read timeout", "accepts the request, never answers",
           _e("timeout", ProviderTimeoutError), says=r"no answer from 127\.0\.0\.1 within 0\.5 s"),
-    Fault("bad_key", "bad key: 401 (Gemini: 400 `API_KEY_INVALID`)", "the protocol's bad-key answer",
-          _e("auth", AuthenticationError), says=r"the server rejected the key \((401|400): .*\) - check the key"),
+    Fault("bad_key", "bad key: {bad_key_status}", "the protocol's bad-key answer (Gemini's: `API_KEY_INVALID`)",
+          _e("auth", AuthenticationError), says=r"the server rejected the key \(\d{3}: .*\) - check the key"),
     Fault("forbidden", "403 forbidden", "403 with the protocol's error body",
           _e("auth", AuthenticationError), says=r"the server rejected the key \(403: .*\)"),
     Fault("model_404", "404 unknown model", "404 `model_not_found` / `not_found_error` / `NOT_FOUND` / "
@@ -132,8 +135,9 @@ FAULTS = [
           _e("bad_url", BadURLError), says=r"nothing answers at http://127\.0\.0\.1:\d+/nothing/here.* \(404\)"),
     Fault("rate_limit", "429 with `retry-after`", "429 rate limit, `retry-after: 0.2`",
           _e("rate_limited", RateLimitError, retried=True), says=r"rate limited \(429: .*\); retry in 0\.2 s"),
-    Fault("quota", "429 `insufficient_quota`", "429 out of quota (Gemini: a per-day quota)",
-          _e("rate_limited", QuotaExceededError), says=r"out of quota \(429: .*\) - check the account"),
+    Fault("quota", "out of quota: {quota_status}", "the protocol's out-of-quota answer (OpenAI's "
+          "`insufficient_quota`, Gemini's per-day quota, Ollama's usage limit)",
+          _e("rate_limited", QuotaExceededError), says=r"out of quota \(\d{3}: .*\) - check the account"),
     Fault("status_500", "500", "500 with the protocol's error body",
           _e("server_error", ServerError, retried=True), says=r"server error \(500: .*\) - try again later"),
     Fault("status_502", "502 (HTML page)", "a proxy's 502 Bad Gateway page",
@@ -160,23 +164,12 @@ FAULTS = [
 FAULT_IDS = [f.id for f in FAULTS]
 
 
-def _canned(protocol: str, status: int) -> Response:
-    """A status the fakes' own faults do not give, in each protocol's error format."""
-    message = {
-        403: "Country, region, or territory not supported",
-        503: "The service is temporarily unavailable. Please try again later.",
-        529: "Overloaded",
-    }[status]
-    if protocol == "anthropic":
-        typ = {403: "permission_error", 503: "api_error", 529: "overloaded_error"}[status]
-        return json_response(status, {"type": "error", "error": {"type": typ, "message": message}})
-    if protocol == "gemini":
-        typ = {403: "PERMISSION_DENIED", 503: "UNAVAILABLE", 529: "UNAVAILABLE"}[status]
-        return json_response(status, {"error": {"code": status, "message": message, "status": typ}})
-    if protocol == "azure":
-        return json_response(status, {"error": {"code": str(status), "message": message}})
-    typ = {403: "request_forbidden", 503: "server_error", 529: "server_error"}[status]
-    return json_response(status, {"error": {"message": message, "type": typ, "param": None, "code": None}})
+#: the statuses the fakes' own faults do not give, and the message each comes with (in each protocol's format)
+CANNED = {
+    "forbidden": (403, "Country, region, or territory not supported"),
+    "status_503": (503, "The service is temporarily unavailable. Please try again later."),
+    "status_529": (529, "Overloaded"),
+}
 
 
 # -- the environment: fake servers, the blackhole socket, no traffic off the machine -----------------------------
@@ -202,8 +195,8 @@ def arm(env: Env, fault: str) -> str:
     if fault in simple:
         srv.fault = simple[fault]
         return srv.base_url
-    if fault in ("forbidden", "status_503", "status_529"):
-        srv.canned = _canned(env.protocol, {"forbidden": 403, "status_503": 503, "status_529": 529}[fault])
+    if fault in CANNED:
+        srv.canned = srv.facts.status_error(*CANNED[fault])
         return srv.base_url
     if fault == "model_404":
         env.model = "gpt-5"
@@ -494,8 +487,9 @@ def test_fault(
         reset(s)
     reset_conversations()
     env = Env(protocol, srv, tls_srv, blackhole, store)
-    store.add("P", type=protocol, base_url=arm(env, fault.id), api_key=KEY, models=[MODEL])
-    store.add("OK", type=protocol, base_url=srv.base_url, api_key=KEY, models=[MODEL])
+    extra = srv.facts.store_kwargs()
+    store.add("P", type=protocol, base_url=arm(env, fault.id), api_key=KEY, models=[MODEL], **extra)
+    store.add("OK", type=protocol, base_url=srv.base_url, api_key=KEY, models=[MODEL], **extra)
     before, files = list(store), _snapshot(store._files.dir)  # type: ignore[union-attr]
     expect = fault.expect(surface)
 
@@ -530,7 +524,7 @@ def test_fault(
     assert time.monotonic() - started < 5
 
     RESULTS.setdefault((fault.id, surface), {})[protocol] = _cell(surface, expect, outcome, requests)
-    if protocol == "openai" and surface in ("chat", "stream"):
+    if protocol == EXAMPLE_TYPE and surface in ("chat", "stream"):
         EXAMPLES[(fault.id, surface)] = outcome.message
 
 
@@ -538,7 +532,7 @@ def test_fault(
 def test_tls_verification_is_on_by_default_and_off_is_explicit_and_shown(
     servers: dict[str, tuple[FakeServer, FakeServer]], store: ProviderStore, shell: InteractiveShell
 ) -> None:
-    _, tls_srv = servers["openai"]
+    _, tls_srv = servers[EXAMPLE_TYPE]
     reset(tls_srv)
     store.add("Self", base_url=tls_srv.base_url, api_key=KEY, models=[MODEL])
     store.add("Other", base_url=tls_srv.base_url, api_key=KEY, models=[MODEL])
@@ -574,6 +568,18 @@ def _normalize(message: str) -> str:
     return message.replace("|", "\\|")
 
 
+def _by_type(fact: str) -> str:
+    """A declared fact over the types: the common value, then the types that differ (``401 (gemini: 400)``)."""
+    values = {t: getattr(protocol_class(t), fact) for t in PROTOCOLS}
+    common = max(values.values(), key=list(values.values()).count)
+    others = ", ".join(f"{t}: {v}" for t, v in values.items() if v != common)
+    return f"{common} ({others})" if others else str(common)
+
+
+def _title(f: Fault) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: _by_type(m.group(1)), f.title)
+
+
 def render() -> str:
     head = ["fault", "what the server does", *(SURFACE_TITLES[s] for s in SURFACES)]
     lines = [
@@ -582,7 +588,8 @@ def render() -> str:
         "<!-- Generated by tests/test_fault_matrix.py: do not edit; the test suite rewrites it and fails on drift. -->",
         "",
         "Every fault is injected by a loopback fake server (or socket) speaking each provider type's protocol: "
-        "`openai`, `anthropic`, `gemini` and `azure`. Each cell held for all four types, unless it names them. "
+        f"{', '.join(f'`{t}`' for t in PROTOCOLS[:-1])} and `{PROTOCOLS[-1]}` (every type in the registry). "
+        "Each cell held for every type, unless it names them. "
         "A cell gives the kind (`Verification.kind`, or the `kind` of the error raised or shown), the error "
         "class, how many requests reached the server, and whether the text received before the failure was "
         f"kept (in the reply, the conversation history and the widget's bubble). Settings: `max_retries = "
@@ -607,10 +614,10 @@ def render() -> str:
                 cells.append(values.pop())
             else:
                 cells.append("<br>".join(f"{p}: {by_protocol[p]}" for p in PROTOCOLS))
-        lines.append(f"| {f.title} | {f.server} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_title(f)} | {f.server} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "## What the messages say (OpenAI type; `%%chat` and the widget show the streamed one)",
+        f"## What the messages say ({TYPES[EXAMPLE_TYPE].label} type; `%%chat` and the widget show the streamed one)",
         "",
         "| fault | `chat()` | `chat(stream=True)` |",
         "|---|---|---|",
@@ -618,7 +625,7 @@ def render() -> str:
     for f in FAULTS:
         plain, streamed = EXAMPLES.get((f.id, "chat"), ""), EXAMPLES.get((f.id, "stream"), "")
         shown = [_normalize(m) if m else "(no error: the whole reply)" for m in (plain, streamed)]
-        lines.append(f"| {f.title} | {shown[0]} | {'same' if shown[1] == shown[0] else shown[1]} |")
+        lines.append(f"| {_title(f)} | {shown[0]} | {'same' if shown[1] == shown[0] else shown[1]} |")
     return "\n".join(lines) + "\n"
 
 

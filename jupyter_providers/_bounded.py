@@ -14,6 +14,8 @@ second ends at the deadline, not at ``read_timeout`` per byte.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import json
 import socket
 import threading
@@ -119,7 +121,7 @@ class Deadline:
         self.last = httpx.Timeout(seconds)
         self._stream: Any = None
         self._resp: httpx.Response | None = None
-        self._timer: threading.Timer | None = None
+        self._armed = False  # on the watchdog's list
         self._lock = threading.Lock()
 
     def copy(self) -> Deadline:
@@ -165,22 +167,78 @@ class Deadline:
 
     def _arm(self) -> None:
         with self._lock:
-            if self._timer is None and not self.fired:
-                self._timer = threading.Timer(max(self.remaining(), 0.0), self._fire)
-                self._timer.daemon = True
-                self._timer.start()
+            if not self._armed and not self.fired:
+                self._armed = True
+                _WATCHDOG.add(self)
 
     def _fire(self) -> None:
-        self.fired = True
-        shutdown(self._resp, self._stream)
+        with self._lock:
+            if not self._armed:  # cancelled meanwhile
+                return
+            self._armed = False
+            self.fired = True
+            resp, stream = self._resp, self._stream
+        shutdown(resp, stream)
 
     def cancel(self) -> None:
         """The call is over: stop the watchdog."""
         with self._lock:
-            timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
-        self._resp = self._stream = None
+            armed, self._armed = self._armed, False
+            self._resp = self._stream = None
+        if armed:
+            _WATCHDOG.dropped()
+
+
+class _Watchdog:
+    """One thread watches every deadline (a timer thread per request would cost more CPU than the request):
+    a heap by end time; a cancelled deadline stays in it until it comes up or the heap is compacted."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Deadline]] = []
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        self._cancelled = 0
+        self._thread: threading.Thread | None = None
+
+    def add(self, dl: Deadline) -> None:
+        with self._cond:
+            if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
+                self._heap = [e for e in self._heap if e[2]._armed]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+            heapq.heappush(self._heap, (dl.end, next(self._seq), dl))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="jupyter-providers deadlines", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is dl:
+                self._cond.notify()
+
+    def dropped(self) -> None:
+        with self._cond:
+            self._cancelled += 1
+
+    def _due(self) -> Deadline:
+        with self._cond:
+            while True:
+                while self._heap and not self._heap[0][2]._armed:
+                    heapq.heappop(self._heap)
+                    self._cancelled = max(self._cancelled - 1, 0)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                end, _, dl = self._heap[0]
+                wait = end - time.monotonic()
+                if wait <= 0:
+                    heapq.heappop(self._heap)
+                    return dl
+                self._cond.wait(wait)
+
+    def _run(self) -> None:
+        while True:
+            self._due()._fire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 # -- every read of the shared clients capped by the deadline of the call in progress --------------------------------

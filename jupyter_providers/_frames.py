@@ -50,23 +50,13 @@ def rows_of(items: Any) -> tuple[str, list[Any], Any]:
     return "list", rows, None
 
 
-def schema_fields(schema: Any) -> list[str] | None:
-    """The field names of a schema (JSON Schema ``properties``, a pydantic model, a dataclass, a TypedDict),
-    or None for a schema whose value is not an object (its value goes in one ``data`` column)."""
-    if isinstance(schema, Mapping):
-        props = schema.get("properties")
-        if not isinstance(props, Mapping) or schema.get("type", "object") != "object":
-            return None
-        return [str(k) for k in props]
-    fields = getattr(schema, "model_fields", None)  # pydantic v2
-    if isinstance(fields, Mapping):
-        return list(fields)
-    if dataclasses.is_dataclass(schema):
-        return [f.name for f in dataclasses.fields(schema)]
-    annotations = getattr(schema, "__annotations__", None)
-    if isinstance(annotations, Mapping) and hasattr(schema, "__total__"):  # a TypedDict
-        return list(annotations)
-    return None
+def schema_fields(schema: Mapping[str, Any]) -> list[str] | None:
+    """The field names of a JSON Schema (``_schema_out.OutputSchema.check``: what a pydantic model, a dataclass
+    or a TypedDict becomes), or None for a value that is not an object (it goes in one ``data`` column)."""
+    props = schema.get("properties")
+    if not isinstance(props, Mapping) or schema.get("type", "object") != "object":
+        return None
+    return [str(k) for k in props]
 
 
 def _as_dict(data: Any) -> Mapping[str, Any] | None:

@@ -6,7 +6,6 @@ the shapes in and out are in :mod:`._frames` (pandas and polars are imported onl
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._frames import columns_of, frame_out, rows_of
 from ._progress import MapProgress, TextBar, in_notebook
 from ._scheduler import Outcome, Scheduler
+from ._schema_out import OutputSchema, output_schema
 from ._types import Usage
 from .api import chat, check_chat_options, pick_provider
 from .errors import InvalidValueError
@@ -88,13 +88,13 @@ def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     return value
 
 
-def _schema_kw(schema: Any) -> dict[str, Any]:
+def _output(schema: Any) -> OutputSchema | None:
+    """The schema, converted and checked once for every row; a field named like a result column fails now."""
     if schema is None:
-        return {}
-    if "schema" not in inspect.signature(chat).parameters:
-        raise InvalidValueError("schema: this version's chat() takes no schema")
-    columns_of([], schema)  # a field named like a result column fails now, before any token is spent
-    return {"schema": schema}
+        return None
+    out = output_schema(schema)
+    columns_of([], out.check)
+    return out
 
 
 def _progress(progress: Any) -> MapProgress | None:
@@ -137,7 +137,9 @@ def chat_map(
 
     A list gives a list of :class:`MapResult`; a DataFrame gives a DataFrame with the same index (polars:
     the same row order) and the columns ``reply`` (or one per ``schema`` field), ``error``, ``latency_s``,
-    ``input_tokens``, ``output_tokens`` - ``df.join(result)`` puts them next to the data.
+    ``input_tokens``, ``output_tokens`` - ``df.join(result)`` puts them next to the data. ``schema`` asks for
+    structured output as ``chat(schema=)`` does: each row's value is its result's ``data`` (a DataFrame gets one
+    column per field of the schema), and a reply that does not match is that row's error (``SchemaError``).
 
     At most ``concurrency`` rows are in flight; a 429 halves that (the row waits the server's ``retry-after``
     and is sent again) and it grows back by one after as many successes. Rate limits, server errors, timeouts
@@ -159,7 +161,7 @@ def chat_map(
     n_retries = _check_int("retries", retries, 0, 100)
     budget = None if max_tokens_total is None else _check_int("max_tokens_total", max_tokens_total, 1)
     timeout = check_timeout(timeout)
-    extra = _schema_kw(schema)
+    out_schema = _output(schema)
     display = _progress(progress)
     st = store if store is not None else get_store()
     p, chosen = pick_provider(st, provider, model)  # a provider that cannot be used fails the map at once
@@ -172,7 +174,7 @@ def chat_map(
         # retries=0: the scheduler owns retries, so one 429 slows the whole map instead of each thread sleeping
         reply = chat(
             prompts[row], p.name, chosen, system=system, temperature=t, max_tokens=mt, timeout=timeout,
-            store=st, retries=0, **extra,
+            store=st, retries=0, schema=out_schema,
         )  # fmt: skip
         return Outcome(reply.text, getattr(reply, "data", None), None, reply.latency_s, reply.usage)
 
@@ -181,4 +183,4 @@ def chat_map(
     results = [MapResult(o.text, o.data, o.error, o.latency_s, o.usage, o.attempts) for o in outcomes]
     if kind == "list":
         return results
-    return frame_out(kind, index, results, schema)
+    return frame_out(kind, index, results, None if out_schema is None else out_schema.check)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import random
 import subprocess
 import sys
@@ -334,3 +335,35 @@ def test_the_stop_button_shows_where_a_click_can_be_read(mapped: ProviderStore, 
     worker.start()
     worker.join(10)
     assert seen == {"main": ("none", None), "thread": (None, "none")}
+
+
+def test_a_schema_gives_one_column_per_field_and_a_bad_reply_is_its_rows_error(
+    mapped: ProviderStore, fake: FakeServer
+) -> None:
+    import dataclasses
+
+    pd = pytest.importorskip("pandas")
+
+    @dataclasses.dataclass
+    class Verdict:
+        label: str
+        stars: int
+
+    def answer(body: dict[str, Any]) -> str:
+        text = _prompt(body)
+        return "not json at all" if "broken" in text else json.dumps({"label": text[-4:], "stars": len(text)})
+
+    fake.reply_for = answer
+    df = pd.DataFrame({"review": ["nice", "broken", "meh!"]})
+    out = chat_map(df, "Rate: {review}", provider="F", schema=Verdict, progress=False, store=mapped)
+    assert list(out.columns) == ["label", "stars", "error", "latency_s", "input_tokens", "output_tokens"]
+    assert out.loc[0, "label"] == "nice" and out.loc[0, "stars"] == 10 and out.loc[2, "label"] == "meh!"
+    assert pd.isna(out.loc[1, "label"]) and "JSON" in out.loc[1, "error"]
+    body = fake.requests[0].body or {}
+    assert body["response_format"]["type"] == "json_schema"  # the schema went with every row
+    rows = chat_map(["nice"], "Rate: {}", provider="F", schema=Verdict, progress=False, store=mapped)
+    assert rows[0].data == Verdict("nice", 10)
+    n = len(fake.requests)
+    with pytest.raises(InvalidValueError, match="result column"):
+        chat_map(df, "{review}", provider="F", schema={"type": "object", "properties": {"error": {}}}, store=mapped)
+    assert len(fake.requests) == n

@@ -87,3 +87,12 @@ def test_local_build_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert (results["portable"] or 0) > 0 and (results["again"] or 0) > 0
     assert "portable / build" in out and "CPU:" in out
+
+
+def test_map_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--rows", "64", "--concurrency", "8", "--delay", "0.02", "--memory-rows", "16", "--no-sdk"]
+    results = load("map").main(args)
+    out = capsys.readouterr().out
+    ours = results["jupyter_providers chat_map"]
+    assert ours["wall_s"] > 0 and ours["cpu_ms_per_request"] > 0 and ours["bytes_per_request_in_flight"] > 0
+    assert "ideal" in out and "openai SDK: skipped" in out

@@ -32,7 +32,18 @@ if TYPE_CHECKING:
     from .errors import ProviderError
     from .store import Provider
 
-__all__ = ["MASK", "Redactor", "Secret", "cut_frames", "redactor_for", "scrub_error", "scrub_verdict", "watch"]
+__all__ = [
+    "MASK",
+    "Redactor",
+    "Secret",
+    "StreamScrubber",
+    "cut_frames",
+    "redactor_for",
+    "scrub_error",
+    "scrub_verdict",
+    "stream_scrubber",
+    "watch",
+]
 
 MASK = "***"
 #: a shorter secret is not scrubbed: replacing "ab" everywhere would garble every message
@@ -73,8 +84,9 @@ class Secret:
         raise TypeError("a Secret is not pickled")
 
 
-def _forms(value: str) -> set[str]:
-    """``value`` and the ways a server, a proxy or a library could quote it back."""
+def _forms(value: str, fragments: bool = True) -> set[str]:
+    """``value`` and the ways a server, a proxy or a library could quote it back (with ``fragments``, also
+    its starts and ends: what a message cut short may hold)."""
     if len(value) < MIN_SECRET:
         return set()
     raw = value.encode("utf-8", "surrogatepass")
@@ -98,7 +110,7 @@ def _forms(value: str) -> set[str]:
     elif len(parts) == 2 and parts[0].lower() == "bearer":
         forms.add(parts[1])
     # the key cut by a truncation: its starts and its ends (as typed, and bytes-escaped as repr() quotes it)
-    for whole in {value, repr(raw)[2:-1]}:
+    for whole in {value, repr(raw)[2:-1]} if fragments else ():
         forms |= {whole[:n].strip() for n in range(MIN_FRAGMENT, len(whole))}
         forms |= {whole[-n:].strip() for n in range(MIN_FRAGMENT, len(whole))}
     return {f for f in forms if len(f) >= MIN_SECRET}
@@ -107,18 +119,28 @@ def _forms(value: str) -> set[str]:
 class Redactor:
     """Replaces every known secret (in every form :func:`_forms` knows) with ``***``."""
 
-    def __init__(self, secrets: Iterable[str | Secret]) -> None:
+    def __init__(self, secrets: Iterable[str | Secret], *, fragments: bool = True) -> None:
         values = {s.reveal() if isinstance(s, Secret) else s for s in secrets}
-        forms = sorted({f for v in values if v for f in _forms(v)}, key=len, reverse=True)  # longest first
+        forms = sorted({f for v in values if v for f in _forms(v, fragments)}, key=len, reverse=True)  # longest first
+        self.forms: tuple[str, ...] = tuple(forms)
         # percent-escapes may come back in lower case: those alternatives ignore case
         alts = [f"(?i:{re.escape(f)})" if "%" in f else re.escape(f) for f in forms]
         self._re = re.compile("|".join(alts)) if alts else None
+        self._longest = len(forms[0]) if forms else 0
 
     def __bool__(self) -> bool:
         return self._re is not None
 
     def __call__(self, text: str) -> str:
         return self._re.sub(MASK, text) if self._re is not None and text else text
+
+    @property
+    def longest(self) -> int:
+        """The length of the longest form it replaces (0 when it knows no secret)."""
+        return self._longest
+
+    def finditer(self, text: str) -> Iterable[re.Match[str]]:
+        return self._re.finditer(text) if self._re is not None else ()
 
     def scrub_any(self, value: Any) -> Any:
         """``value`` scrubbed if it is text (or text in a tuple, as exception ``args`` are)."""
@@ -127,6 +149,58 @@ class Redactor:
         if isinstance(value, tuple):
             return tuple(self.scrub_any(v) for v in value)
         return value
+
+
+class StreamScrubber:
+    """Scrubs text that arrives in pieces (a streamed reply): a key split over two pieces is still replaced.
+
+    Only a piece's end that could be the start of a secret (a prefix of one of its whole forms) is held
+    back, and given out with the next piece or at :meth:`flush`. What is given out is scrubbed as ``red``
+    scrubs a message, fragments included. Ordinary text passes at once; with no secret, at no cost. (A
+    fragment that starts inside a key and is split over two pieces is the one form not held back.)"""
+
+    __slots__ = ("_by_first", "_held", "_hold", "_red", "_whole")
+
+    def __init__(self, red: Redactor, whole: Redactor) -> None:
+        self._red, self._whole = red, whole  # ``whole``: the same secrets, their whole forms only
+        self._hold = max(whole.longest - 1, 0)
+        self._by_first: dict[str, tuple[str, ...]] = {}
+        for f in whole.forms:
+            self._by_first[f[0]] = (*self._by_first.get(f[0], ()), f)
+        self._held = ""
+
+    def _start_of_a_secret(self, text: str) -> int:
+        """Where the longest end of ``text`` that begins a secret's form starts (``len(text)``: none)."""
+        by_first = self._by_first
+        for i in range(max(len(text) - self._hold, 0), len(text)):
+            forms = by_first.get(text[i])
+            if forms is not None:
+                rest = text[i:]
+                if any(f.startswith(rest) for f in forms):
+                    return i
+        return len(text)
+
+    def feed(self, piece: str) -> str:
+        if not self._hold:
+            return piece
+        text = self._held + piece
+        cut = self._start_of_a_secret(text)
+        out: list[str] = []
+        pos = 0
+        for m in self._red.finditer(text):  # whole forms and fragments alike, in what is given out
+            if m.start() >= cut:
+                break
+            out += (text[pos : m.start()], MASK)
+            pos = m.end()
+            cut = max(cut, pos)
+        out.append(text[pos:cut])
+        self._held = text[cut:]
+        return "".join(out)
+
+    def flush(self) -> str:
+        """What is held back, scrubbed: the end of the stream (or of what will be read of it)."""
+        text, self._held = self._held, ""
+        return self._red(text)
 
 
 def _url_credentials(address: str) -> list[str]:
@@ -142,14 +216,24 @@ def redactor_for(p: Provider) -> Redactor:
     """Everything secret that ``p`` holds: its keys (each one, and the raw comma-joined text), its
     custom header values, and credentials in its address (``AZURE_OPENAI_ENDPOINT`` is not checked
     by the store)."""
+    return _redactor(_secret_values(p))
+
+
+def stream_scrubber(p: Provider) -> StreamScrubber:
+    """A :class:`StreamScrubber` for ``p``'s secrets (a streamed reply's text)."""
+    values = _secret_values(p)
+    return StreamScrubber(_redactor(values), _redactor(values, fragments=False))
+
+
+def _secret_values(p: Provider) -> tuple[str, ...]:
     values = p.secret_values()
     wire = [f"Bearer {k.reveal()}" for k in p.keys]  # as the Authorization header carries a key
-    return _redactor(tuple(sorted({*values, *wire, *_url_credentials(p.address)})))
+    return tuple(sorted({*values, *wire, *_url_credentials(p.address)}))
 
 
-@functools.lru_cache(maxsize=64)
-def _redactor(values: tuple[str, ...]) -> Redactor:
-    return Redactor(values)
+@functools.lru_cache(maxsize=128)
+def _redactor(values: tuple[str, ...], fragments: bool = True) -> Redactor:
+    return Redactor(values, fragments=fragments)
 
 
 #: the loggers that quote what a server sent (httpcore logs response headers at DEBUG); a filter on a

@@ -24,7 +24,7 @@ from . import _bounded as bounded
 from ._answers import deadline_for, short_list
 from ._bounded import Deadline
 from ._failures import ERRORS
-from ._secret import Secret, cut_frames, redactor_for, scrub_error, scrub_verdict, watch
+from ._secret import Secret, cut_frames, redactor_for, scrub_error, scrub_verdict, stream_scrubber, watch
 from ._settings import Settings, settings
 from ._transport import http_client, json_body, next_key, parse_completion, resolve, send, stream_deltas
 from ._types import KeyVerdict, Message, ModelIds, Verification
@@ -72,11 +72,26 @@ def _redacting(fn: Callable[Concatenate[Provider, _P], _T]) -> Callable[Concaten
 
 
 def _redacted_stream(p: Provider, deltas: Iterator[Delta | str]) -> Iterator[Delta | str]:
-    """A stream's errors through the same choke point (the text pieces are the model's and pass as they are)."""
+    """A stream through the same choke point: its errors, and its text too - a gateway that echoes a key
+    into the reply (or its reasoning) shows ``***``, even when the key arrives split over two pieces."""
+    red = redactor_for(p)
+    text, reasoning = stream_scrubber(p), stream_scrubber(p)
     try:
-        yield from deltas
+        if not red:
+            yield from deltas
+            return
+        for d in deltas:
+            if isinstance(d, str):
+                if piece := text.feed(d):
+                    yield piece
+            else:
+                yield Delta(text.feed(d.text), reasoning.feed(d.reasoning), d.finish_reason, d.usage)
+        if (tail := Delta(text.flush(), reasoning.flush())).text or tail.reasoning:
+            yield tail
     except ProviderError as exc:
-        raise scrub_error(exc, redactor_for(p)).with_traceback(None)  # noqa: B904 - the same error
+        if (tail := Delta(text.flush(), reasoning.flush())).text or tail.reasoning:
+            yield tail  # what was held back is part of the partial reply, kept
+        raise scrub_error(exc, red).with_traceback(None)  # noqa: B904 - the same error
     except GeneratorExit:
         raise
     except BaseException as exc:
@@ -121,7 +136,8 @@ def chat_provider(
         if not stream:
             c = parse_completion(p, json_body(p, resp, req.url, dl), req.url, key, model)
             reply = Reply(p.name, model, started=started, schema=schema)
-            reply._apply(Delta(c.text, c.reasoning, c.finish_reason, c.usage))
+            red = redactor_for(p)  # a gateway that echoes a key into the reply shows ***
+            reply._apply(Delta(red(c.text), red(c.reasoning), c.finish_reason, c.usage))
             reply.latency_s = time.perf_counter() - started
             if schema is not None:
                 try:

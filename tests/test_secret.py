@@ -158,3 +158,44 @@ def test_an_interrupt_or_a_bug_mid_request_shows_no_frame_holding_the_headers(
     if raised is RuntimeError:  # a bug still says where it happened
         plain = "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
         assert "raised at" in plain and "interrupted" in plain
+
+
+# -- text that arrives in pieces ----------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from jupyter_providers._secret import StreamScrubber  # noqa: E402
+
+_KEY = "sk-proj-AbCdEf0123456789xyzXYZ"
+_RED = Redactor([_KEY, "hdr-value-9876543210"])
+_WHOLE = Redactor([_KEY, "hdr-value-9876543210"], fragments=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["Hello ", _KEY, "hdr-value-9876543210", "x", "\n", "sk-proj-", "é", _KEY[:12]]), max_size=12
+    ),
+    st.data(),
+)
+def test_a_key_split_over_any_pieces_is_replaced_as_in_the_whole_text(words: list[str], data: st.DataObject) -> None:
+    text = "".join(words)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=8)))
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    s = StreamScrubber(_RED, _WHOLE)
+    out = "".join(s.feed(p) for p in pieces) + s.flush()
+    assert out == _RED(text)
+    assert _KEY not in out and (MASK in out) == (_RED(text) != text)
+
+
+def test_nothing_is_held_back_without_a_secret() -> None:
+    s = StreamScrubber(Redactor([]), Redactor([]))
+    assert [s.feed("a"), s.feed("b"), s.flush()] == ["a", "b", ""]
+
+
+def test_only_what_could_begin_a_secret_is_held_back() -> None:
+    s = StreamScrubber(_RED, _WHOLE)
+    assert s.feed("word " * 100) == "word " * 100  # nothing here begins a key: shown at once
+    assert s.feed("your key: sk-pr") == "your key: "  # the start of one waits for the next piece
+    assert s.feed("ize winner") == "sk-prize winner"  # not a key after all
+    assert s.feed(f"{_KEY[:20]}") == "" and s.flush() == MASK  # a key cut at the end is still masked

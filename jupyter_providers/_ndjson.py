@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ._sse import SSELimitError
+from ._sse import LineBuffer, SSELimitError
 
 __all__ = ["NDJSONDecoder", "NDJSONLimitError", "NDJSONLine"]
 
@@ -44,20 +44,17 @@ class NDJSONLimitError(SSELimitError):
         ValueError.__init__(self, f"an NDJSON line is longer than {limit:,} bytes")
 
 
-class NDJSONDecoder:
+class NDJSONDecoder(LineBuffer):
     """Feed bytes with :meth:`feed`; each call returns the lines completed by them; :meth:`close` at
     the end of the stream returns a last line that had no line break.
 
     ``max_event_bytes`` (``None``: no limit) bounds the length of one line in bytes.
     """
 
-    __slots__ = ("_buf", "_max", "_open", "_open_len")
+    __slots__ = ()
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
-        self._max = max_event_bytes if max_event_bytes is not None else 1 << 62
-        self._buf = b""  # the tail after the last line break of the last read with one
-        self._open: list[bytes] = []  # the reads since then, none with a line break (joined when one comes)
-        self._open_len = 0
+        super().__init__(max_event_bytes)
 
     def feed(self, chunk: bytes) -> list[NDJSONLine]:
         cut = chunk.rfind(b"\n")
@@ -74,9 +71,9 @@ class NDJSONDecoder:
         # The block is complete lines without the last break. Only a block longer than the limit can
         # hold a line longer than it (the usual reads are 64 kB and the limit 8 MB): checked only then.
         if len(block) > self._max and max(map(len, block.split(b"\n"))) > self._max:
-            self._too_long()
+            self._too_long("line")
         if len(self._buf) > self._max:
-            self._too_long()
+            self._too_long("line")
         lines = block.decode("utf-8", "replace").split("\n")
         return [NDJSONLine(line.removesuffix("\r")) for line in lines if line.strip(_BLANK)]
 
@@ -91,16 +88,6 @@ class NDJSONDecoder:
         """From now on, lines up to ``max_event_bytes``."""
         self._max = max_event_bytes
 
-    def _hold(self, chunk: bytes) -> None:
-        """A read without a line break: kept as it is, its bytes counted against the limit."""
-        if not self._buf and not self._open:
-            self._buf = chunk
-        else:
-            self._open.append(chunk)
-            self._open_len += len(chunk)
-        if len(self._buf) + self._open_len > self._max:
-            self._too_long()
-
-    def _too_long(self) -> None:
+    def _too_long(self, what: str = "line") -> None:
         self._buf, self._open, self._open_len = b"", [], 0
         raise NDJSONLimitError(self._max)

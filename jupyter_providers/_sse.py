@@ -55,19 +55,43 @@ class SSELimitError(ValueError):
         super().__init__(f"an event-stream {what} is longer than {limit:,} bytes")
 
 
-class SSEDecoder:
+class LineBuffer:
+    """What a line-based stream decoder keeps between reads (:class:`SSEDecoder`, the NDJSON decoder): the
+    tail after the last line break, and the reads since then that had none, counted against the limit."""
+
+    __slots__ = ("_buf", "_max", "_open", "_open_len")
+
+    def __init__(self, max_event_bytes: int | None) -> None:
+        self._max = max_event_bytes if max_event_bytes is not None else 1 << 62
+        self._buf = b""  # the tail after the last line break of the last read with one
+        self._open: list[bytes] = []  # the reads since then, none with a line break (joined when one comes)
+        self._open_len = 0
+
+    def _hold(self, chunk: bytes) -> None:
+        """A read without a line break: kept as it is, its bytes counted against the limit."""
+        if not self._buf and not self._open:
+            self._buf = chunk
+        else:
+            self._open.append(chunk)
+            self._open_len += len(chunk)
+        if len(self._buf) + self._open_len > self._max:
+            self._too_long("line")
+
+    def _too_long(self, what: str) -> None:
+        self._buf, self._open, self._open_len = b"", [], 0
+        raise SSELimitError(what, self._max)
+
+
+class SSEDecoder(LineBuffer):
     """Feed bytes with :meth:`feed`; each call returns the events completed by them.
 
     ``max_event_bytes`` (``None``: no limit) bounds the length of one line and of one event's data.
     """
 
-    __slots__ = ("_buf", "_data", "_data_len", "_event", "_id", "_max", "_open", "_open_len", "_retry", "_skip_lf")
+    __slots__ = ("_data", "_data_len", "_event", "_id", "_retry", "_skip_lf")
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
-        self._max = max_event_bytes if max_event_bytes is not None else 1 << 62
-        self._buf = b""  # the tail after the last line break of the last read with one
-        self._open: list[bytes] = []  # the reads since then, none with a line break (joined when one comes)
-        self._open_len = 0
+        super().__init__(max_event_bytes)
         self._skip_lf = False  # the last chunk ended with CR: a leading LF belongs to it
         self._data: list[str] = []
         self._data_len = 0  # the length of the data lines in ``_data`` (with the slow path's lines)
@@ -129,23 +153,13 @@ class SSEDecoder:
             pos = stop
         return events
 
-    def _hold(self, chunk: bytes) -> None:
-        """A read without a line break: kept as it is, its bytes counted against the limit."""
-        if not self._buf and not self._open:
-            self._buf = chunk
-        else:
-            self._open.append(chunk)
-            self._open_len += len(chunk)
-        if len(self._buf) + self._open_len > self._max:
-            self._too_long("line")
-
     def allow(self, max_event_bytes: int) -> None:
         """From now on, lines and events up to ``max_event_bytes`` (a stream whose events grow with the reply)."""
         self._max = max_event_bytes
 
     def _too_long(self, what: str) -> None:
-        self._buf, self._open, self._open_len, self._data, self._data_len = b"", [], 0, [], 0
-        raise SSELimitError(what, self._max)
+        self._data, self._data_len = [], 0
+        super()._too_long(what)
 
     def _lines(self, lines: list[str], events: list[SSEEvent]) -> None:
         """Complete lines, one at a time: any field, comment or blank line."""

@@ -84,7 +84,8 @@ def panel(**kw: Any) -> ProvidersPanel:
 
 
 def chat_widget(**kw: Any) -> ChatWidget:
-    """The chat widget (``provider=``, ``model=``, ``store=``, ``system=``, ``temperature=``, ``max_tokens=``)."""
+    """The chat widget (``provider=``, ``model=``, ``store=``, ``system=``, ``temperature=``, ``max_tokens=``,
+    ``schema=``: structured replies, each value shown as a table under it)."""
     from .widgets import ChatWidget
 
     return ChatWidget(**kw)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w  # type: ignore[import-untyped]
 
+from .._data_view import DataTable
 from .._render import markdown_html
 from ._common import close_tree, esc
 from ._live import LiveText
@@ -129,8 +130,16 @@ class ChatLog:
         text = reply.text_so_far
         body = markdown_html(text) if text else ("" if note else '<span class="jp-providers-note">(empty)</span>')
         with turn.bot.hold_sync():
-            turn.bot.value = caption(reply.model) + body + note
+            turn.bot.value = caption(reply.model) + body + _data_html(reply, error_line) + note
             turn.bot.remove_class("jp-providers-pending")
         if turn.live is not None:  # the rendered reply takes the place of the live text
             turn.row.children = (turn.bot,)
             close_tree(turn.live)
+
+
+def _data_html(reply: Reply, error_line: str | None) -> str:
+    """A structured reply's value as a small table under its text (each cell through the safe path); none
+    when there is no schema, or the reply failed or was stopped (the error line says why)."""
+    if reply.schema is None or error_line is not None or reply.cancelled or reply.error is not None:
+        return ""
+    return DataTable(reply.data)._repr_html_()

@@ -52,8 +52,11 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
         system: str | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
+        schema: Any = None,
     ) -> None:
         self.store = store if store is not None else get_store()
+        #: ask for structured replies (as ``chat(schema=)``): each one's value shows as a table under it
+        self.schema = schema
         self._lock = threading.RLock()
         #: the conversation shown (a new one when the provider or model changes, or on New chat)
         self.conversation: Conversation | None = None
@@ -252,7 +255,7 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             turn = self._turn = self._chat_log.turn(conv, prompt)
             self._busy(True)
             self._set_status(f"waiting for {conv.provider} / {conv.model}…", "busy")
-            options = {"temperature": temperature, "max_tokens": max_tokens}
+            options = {"temperature": temperature, "max_tokens": max_tokens, "schema": self.schema}
             threading.Thread(
                 target=self._stream, args=(turn, options), name="jupyter-providers chat", daemon=True
             ).start()

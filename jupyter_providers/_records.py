@@ -29,12 +29,24 @@ class Model:
 
     ``context_length`` is the context window in tokens, as the server's model list gave it (vLLM's
     ``max_model_len``) when the models were fetched; ``None`` when no server said.
+
+    ``capabilities`` says what the model is known to take or not (``{"images": False}``: text only); a
+    capability it does not name is unknown (then the request is sent and the server's answer says).
     """
 
     id: str
     name: str = ""
     group: str = ""
     context_length: int | None = None
+    capabilities: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.capabilities, MappingProxyType):
+            object.__setattr__(self, "capabilities", MappingProxyType(dict(self.capabilities)))
+
+    def takes(self, capability: str) -> bool | None:
+        """``True`` / ``False`` when known (``"images"``), ``None`` when unknown."""
+        return self.capabilities.get(capability)
 
     @property
     def context_note(self) -> str:

@@ -28,11 +28,17 @@ import html as _html
 import re
 from typing import TYPE_CHECKING, Any
 
+from ._attach import sniff
+
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import nh3
     from markdown_it import MarkdownIt
 
-__all__ = ["HTML_CLASSES", "code_html", "code_of", "markdown_html", "terminal_text", "text_html"]
+    from ._attach import Attachment
+
+__all__ = ["HTML_CLASSES", "attachments_html", "code_html", "code_of", "markdown_html", "terminal_text", "text_html"]
 
 #: the classes every block of server HTML is wrapped in: MathJax (JupyterLab, Notebook) leaves it alone
 HTML_CLASSES = "mathjax_ignore tex2jax_ignore"
@@ -139,6 +145,28 @@ def markdown_html(text: str) -> str:
 def text_html(text: str) -> str:
     """Plain text (a name, a model id, a verdict, an error) as HTML: every character shows as itself."""
     return sanitize(_html.escape(text, quote=False))
+
+
+_THUMB_STYLE = (
+    "max-width:160px;max-height:120px;border:1px solid var(--jp-border-color2,#e0e0e0);border-radius:3px;"
+    "margin-right:6px;vertical-align:middle"
+)
+
+
+def attachments_html(attachments: Sequence[Attachment]) -> str:
+    """Thumbnails of what was sent: an ``<img>`` of each image's own bytes (a ``data:`` URI we build from bytes
+    checked to be PNG, JPEG or WebP, never an address from elsewhere), and a line naming each table."""
+    items = []
+    for a in attachments:
+        label = text_html(a.describe())
+        if a.is_image and sniff(a.data) == a.mime:
+            src = f"data:{a.mime};base64,{a.base64}"
+            alt = _html.escape(a.label, quote=True)
+            items.append(f'<span title="{alt}"><img src="{src}" alt="{alt}" style="{_THUMB_STYLE}">{label}</span>')
+        else:
+            items.append(f"<span>{label}</span>")
+    body = " ".join(items)
+    return f'<div class="jp-providers-attachments {HTML_CLASSES}" style="font-size:12px;opacity:.8">sent: {body}</div>'
 
 
 def code_of(text: str) -> tuple[str, str]:

@@ -80,6 +80,8 @@ def model_entry(m: Model) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": m.id, "name": m.name, "group": m.group}
     if m.context_length:
         entry["context_length"] = m.context_length
+    if m.capabilities:
+        entry["capabilities"] = dict(m.capabilities)
     return entry
 
 
@@ -93,7 +95,9 @@ def from_entry(
         elif isinstance(m, Mapping) and isinstance(m.get("id"), str):
             n = m.get("context_length")
             n = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
-            models.append(Model(m["id"], str(m.get("name") or ""), str(m.get("group") or ""), n))
+            caps = m.get("capabilities")
+            caps = {str(k): v for k, v in caps.items() if isinstance(v, bool)} if isinstance(caps, Mapping) else {}
+            models.append(Model(m["id"], str(m.get("name") or ""), str(m.get("group") or ""), n, caps))
     if key is None and entry.get("no_key"):
         key = ""
     return Provider(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from .errors import Kind
+
+if TYPE_CHECKING:
+    from ._attach import Attachment
 
 __all__ = ["KeyVerdict", "Message", "ModelIds", "Usage", "Verification", "VerifyKind"]
 
@@ -22,9 +25,15 @@ class ModelIds(list[str]):
         self.cut = cut
 
 
-class Message(TypedDict):
+class _MessageBase(TypedDict):
     role: Literal["system", "user", "assistant"]
     content: str
+
+
+class Message(_MessageBase, total=False):
+    """A chat message. A user message may carry images (``chat(attach=...)``), each sent in its type's form."""
+
+    attachments: tuple[Attachment, ...]
 
 
 @dataclass(frozen=True)

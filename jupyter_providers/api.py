@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._attach import Attachment, images_of, prepare, with_attachments
 from ._schema_out import output_schema
 from ._types import Message
 from .errors import InvalidValueError, NotInStoreError, ProviderConfigError
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from .reply import Reply
     from .store import Provider
 
-__all__ = ["chat", "check_chat_options", "pick_provider"]
+__all__ = ["chat", "check_chat_options", "check_images", "pick_provider"]
 
 _ROLES = ("system", "user", "assistant")
 
@@ -94,9 +95,37 @@ def _messages(prompt: str | Sequence[Message], history: Sequence[Message] | None
             raise InvalidValueError(
                 f"messages: {m!r} is not a message; use {{'role': 'user'|'assistant'|'system', 'content': str}}"
             )
+        if "attachments" in m and not (
+            m["role"] == "user" and all(isinstance(a, Attachment) and a.is_image for a in m["attachments"])
+        ):
+            raise InvalidValueError("messages: 'attachments' are images on a user message; attach with attach=")
     if not any(m["role"] == "user" for m in msgs):
         raise InvalidValueError("messages: there is no user message to answer")
     return msgs
+
+
+def _attach_to(msgs: list[Message], attachments: tuple[Attachment, ...]) -> list[Message]:
+    """``msgs`` with ``attachments`` on the last user message (tables appended to its text, images beside it)."""
+    if not attachments:
+        return msgs
+    i = max(i for i, m in enumerate(msgs) if m["role"] == "user")
+    last = with_attachments(msgs[i]["content"], (*images_of(msgs[i]), *attachments))
+    return [*msgs[:i], last, *msgs[i + 1 :]]
+
+
+def check_images(p: Provider, model: str, msgs: Sequence[Message]) -> None:
+    """Refuse, before anything is sent, images for a type that sends none or a model known to read text only."""
+    if not any(images_of(m) for m in msgs):
+        return
+    if not p.spec.image_form:
+        raise InvalidValueError(f"attach: the {p.type} type sends no images", provider=p.name)
+    record = next((m for m in p.models if m.id == model), None)
+    if record is not None and record.takes("images") is False:
+        raise InvalidValueError(
+            f"attach: {model!r} reads text only and cannot take an image - pick a model that takes images "
+            "(a DataFrame is sent as text and works with any model)",
+            provider=p.name,
+        )
 
 
 def chat(
@@ -114,6 +143,7 @@ def chat(
     http: httpx.Client | None = None,
     retries: int | None = None,
     schema: Any = None,
+    attach: Any = None,
 ) -> Reply:
     """Ask a model. ``prompt`` is a string or a list of ``{"role", "content"}`` messages.
 
@@ -127,6 +157,11 @@ def chat(
     Each provider type is sent its own form of it; ``reply.data`` is the parsed, validated value (an instance of
     the class), and a reply that is not JSON or does not match raises :class:`~jupyter_providers.SchemaError`
     (a stream at its end), its raw text kept.
+
+    ``attach`` (one object or a list) goes with the prompt: a matplotlib figure, a PNG / JPEG / WebP file path or
+    bytes, a PIL image or an ``IPython.display.Image`` is sent as an image in the type's own form (downscaled past
+    ``attach_limits``); a pandas or polars DataFrame as a text table appended to the prompt. A model known to read
+    text only is refused an image before anything is sent.
     """
     from .client import chat_provider
 
@@ -139,8 +174,10 @@ def chat(
     if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
         raise InvalidValueError(f"retries: {retries!r} is not a whole number of at least 0")
     msgs = _messages(prompt, history)
+    msgs = _attach_to(msgs, prepare(attach) if attach is not None else ())
     out = output_schema(schema) if schema is not None else None
     p, chosen = pick_provider(store if store is not None else get_store(), provider, model)
+    check_images(p, chosen, msgs)
     return chat_provider(
         p,
         msgs,

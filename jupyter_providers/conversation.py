@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._attach import Attachment, prepare, with_attachments
 from ._types import Message
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ class Turn:
     error: str | None = None
     usage: dict[str, int | None] = field(default_factory=dict)
     latency_s: float | None = None
+    #: what went with the prompt (``attach=``), as sent: sent again with the history
+    attachments: tuple[Attachment, ...] = ()
 
 
 class Conversation:
@@ -59,7 +62,7 @@ class Conversation:
         for t in self.turns:
             if t.status == "pending" or not t.reply:
                 continue  # a turn that got no answer is not sent back as history
-            out.append({"role": "user", "content": t.prompt})
+            out.append(with_attachments(t.prompt, t.attachments))
             if t.reply:
                 out.append({"role": "assistant", "content": t.reply})
         return out
@@ -67,8 +70,9 @@ class Conversation:
     def _history(self) -> list[Message]:
         return [m for m in self.messages if m["role"] != "system"]
 
-    def send(self, prompt: str, *, stream: bool = True, **options: Any) -> Reply:
+    def send(self, prompt: str, *, stream: bool = True, attach: Any = None, **options: Any) -> Reply:
         """Send ``prompt`` with the history and add the turn; iterate the returned reply to stream it.
+        ``attach`` as for :func:`~jupyter_providers.chat`; the attachments go again with later turns' history.
 
         The reply records itself in the turn when it ends, however it ends (finished, an error, cancelled,
         Ctrl-C, the loop left early, or at once without ``stream``), so a caller only reads it.
@@ -78,8 +82,10 @@ class Conversation:
 
         turn = Turn(prompt, status="pending")
         try:
+            turn.attachments = prepare(attach) if attach is not None else ()
             reply = chat(
                 prompt,
+                attach=turn.attachments or None,
                 provider=self.provider,
                 model=self.model,
                 system=self.system,

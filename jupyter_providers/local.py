@@ -362,6 +362,9 @@ def register_provider(server: LocalServer) -> None:
             store.add_models(PROVIDER_NAME, MODEL_ALIAS)
     else:
         store.add(PROVIDER_NAME, type="openai", base_url=url, api_key=server.api_key, models=[MODEL_ALIAS])
+    model = next(m for m in store[PROVIDER_NAME].models if m.id == MODEL_ALIAS)
+    if model.takes("images") is None:  # SmolLM2-135M-Instruct reads text only: an image is refused before sending
+        store.set_capabilities(PROVIDER_NAME, MODEL_ALIAS, images=False)
 
 
 def stop() -> bool:

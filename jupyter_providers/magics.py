@@ -24,6 +24,7 @@ from traitlets import Bool, Enum, Float, Unicode
 from ._chat_view import Column, compare_html, reply_bundle
 from ._data_view import DataTable
 from ._interpolate import interpolate
+from ._magic_attach import attachments_of, sent_bundle
 from ._persist import StoreFileError
 from ._render import terminal_text
 from ._throttle import Throttle
@@ -137,6 +138,7 @@ class ChatMagics(Magics):
     @argument("--format", "-f", choices=("markdown", "text", "code"), help="how to show the reply")
     @argument("--no-stream", action="store_true", help="wait for the whole reply")
     @argument("--compare", "-c", help="PROVIDER:MODEL,... - ask several models at once, side by side")
+    @argument("--attach", "-a", help="NAME,... - variables (figure, image, DataFrame) or image files sent along")
     @argument("--map", help="a list or DataFrame variable: the cell is a template over its fields, one reply a row")
     @argument("--concurrency", type=int, default=8, help="with --map: the most rows in flight at once")
     @cell_magic
@@ -176,6 +178,7 @@ class ChatMagics(Magics):
                 raise InvalidValueError("prompt: the cell is empty - write a question under %%chat")
             if args.schema is not None and args.schema not in self._ns:
                 raise InvalidValueError(f"--schema: {args.schema} is not defined in the notebook")
+            args.attach = attachments_of(args.attach, self._ns)
             if args.compare:
                 self._compare(args, prompt, t, mt)
             else:
@@ -242,7 +245,8 @@ class ChatMagics(Magics):
         # The reply records itself in the conversation when it ends, however it ends: this only shows it.
         try:
             schema = {"schema": self._ns[args.schema]} if args.schema is not None else {}
-            reply = conv.send(prompt, stream=not args.no_stream, temperature=t, max_tokens=mt, **schema)
+            sampling = {"temperature": t, "max_tokens": mt, "attach": args.attach}
+            reply = conv.send(prompt, stream=not args.no_stream, **sampling, **schema)
             if not args.no_stream:
                 for piece in reply:
                     printer.add(piece)
@@ -265,6 +269,8 @@ class ChatMagics(Magics):
         if args.out and (data is not None or not schema):
             self._ns[args.out] = data if schema else text
         self._show(reply, text, fmt, note, stats)
+        if args.attach:  # thumbnails of exactly what was sent
+            display(sent_bundle(args.attach), raw=True)
         if data is not None:  # the parsed value, as a table (every value through the safe path)
             display(DataTable(data)) if self.rich else print(repr(DataTable(data)))
         if error is not None:
@@ -306,7 +312,7 @@ class ChatMagics(Magics):
         def run(i: int) -> None:
             col = columns[i]
             try:
-                col.reply = convs[i].send(prompt, stream=True, temperature=t, max_tokens=mt)
+                col.reply = convs[i].send(prompt, stream=True, temperature=t, max_tokens=mt, attach=args.attach)
                 if stopping.is_set():  # Ctrl-C came while the request was on its way
                     col.reply.cancel()
                 for _ in col.reply:

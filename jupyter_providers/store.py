@@ -190,6 +190,25 @@ class ProviderStore(StoreBase):
         self._mutate("updated", name, change)
         return self[name]
 
+    def set_capabilities(self, name: str, model_id: str, **known: bool) -> Provider:
+        """Record what a model takes, e.g. ``set_capabilities("local", "smollm2", images=False)``: a text-only
+        model is then refused an attached image before anything is sent (``None`` forgets a capability)."""
+
+        def change(work: dict[str, Provider]) -> None:
+            p = self._editable(work, name)
+            if model_id not in p.model_ids:
+                raise NotInStoreError(f"provider {name!r} has no model {model_id!r}; it has: {', '.join(p.model_ids)}")
+            models = []
+            for m in p.models:
+                if m.id == model_id:
+                    caps = {**m.capabilities, **known}
+                    m = dataclasses.replace(m, capabilities={k: v for k, v in caps.items() if v is not None})
+                models.append(m)
+            work[name] = dataclasses.replace(p, models=tuple(models))
+
+        self._mutate("updated", name, change)
+        return self[name]
+
     def remove_model(self, name: str, model_id: str) -> Provider:
         def change(work: dict[str, Provider]) -> None:
             p = self._editable(work, name)

@@ -21,12 +21,16 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "values": (
         "_types", "errors", "_checks", "_address", "_secret", "_settings", "_sse", "_ndjson", "_bounded",
         "_render", "_throttle", "_interpolate", "_local_exit", "_progress", "_schema_out",
+        "_attach",
     ),
     "adapters": ("adapters", "presets"),
     "store": ("_fields", "_records", "_schema", "_persist", "_store_base", "store"),
     "client": ("_answers", "_failures", "_transport", "client", "reply", "local"),
     "api": ("api", "conversation", "mapping", "_scheduler", "_frames"),
-    "surfaces": ("magics", "_providers_cmd", "_chat_view", "_table", "_data_view", "widgets", "__main__", "__init__"),
+    "surfaces": (
+        "magics", "_magic_attach", "_providers_cmd", "_chat_view", "_table", "_data_view", "widgets", "__main__",
+        "__init__",
+    ),
 }  # fmt: skip
 ALLOWED_UPWARD = {
     ("store", "client"),  # ProviderStore.network's default, imported when first used

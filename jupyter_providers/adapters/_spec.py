@@ -22,7 +22,11 @@ from .._address import host_in, resolve_base
 if TYPE_CHECKING:
     from ._base import Adapter
 
-__all__ = ["Endpoint", "ExtraField", "TypeSpec"]
+__all__ = ["IMAGE_FORMS", "Endpoint", "ExtraField", "TypeSpec"]
+
+#: the native forms of an image in a request: OpenAI's ``image_url`` content part (a data URI), the Responses
+#: API's ``input_image``, Anthropic's base64 ``image`` block, Gemini's ``inline_data`` part, Ollama's ``images``
+IMAGE_FORMS = ("image_url", "input_image", "image", "inline_data", "images")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,9 @@ class TypeSpec:
     #: the stream's closing events carry the whole reply again (the Responses API's ``*.done`` and
     #: ``response.completed``): one event may be as long as the reply so far, on top of ``max_event_bytes``
     events_repeat_reply: bool = False
+    #: how a user message's images are sent (``chat(attach=...)``), one of :data:`IMAGE_FORMS`; ``""``: the type
+    #: sends no images, and a request with one is refused before anything is sent
+    image_form: str = ""
     check_model: Callable[[str], object] = field(default=_no_check, repr=False, compare=False)
     resolve: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 

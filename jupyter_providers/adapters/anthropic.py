@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from .._types import Usage
+from .._attach import images_of
+from .._types import Message, Usage
 from ._base import (
     SHAPE_ERRORS,
     ChatParams,
@@ -127,6 +128,18 @@ class AnthropicStreamParser:
         return None  # ping, content_block_start/stop, and event types added later
 
 
+def _content(m: Message) -> str | list[dict[str, Any]]:
+    """A message's content: its text, or with images base64 ``image`` blocks then the text, the order Anthropic
+    advises (docs.anthropic.com/en/docs/build-with-claude/vision; anthropic-sdk ``ImageBlockParam``)."""
+    images = images_of(m)
+    if not images:
+        return m["content"]
+    blocks: list[dict[str, Any]] = [
+        {"type": "image", "source": {"type": "base64", "media_type": a.mime, "data": a.base64}} for a in images
+    ]
+    return [*blocks, {"type": "text", "text": m["content"]}]
+
+
 class AnthropicAdapter:
     def chat_url(self, e: Endpoint, model: str, stream: bool) -> str:
         return e.base + "/messages"
@@ -142,7 +155,7 @@ class AnthropicAdapter:
         body: dict[str, Any] = {
             "model": params.model,
             "max_tokens": params.max_tokens if params.max_tokens is not None else DEFAULT_MAX_TOKENS,
-            "messages": [{"role": m["role"], "content": m["content"]} for m in turns],
+            "messages": [{"role": m["role"], "content": _content(m)} for m in turns],
         }
         if system:
             body["system"] = system
@@ -246,4 +259,5 @@ SPEC = TypeSpec(
     max_temperature=1.0,  # the Messages API answers 400 above 1
     placeholder="https://api.anthropic.com",
     address_hint="Anthropic's Messages API, or a proxy that speaks it",
+    image_form="image",
 )

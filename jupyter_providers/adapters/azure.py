@@ -96,4 +96,5 @@ SPEC = TypeSpec(
     env_address="AZURE_OPENAI_ENDPOINT",
     check_model=check_azure_deployment,
     resolve=_azure_base,
+    image_form="image_url",  # the Chat Completions form, as OpenAI's (learn.microsoft.com: gpt-with-vision)
 )

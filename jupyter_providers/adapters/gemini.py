@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from .._types import Usage
+from .._attach import images_of
+from .._types import Message, Usage
 from ._base import (
     SHAPE_ERRORS,
     ChatParams,
@@ -88,6 +89,13 @@ class GeminiStreamParser:
         return Delta(c.text, c.reasoning, c.finish_reason, c.usage if has_usage else None)
 
 
+def _parts(m: Message) -> list[dict[str, Any]]:
+    """A message's parts: its text, then each image as an ``inline_data`` part of base64 bytes
+    (ai.google.dev/gemini-api/docs/image-understanding, REST: ``inline_data: {mime_type, data}``)."""
+    parts: list[dict[str, Any]] = [{"text": m["content"]}]
+    return parts + [{"inline_data": {"mime_type": a.mime, "data": a.base64}} for a in images_of(m)]
+
+
 class GeminiAdapter:
     def chat_url(self, e: Endpoint, model: str, stream: bool) -> str:
         verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
@@ -99,10 +107,7 @@ class GeminiAdapter:
     def chat_request(self, e: Endpoint, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
         system, turns = params.split_system()
         body: dict[str, Any] = {
-            "contents": [
-                {"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]}
-                for m in turns
-            ]
+            "contents": [{"role": "model" if m["role"] == "assistant" else "user", "parts": _parts(m)} for m in turns]
         }
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
@@ -199,4 +204,5 @@ SPEC = TypeSpec(
     key_env_vars=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
     placeholder="https://generativelanguage.googleapis.com",
     address_hint="Google's Gemini API (generateContent), or a proxy that speaks it",
+    image_form="inline_data",
 )

@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._types import Usage
+from .._attach import images_of
+from .._types import Message, Usage
 from ._base import (
     MAX_CONTEXT_LENGTH,
     SHAPE_ERRORS,
@@ -120,6 +121,15 @@ def context_length(model_info: Any) -> int | None:
     return None
 
 
+def _wire_message(m: Message) -> dict[str, Any]:
+    """A message; its images go in ``images``, a list of base64 strings beside the text
+    (github.com/ollama/ollama docs/api.md, "Chat request (with images)")."""
+    out: dict[str, Any] = {"role": m["role"], "content": m["content"]}
+    if images := images_of(m):
+        out["images"] = [a.base64 for a in images]
+    return out
+
+
 class OllamaAdapter:
     type = "ollama"
     max_temperature = 2.0  # Ollama takes any temperature; the usual upper end is kept
@@ -136,8 +146,8 @@ class OllamaAdapter:
 
     def body(self, params: ChatParams, stream: bool) -> dict[str, Any]:
         system, turns = params.split_system()
-        messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
-        messages += [{"role": m["role"], "content": m["content"]} for m in turns]
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        messages += [_wire_message(m) for m in turns]
         # "stream" is always sent: the server streams when it is missing
         body: dict[str, Any] = {"model": params.model, "messages": messages, "stream": stream}
         options: dict[str, Any] = {}
@@ -245,4 +255,5 @@ SPEC = TypeSpec(
     address_hint="Ollama's own API (not its OpenAI-compatible /v1); https://ollama.com needs an API key",
     stream_format="ndjson",
     resolve=resolve_ollama,
+    image_form="images",
 )

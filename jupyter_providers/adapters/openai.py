@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._address import host_in
-from .._types import Usage
+from .._attach import images_of
+from .._types import Message, Usage
 from ._base import (
     SHAPE_ERRORS,
     ChatParams,
@@ -107,6 +108,16 @@ class OpenAIStreamParser:
         return Delta(text, reasoning, finish, usage)
 
 
+def openai_content(m: Message) -> str | list[dict[str, Any]]:
+    """A message's content: its text, or with images content parts, each image an ``image_url`` data URI
+    (platform.openai.com/docs/guides/images-vision; openai-python ``ChatCompletionContentPartImageParam``)."""
+    images = images_of(m)
+    if not images:
+        return m["content"]
+    parts: list[dict[str, Any]] = [{"type": "text", "text": m["content"]}]
+    return parts + [{"type": "image_url", "image_url": {"url": a.data_uri}} for a in images]
+
+
 class OpenAIAdapter:
     def chat_url(self, e: Endpoint, model: str, stream: bool) -> str:
         return e.base + "/chat/completions"
@@ -121,8 +132,8 @@ class OpenAIAdapter:
 
     def body(self, e: Endpoint, params: ChatParams, stream: bool) -> dict[str, Any]:
         system, turns = params.split_system()
-        messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
-        messages += [{"role": m["role"], "content": m["content"]} for m in turns]
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        messages += [{"role": m["role"], "content": openai_content(m)} for m in turns]
         body: dict[str, Any] = {"model": params.model, "messages": messages}
         if params.temperature is not None:
             body["temperature"] = params.temperature
@@ -200,4 +211,5 @@ SPEC = TypeSpec(
     key_env_vars=("OPENAI_API_KEY",),
     placeholder="https://api.openai.com",
     address_hint="OpenAI, or any server that speaks its Chat Completions API (vLLM, llama.cpp, LiteLLM, ...)",
+    image_form="image_url",
 )

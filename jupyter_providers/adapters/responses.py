@@ -35,7 +35,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .._address import host_in
-from .._types import Usage
+from .._attach import images_of
+from .._types import Message, Usage
 from ._base import (
     SHAPE_ERRORS,
     ChatParams,
@@ -200,6 +201,16 @@ class ResponsesStreamParser:
         return None  # response.created, output_item/content_part events, *.done, and event types added later
 
 
+def _content(m: Message) -> str | list[dict[str, Any]]:
+    """A message's content: its text, or with images ``input_text`` and ``input_image`` parts, each image a data
+    URI (platform.openai.com/docs/guides/images-vision, Responses tab; openai-python ``ResponseInputImageParam``)."""
+    images = images_of(m)
+    if not images:
+        return m["content"]
+    parts: list[dict[str, Any]] = [{"type": "input_text", "text": m["content"]}]
+    return parts + [{"type": "input_image", "image_url": a.data_uri, "detail": "auto"} for a in images]
+
+
 class ResponsesAdapter(OpenAIAdapter):
     """Chat through ``/responses``; the key, the model list and error bodies as :class:`OpenAIAdapter`."""
 
@@ -210,7 +221,7 @@ class ResponsesAdapter(OpenAIAdapter):
         system, turns = params.split_system()
         body: dict[str, Any] = {
             "model": params.model,
-            "input": [{"role": m["role"], "content": m["content"]} for m in turns],
+            "input": [{"role": m["role"], "content": _content(m)} for m in turns],
             "store": False,
         }
         if system:
@@ -257,4 +268,5 @@ SPEC = TypeSpec(
     placeholder="https://api.openai.com",
     address_hint="OpenAI, or a server that speaks its Responses API (/v1/responses: vLLM, LiteLLM's proxy, ...)",
     events_repeat_reply=True,  # output_text.done, content_part.done, output_item.done, response.completed
+    image_form="input_image",
 )

@@ -20,7 +20,7 @@ USAGE = (
     f"usage: %providers [add NAME [--preset {'|'.join(preset_names())}] [--type {'|'.join(PROVIDER_TYPES)}] "
     "[--url URL] [--key-env VAR] [--no-key] "
     "[--model ID ...] | verify [NAME] [--model ID] | models NAME [--fetch] [--add ID ...] [--remove ID] | "
-    "enable NAME | disable NAME | remove NAME | key NAME | tls NAME on|off]"
+    "enable NAME | disable NAME | remove NAME | key NAME | tls NAME on|off | cache [clear]]"
 )
 
 
@@ -61,6 +61,7 @@ def _parser() -> _Parser:
     tls = sub.add_parser("tls", add_help=False)
     tls.add_argument("name")
     tls.add_argument("state", choices=("on", "off"))
+    sub.add_parser("cache", add_help=False).add_argument("action", nargs="?", choices=("clear",))
     return parser
 
 
@@ -147,6 +148,11 @@ class ProvidersCommand:
             return f"{name}: key unchanged (key: {self.store[name].key_label})"
         self.store.update(name, api_key=key)
         return f"{name}: key saved (key: {self.store[name].key_label})"
+
+    def _cache(self, a: Any) -> str:
+        from ._cache import cache_report
+
+        return cache_report(a.action)
 
     def _tls(self, a: Any) -> str:
         self.store.update(self._need(a.name), verify_tls=a.state == "on")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._attach import Attachment, images_of, prepare, with_attachments
@@ -144,6 +146,9 @@ def chat(
     retries: int | None = None,
     schema: Any = None,
     attach: Any = None,
+    cache: bool = False,
+    refresh: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> Reply:
     """Ask a model. ``prompt`` is a string or a list of ``{"role", "content"}`` messages.
 
@@ -162,6 +167,10 @@ def chat(
     bytes, a PIL image or an ``IPython.display.Image`` is sent as an image in the type's own form (downscaled past
     ``attach_limits``); a pandas or polars DataFrame as a text table appended to the prompt. A model known to read
     text only is refused an image before anything is sent.
+    ``cache=True`` replays a reply recorded for the same question (type, address, model, messages, parameters,
+    schema: never the key) without a request (``reply.replayed``), and records a new one when it ends whole.
+    ``refresh=True`` asks again and replaces the entry (``reply.replaced`` is the old text). ``cache_dir``: the
+    folder of the cache file (else ``$JUPYTER_PROVIDERS_CACHE``, else ``cache/`` in the config dir).
     """
     from .client import chat_provider
 
@@ -178,7 +187,17 @@ def chat(
     out = output_schema(schema) if schema is not None else None
     p, chosen = pick_provider(store if store is not None else get_store(), provider, model)
     check_images(p, chosen, msgs)
-    return chat_provider(
+    for name, flag in (("cache", cache), ("refresh", refresh)):
+        if not isinstance(flag, bool):
+            raise InvalidValueError(f"{name}: give True or False, not {flag!r}")
+    if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
+        raise InvalidValueError(f"cache_dir: give a folder (a str or a path), not {cache_dir!r}")
+    send: Callable[..., Reply] = chat_provider
+    if cache or refresh:
+        from ._replay import cached_chat
+
+        send = functools.partial(cached_chat, cache_dir=cache_dir, refresh=refresh)
+    return send(
         p,
         msgs,
         chosen,

@@ -25,6 +25,7 @@ from ._chat_view import Column, compare_html, reply_bundle
 from ._data_view import DataTable
 from ._interpolate import interpolate
 from ._magic_attach import attachments_of, sent_bundle
+from ._magic_cache import cache_arguments, cache_options, replay_note, show_refresh
 from ._persist import StoreFileError
 from ._render import terminal_text
 from ._throttle import Throttle
@@ -88,7 +89,7 @@ class _StreamPrinter:
 
 
 def _footer(reply: Reply, note: str = "") -> str:
-    return " · ".join([reply.provider, reply.model, reply.stats(), *([note] if note else [])])
+    return " · ".join([reply.provider, reply.model, reply.stats(), *([note] if note else []), *replay_note(reply)])
 
 
 @magics_class
@@ -104,6 +105,7 @@ class ChatMagics(Magics):
     default_format = Enum(("markdown", "text", "code"), "markdown", help="How replies are shown.").tag(config=True)
     update_interval = Float(0.25, help="Seconds between two output updates while a reply streams.").tag(config=True)
     show_footer = Bool(True, help="Show provider, model, latency and tokens under each reply.").tag(config=True)
+    cache = Bool(False, help="Replay cached replies in every %%chat cell (as --cache does).").tag(config=True)
 
     def __init__(self, shell: Any = None, store: ProviderStore | None = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
@@ -141,6 +143,7 @@ class ChatMagics(Magics):
     @argument("--attach", "-a", help="NAME,... - variables (figure, image, DataFrame) or image files sent along")
     @argument("--map", help="a list or DataFrame variable: the cell is a template over its fields, one reply a row")
     @argument("--concurrency", type=int, default=8, help="with --map: the most rows in flight at once")
+    @cache_arguments
     @cell_magic
     def chat(self, line: str, cell: str) -> None:
         """Send the cell to a model and show the reply; the conversation continues in the next %%chat.
@@ -206,6 +209,7 @@ class ChatMagics(Magics):
             result = chat_map(
                 self._ns[args.map], cell.strip(), provider=p.name, model=model, system=args.system or None,
                 temperature=t, max_tokens=mt, concurrency=args.concurrency, store=self.store,
+                **cache_options(self, args),
             )  # fmt: skip
         except (ProviderError, ValueError, KeyError) as exc:
             self._error(exc)
@@ -245,7 +249,7 @@ class ChatMagics(Magics):
         # The reply records itself in the conversation when it ends, however it ends: this only shows it.
         try:
             schema = {"schema": self._ns[args.schema]} if args.schema is not None else {}
-            sampling = {"temperature": t, "max_tokens": mt, "attach": args.attach}
+            sampling = {"temperature": t, "max_tokens": mt, "attach": args.attach, **cache_options(self, args)}
             reply = conv.send(prompt, stream=not args.no_stream, **sampling, **schema)
             if not args.no_stream:
                 for piece in reply:
@@ -271,6 +275,7 @@ class ChatMagics(Magics):
         self._show(reply, text, fmt, note, stats)
         if args.attach:  # thumbnails of exactly what was sent
             display(sent_bundle(args.attach), raw=True)
+        show_refresh(reply, self.rich)
         if data is not None:  # the parsed value, as a table (every value through the safe path)
             display(DataTable(data)) if self.rich else print(repr(DataTable(data)))
         if error is not None:
@@ -307,12 +312,12 @@ class ChatMagics(Magics):
         convs = [self._conversation(n, m, args) for n, m in targets]
         columns = [Column(f"{n} · {m}") for n, m in targets]
         stats = self.last_stats = StreamStats()
-        stopping = threading.Event()
+        stopping, options = threading.Event(), {"attach": args.attach, **cache_options(self, args)}
 
         def run(i: int) -> None:
             col = columns[i]
             try:
-                col.reply = convs[i].send(prompt, stream=True, temperature=t, max_tokens=mt, attach=args.attach)
+                col.reply = convs[i].send(prompt, stream=True, temperature=t, max_tokens=mt, **options)
                 if stopping.is_set():  # Ctrl-C came while the request was on its way
                     col.reply.cancel()
                 for _ in col.reply:

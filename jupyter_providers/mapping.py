@@ -7,6 +7,7 @@ the shapes in and out are in :mod:`._frames` (pandas and polars are imported onl
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -127,6 +128,9 @@ def chat_map(
     timeout: float | None = None,
     progress: Any = True,
     store: ProviderStore | None = None,
+    cache: bool = False,
+    refresh: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Ask the model once per row of ``items`` and return the replies in the same shape, in the same order.
 
@@ -151,6 +155,10 @@ def chat_map(
     a hard cap). ``progress``: a bar (a widget in a notebook, a line on stderr in a terminal), or ``False``.
     Ctrl-C (or the Stop button, which lets the rows in flight finish) returns what is done: the other rows'
     ``error`` says they were not run.
+
+    ``cache=True`` answers each row as ``chat(cache=True)`` does: a row answered before (in this kernel or an
+    earlier one, with the same question) is replayed without a request, so a map re-run after a stop, an error
+    or a kernel restart sends only the rows not answered yet; ``cache_dir`` and ``refresh`` as in ``chat()``.
     """
     kind, rows, index = rows_of(items)
     prompts = render_prompts(rows, prompt)
@@ -174,7 +182,7 @@ def chat_map(
         # retries=0: the scheduler owns retries, so one 429 slows the whole map instead of each thread sleeping
         reply = chat(
             prompts[row], p.name, chosen, system=system, temperature=t, max_tokens=mt, timeout=timeout,
-            store=st, retries=0, schema=out_schema,
+            store=st, retries=0, schema=out_schema, cache=cache, refresh=refresh, cache_dir=cache_dir,
         )  # fmt: skip
         return Outcome(reply.text, getattr(reply, "data", None), None, reply.latency_s, reply.usage)
 

@@ -68,6 +68,10 @@ class Reply:
         #: the schema of a structured reply (``chat(schema=...)``); its value is :attr:`data`
         self.schema = schema
         self._data: Any = None
+        #: answered from the answer cache (``chat(cache=True)``), not by a request; ``replaced``: with
+        #: ``refresh=True``, the cached text this reply replaces (``None`` when there was none)
+        self.replayed: bool = False
+        self.replaced: str | None = None
 
     # -- building (client side) --------------------------------------------------------------
     def _apply(self, d: Delta | str) -> str:

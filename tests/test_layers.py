@@ -24,11 +24,12 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_attach",
     ),
     "adapters": ("adapters", "presets"),
-    "store": ("_fields", "_records", "_schema", "_persist", "_store_base", "store"),
-    "client": ("_answers", "_failures", "_transport", "client", "reply", "local"),
+    "store": ("_fields", "_records", "_schema", "_persist", "_store_base", "store", "_cache"),
+    "client": ("_answers", "_failures", "_transport", "client", "reply", "local", "_replay"),
     "api": ("api", "conversation", "mapping", "_scheduler", "_frames"),
     "surfaces": (
-        "magics", "_magic_attach", "_providers_cmd", "_chat_view", "_table", "_data_view", "widgets", "__main__",
+        "magics", "_magic_attach", "_magic_cache", "_providers_cmd", "_chat_view", "_table", "_data_view", "widgets",
+        "__main__",
         "__init__",
     ),
 }  # fmt: skip

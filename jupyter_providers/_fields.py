@@ -27,6 +27,7 @@ __all__ = [
     "check_model_id",
     "check_name",
     "check_preset",
+    "check_price",
     "check_text",
     "check_timeout",
     "check_type",
@@ -169,6 +170,15 @@ def check_timeout(value: object) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
         raise InvalidValueError(f"timeout: {value!r} is not a number of seconds above 0")
+    return float(value)
+
+
+def check_price(field: str, value: object) -> float:
+    """A price per million tokens, or a cost limit: a finite number of at least 0 (``field`` names it)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidValueError(f"{field}: {value!r} is not a number; give an amount of at least 0, e.g. 0.15")
+    if not 0 <= value < float("inf"):
+        raise InvalidValueError(f"{field}: {value!r} is not an amount of at least 0, e.g. 0.15")
     return float(value)
 
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._fields import PROVIDER_TYPES
-from ._table import ProvidersTable
+from ._table import ProvidersTable, Table
 from .errors import NotInStoreError
 from .presets import preset_names
 
@@ -20,7 +20,8 @@ USAGE = (
     f"usage: %providers [add NAME [--preset {'|'.join(preset_names())}] [--type {'|'.join(PROVIDER_TYPES)}] "
     "[--url URL] [--key-env VAR] [--no-key] "
     "[--model ID ...] | verify [NAME] [--model ID] | models NAME [--fetch] [--add ID ...] [--remove ID] | "
-    "enable NAME | disable NAME | remove NAME | key NAME | tls NAME on|off | cache [clear]]"
+    "enable NAME | disable NAME | remove NAME | key NAME | tls NAME on|off | cache [clear] | "
+    "price NAME MODEL [--input X --output Y | --clear] | usage [--today | --notebook]]"
 )
 
 
@@ -62,6 +63,15 @@ def _parser() -> _Parser:
     tls.add_argument("name")
     tls.add_argument("state", choices=("on", "off"))
     sub.add_parser("cache", add_help=False).add_argument("action", nargs="?", choices=("clear",))
+    price = sub.add_parser("price", add_help=False)
+    price.add_argument("name")
+    price.add_argument("model")
+    price.add_argument("--input")
+    price.add_argument("--output")
+    price.add_argument("--clear", action="store_true")
+    usage = sub.add_parser("usage", add_help=False).add_mutually_exclusive_group()
+    usage.add_argument("--today", action="store_true")
+    usage.add_argument("--notebook", action="store_true")
     return parser
 
 
@@ -71,14 +81,14 @@ class ProvidersCommand:
     def __init__(self, store: ProviderStore) -> None:
         self.store = store
 
-    def run(self, argv: list[str]) -> ProvidersTable | str:
+    def run(self, argv: list[str]) -> Table | str:
         if argv and argv[0] in ("-h", "--help", "help"):
             raise UsageError("")
         args = _parser().parse_args(argv)
         handler = getattr(self, f"_{args.cmd}", None) if args.cmd else None
         if handler is None:
             return ProvidersTable(self.store)
-        result: ProvidersTable | str = handler(args)
+        result: Table | str = handler(args)
         return result
 
     def _need(self, name: str) -> str:
@@ -158,3 +168,13 @@ class ProvidersCommand:
         self.store.update(self._need(a.name), verify_tls=a.state == "on")
         state = "ON" if a.state == "on" else "OFF - certificates are not checked"
         return f"{a.name}: TLS verification {state}"
+
+    def _price(self, a: Any) -> str:
+        from ._usage_cmd import price_command
+
+        return price_command(self.store, self._need(a.name), a.model, a.input, a.output, a.clear)
+
+    def _usage(self, a: Any) -> Table:
+        from ._usage_cmd import usage_table
+
+        return usage_table(self.store, today=a.today, notebook=a.notebook)

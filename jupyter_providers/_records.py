@@ -32,6 +32,9 @@ class Model:
 
     ``capabilities`` says what the model is known to take or not (``{"images": False}``: text only); a
     capability it does not name is unknown (then the request is sent and the server's answer says).
+
+    ``input_price`` and ``output_price`` are what the user set (``store.set_price``): the price of a million
+    input and output tokens; ``None`` when not set (there is no built-in price table).
     """
 
     id: str
@@ -39,6 +42,8 @@ class Model:
     group: str = ""
     context_length: int | None = None
     capabilities: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    input_price: float | None = None
+    output_price: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.capabilities, MappingProxyType):
@@ -47,6 +52,10 @@ class Model:
     def takes(self, capability: str) -> bool | None:
         """``True`` / ``False`` when known (``"images"``), ``None`` when unknown."""
         return self.capabilities.get(capability)
+
+    @property
+    def priced(self) -> bool:
+        return self.input_price is not None and self.output_price is not None
 
     @property
     def context_note(self) -> str:

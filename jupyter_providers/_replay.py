@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._cache import AnswerCache, CacheError, Entry, answer_key, open_cache
+from ._metering import CostBudget, record_replay
 from ._secret import redactor_for
 from .adapters._base import Delta
 from .client import chat_provider
@@ -133,6 +134,8 @@ def cached_chat(
     http: httpx.Client | None = None,
     schema: OutputSchema | None = None,
     attachments: Any = None,
+    max_cost: float | None = None,
+    budget: CostBudget | None = None,
 ) -> Reply:
     """:func:`~.client.chat_provider` through the answer cache: a stored reply is replayed (unless
     ``refresh``), else the request is sent and its reply recorded when it ends whole. With ``refresh`` the
@@ -152,11 +155,11 @@ def cached_chat(
     if stored is not None and not refresh:
         replayed = replay(stored, p.name, model, stream=stream, schema=schema)
         if replayed is not None:
-            return replayed
+            return record_replay(p, messages, system, replayed)  # in the usage ledger, at no cost, past max_cost
         log.info("jupyter-providers: a cached structured reply no longer validates; asking again")
     reply = chat_provider(
         p, messages, model, system=system, temperature=temperature, max_tokens=max_tokens, stream=stream,
-        timeout=timeout, retries=retries, http=http, schema=schema,
+        timeout=timeout, retries=retries, http=http, schema=schema, max_cost=max_cost, budget=budget,
     )  # fmt: skip
     if refresh:
         reply.replaced = stored.text if stored is not None else None

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._address import check_address
-from ._fields import check_headers, check_name, check_preset, check_type
+from ._fields import check_headers, check_name, check_preset, check_price, check_type
 from ._persist import HEADERS_SLOT
 from ._records import Model, Provider
 from ._secret import Secret
@@ -82,7 +82,20 @@ def model_entry(m: Model) -> dict[str, Any]:
         entry["context_length"] = m.context_length
     if m.capabilities:
         entry["capabilities"] = dict(m.capabilities)
+    if m.priced:
+        entry["price"] = {"input": m.input_price, "output": m.output_price}
     return entry
+
+
+def _price(entry: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """A stored model's prices (per million input and output tokens); an unreadable price is no price."""
+    raw = entry.get("price")
+    if not isinstance(raw, Mapping):
+        return None, None
+    try:
+        return check_price("input", raw.get("input")), check_price("output", raw.get("output"))
+    except InvalidValueError:
+        return None, None
 
 
 def from_entry(
@@ -97,7 +110,7 @@ def from_entry(
             n = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
             caps = m.get("capabilities")
             caps = {str(k): v for k, v in caps.items() if isinstance(v, bool)} if isinstance(caps, Mapping) else {}
-            models.append(Model(m["id"], str(m.get("name") or ""), str(m.get("group") or ""), n, caps))
+            models.append(Model(m["id"], str(m.get("name") or ""), str(m.get("group") or ""), n, caps, *_price(m)))
     if key is None and entry.get("no_key"):
         key = ""
     return Provider(

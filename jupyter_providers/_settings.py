@@ -33,6 +33,12 @@ class Settings:
       events repeat the whole reply, as the Responses API's do, the reply received so far is allowed on top).
     - ``max_reply_chars`` (16 million): the text (and reasoning) of one streamed reply.
     - ``max_models`` (5,000): the model ids kept from a server's list (the rest are dropped, and said so).
+
+    Usage and cost (:mod:`jupyter_providers._ledger`):
+
+    - ``record_usage`` (True): every reply is recorded in the usage ledger (``usage.sqlite`` in the config dir).
+    - ``max_cost`` (None): the most this kernel (process) may spend, at the prices set on the models; a call
+      whose estimated cost would cross it is refused (``CostLimitError``) before anything is sent.
     """
 
     connect_timeout: float = 10.0
@@ -49,6 +55,8 @@ class Settings:
     max_event_bytes: int = 8 * MB
     max_reply_chars: int = 16_000_000
     max_models: int = 5000
+    record_usage: bool = True
+    max_cost: float | None = None
 
 
 settings = Settings()

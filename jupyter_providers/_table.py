@@ -1,4 +1,5 @@
-"""The ``%providers`` table: HTML for notebooks, aligned text for terminals. No IPython here."""
+"""The ``%providers`` tables (the providers, ``usage``): HTML for notebooks, aligned text for terminals. No IPython
+here; every cell goes through :mod:`._render` (escaped HTML, terminal-safe text)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ._render import HTML_CLASSES, terminal_text, text_html
 if TYPE_CHECKING:
     from .store import Provider, ProviderStore
 
-__all__ = ["ProvidersTable"]
+__all__ = ["ProvidersTable", "Table"]
 
 COLUMNS = ("name", "type", "enabled", "address (exact URL called)", "models", "key", "last verify")
 
@@ -30,17 +31,20 @@ def _row(store: ProviderStore, p: Provider) -> list[str]:
     return [p.name, p.type, flags, preview, models or "-", p.key_label, verdict]
 
 
-class ProvidersTable:
-    """A snapshot of the store that displays as a table."""
+class Table:
+    """Rows of text cells under ``columns``; ``empty`` is what shows when there is no row."""
 
-    def __init__(self, store: ProviderStore) -> None:
-        self.rows = [_row(store, p) for p in store]
+    columns: tuple[str, ...] = ()
+    empty = ""
+
+    def __init__(self, rows: list[list[str]]) -> None:
+        self.rows = rows
 
     def __repr__(self) -> str:
         if not self.rows:
-            return "No providers yet: %providers add NAME --type openai --url http://localhost:8000/"
-        table = [list(COLUMNS), *self.rows]
-        widths = [min(max(len(r[i]) for r in table), 60) for i in range(len(COLUMNS))]
+            return self.empty
+        table = [list(self.columns), *self.rows]
+        widths = [min(max(len(r[i]) for r in table), 60) for i in range(len(self.columns))]
         lines = []
         for r in table:
             cells = [(c if len(c) <= w else c[: w - 1] + "…").ljust(w) for c, w in zip(r, widths, strict=True)]
@@ -51,9 +55,19 @@ class ProvidersTable:
     def _repr_html_(self) -> str:
         if not self.rows:
             return f"<p class='{HTML_CLASSES}'>{text_html(repr(self))}</p>"
-        head = "".join(f"<th style='text-align:left'>{text_html(c)}</th>" for c in COLUMNS)
+        head = "".join(f"<th style='text-align:left'>{text_html(c)}</th>" for c in self.columns)
         body = "".join(
             "<tr>" + "".join(f"<td style='text-align:left'>{text_html(c)}</td>" for c in r) + "</tr>" for r in self.rows
         )
         table = f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
         return f"<table class='jp-providers-table {HTML_CLASSES}'>{table}</table>"
+
+
+class ProvidersTable(Table):
+    """A snapshot of the store that displays as a table."""
+
+    columns = COLUMNS
+    empty = "No providers yet: %providers add NAME --type openai --url http://localhost:8000/"
+
+    def __init__(self, store: ProviderStore) -> None:
+        super().__init__([_row(store, p) for p in store])

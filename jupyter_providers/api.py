@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._attach import Attachment, images_of, prepare, with_attachments
+from ._fields import check_price
 from ._schema_out import output_schema
 from ._types import Message
 from .errors import InvalidValueError, NotInStoreError, ProviderConfigError
@@ -17,6 +18,7 @@ from .store import ProviderStore, check_timeout, get_store
 if TYPE_CHECKING:
     import httpx
 
+    from ._metering import CostBudget
     from .reply import Reply
     from .store import Provider
 
@@ -149,6 +151,8 @@ def chat(
     cache: bool = False,
     refresh: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    max_cost: float | None = None,
+    budget: CostBudget | None = None,
 ) -> Reply:
     """Ask a model. ``prompt`` is a string or a list of ``{"role", "content"}`` messages.
 
@@ -171,6 +175,11 @@ def chat(
     schema: never the key) without a request (``reply.replayed``), and records a new one when it ends whole.
     ``refresh=True`` asks again and replaces the entry (``reply.replaced`` is the old text). ``cache_dir``: the
     folder of the cache file (else ``$JUPYTER_PROVIDERS_CACHE``, else ``cache/`` in the config dir).
+
+    ``max_cost`` refuses the call with :class:`~jupyter_providers.CostLimitError`, nothing sent, when its
+    estimated most cost (the prompt at ~4 characters a token, plus ``max_tokens``, at the prices set with
+    ``store.set_price``) is over it; ``jupyter_providers.client.settings.max_cost`` is the kernel's limit.
+    ``budget`` is a limit shared by several calls (``chat_map(max_cost=)`` passes its own).
     """
     from .client import chat_provider
 
@@ -180,6 +189,8 @@ def chat(
     if not isinstance(stream, bool):
         raise InvalidValueError(f"stream: give True or False, not {stream!r}")
     timeout = check_timeout(timeout)
+    if max_cost is not None:
+        max_cost = check_price("max_cost", max_cost)
     if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
         raise InvalidValueError(f"retries: {retries!r} is not a whole number of at least 0")
     msgs = _messages(prompt, history)
@@ -209,4 +220,6 @@ def chat(
         http=http,
         retries=retries,
         schema=out,
+        max_cost=max_cost,
+        budget=budget,
     )

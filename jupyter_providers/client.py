@@ -24,6 +24,7 @@ from . import _bounded as bounded
 from ._answers import deadline_for, short_list
 from ._bounded import Deadline
 from ._failures import ERRORS
+from ._metering import CostBudget, metered
 from ._secret import Secret, cut_frames, redactor_for, scrub_error, scrub_verdict, stream_scrubber, watch
 from ._settings import Settings, settings
 from ._transport import http_client, json_body, next_key, parse_completion, resolve, send, stream_deltas
@@ -101,6 +102,7 @@ def _redacted_stream(p: Provider, deltas: Iterator[Delta | str]) -> Iterator[Del
 
 
 @_redacting
+@metered
 def chat_provider(
     p: Provider,
     messages: list[Message],
@@ -114,11 +116,14 @@ def chat_provider(
     retries: int | None = None,
     http: httpx.Client | None = None,
     schema: OutputSchema | None = None,
+    max_cost: float | None = None,
+    budget: CostBudget | None = None,
 ) -> Reply:
     """Send a conversation to one provider; the request goes out now, a stream is read on iteration.
 
     With ``schema`` the reply is structured (:attr:`Reply.data`); a whole reply that does not match raises
-    :class:`~.errors.SchemaError` here, a stream at its end."""
+    :class:`~.errors.SchemaError` here, a stream at its end. ``max_cost`` and ``budget`` (a map's) are
+    enforced, and the reply recorded in the usage ledger, by :func:`~._metering.metered`."""
     resolve(p)
     adapter, top = adapter_for(p.type), p.spec.max_temperature
     if temperature is not None and temperature > top:

@@ -19,8 +19,9 @@ the server's own message, and never an API key::
     │   └── QuotaExceededError         rate_limited (never retried)
     ├── ServerError                    server_error
     ├── ProviderTimeoutError           timeout
-    └── BadResponseError               bad_response
-        └── SchemaError                bad_response
+    ├── BadResponseError               bad_response
+    │   └── SchemaError                bad_response
+    └── CostLimitError                 cost_limit     (nothing was sent)
 
 :data:`Kind` is the vocabulary, defined here once: the ``kind`` of every error, the ``kind`` of a
 failed :class:`~jupyter_providers.Verification` (a passed one is ``"ok"``), and what the adapters
@@ -46,6 +47,7 @@ __all__ = [
     "BadResponseError",
     "BadURLError",
     "ConfigKind",
+    "CostLimitError",
     "InvalidValueError",
     "Kind",
     "LocalServerError",
@@ -77,6 +79,7 @@ Kind = Literal[
     "server_error",
     "timeout",
     "bad_response",
+    "cost_limit",
 ]
 #: every :data:`Kind`, in the order above
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -220,6 +223,14 @@ class SchemaError(BadResponseError):
         super().__init__(message, **kw)
         self.raw_text = raw_text
         self.validation = validation
+
+
+class CostLimitError(ProviderError):
+    """A call refused before anything was sent: its estimated cost (the prompt's tokens at about 4 characters
+    each, plus ``max_tokens`` as the most the reply may have, at the model's prices) would cross ``max_cost`` -
+    the call's, the map's, or the kernel's (``jupyter_providers.client.settings.max_cost``)."""
+
+    kind: Kind = "cost_limit"
 
 
 def _classes_by_kind() -> Mapping[Kind, type[ProviderError]]:

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._fields import check_price
 from ._frames import columns_of, frame_out, rows_of
+from ._metering import CostBudget
 from ._progress import MapProgress, TextBar, in_notebook
 from ._scheduler import Outcome, Scheduler
 from ._schema_out import OutputSchema, output_schema
@@ -124,6 +126,7 @@ def chat_map(
     max_tokens: int | None = None,
     temperature: float | None = None,
     max_tokens_total: int | None = None,
+    max_cost: float | None = None,
     retries: int = 4,
     timeout: float | None = None,
     progress: Any = True,
@@ -152,7 +155,10 @@ def chat_map(
     the tokens used (as the server reports them) plus those reserved by the rows in flight would pass it; a
     row's estimate before it is sent is its prompt and system prompt's characters / 4, plus ``max_tokens``
     (without it, the mean output of the rows answered so far, none before the first: give ``max_tokens`` for
-    a hard cap). ``progress``: a bar (a widget in a notebook, a line on stderr in a terminal), or ``False``.
+    a hard cap). ``max_cost`` is the most the whole map may cost, at the prices set with ``store.set_price``:
+    a row whose estimated most cost (as for ``chat(max_cost=)``) would cross it, with what was spent and what the
+    rows in flight may spend, is not sent - its ``error`` is the :class:`~.errors.CostLimitError`'s line.
+    ``progress``: a bar (a widget in a notebook, a line on stderr in a terminal), or ``False``.
     Ctrl-C (or the Stop button, which lets the rows in flight finish) returns what is done: the other rows'
     ``error`` says they were not run.
 
@@ -169,6 +175,9 @@ def chat_map(
     n_retries = _check_int("retries", retries, 0, 100)
     budget = None if max_tokens_total is None else _check_int("max_tokens_total", max_tokens_total, 1)
     timeout = check_timeout(timeout)
+    cost_budget = (
+        None if max_cost is None else CostBudget(check_price("max_cost", max_cost), "the map's max_cost", wait=True)
+    )
     out_schema = _output(schema)
     display = _progress(progress)
     st = store if store is not None else get_store()
@@ -183,6 +192,7 @@ def chat_map(
         reply = chat(
             prompts[row], p.name, chosen, system=system, temperature=t, max_tokens=mt, timeout=timeout,
             store=st, retries=0, schema=out_schema, cache=cache, refresh=refresh, cache_dir=cache_dir,
+            budget=cost_budget,
         )  # fmt: skip
         return Outcome(reply.text, getattr(reply, "data", None), None, reply.latency_s, reply.usage)
 

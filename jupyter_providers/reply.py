@@ -72,6 +72,9 @@ class Reply:
         #: ``refresh=True``, the cached text this reply replaces (``None`` when there was none)
         self.replayed: bool = False
         self.replaced: str | None = None
+        #: what the reply cost at its model's prices, set when it ends (``None`` without prices; 0 when replayed)
+        self.cost: float | None = None
+        self.cost_estimated = False  # the server sent no usage: the cost is of ~4 characters a token
 
     # -- building (client side) --------------------------------------------------------------
     def _apply(self, d: Delta | str) -> str:
@@ -261,6 +264,10 @@ class Reply:
             )
         else:
             bits.append("token usage not reported by the server")
+        if self.cost is not None:
+            from ._metering import money
+
+            bits.append(("~" if self.cost_estimated else "") + money(self.cost))
         return " · ".join(bits)
 
     def __str__(self) -> str:

@@ -28,6 +28,7 @@ from ._fields import (
     check_model_id,
     check_name,
     check_preset,
+    check_price,
     check_text,
     check_timeout,
     check_type,
@@ -251,6 +252,26 @@ class ProviderStore(StoreBase):
                 group=m.group if group is None else group.strip(),
             )
             work[name] = dataclasses.replace(p, models=tuple(repl if x is m else x for x in p.models))
+
+        self._mutate("updated", name, change)
+        return self[name]
+
+    def set_price(self, name: str, model_id: str, *, input: float | None, output: float | None) -> Provider:
+        """Set what a million input and output tokens of a model cost (``None`` for both: no price). The usage
+        ledger, the ``%%chat`` footer and ``max_cost`` read it; nothing else does (no built-in price table)."""
+        prices = [None if v is None else check_price(f, v) for f, v in (("input", input), ("output", output))]
+        if (prices[0] is None) != (prices[1] is None):
+            raise InvalidValueError("price: give both the input and the output price (0 for a free side)")
+
+        def change(work: dict[str, Provider]) -> None:
+            p = self._editable(work, name)
+            if p.model(model_id) is None:
+                raise NotInStoreError(f"provider {name!r} has no model {model_id!r}; it has: {', '.join(p.model_ids)}")
+            models = tuple(
+                dataclasses.replace(m, input_price=prices[0], output_price=prices[1]) if m.id == model_id else m
+                for m in p.models
+            )
+            work[name] = dataclasses.replace(p, models=models)
 
         self._mutate("updated", name, change)
         return self[name]

@@ -161,7 +161,9 @@ def _ended(reply: Reply, p: Provider, m: Model | None, est_in: int, held: list[t
         est_in if u.input_tokens is None else u.input_tokens,
         text_tokens(reply.text_so_far + reply.reasoning) if u.output_tokens is None else u.output_tokens,
     )
-    cost = 0.0 if replayed else cost_of(m, *tokens)
+    cost = cost_of(m, *tokens)
+    if replayed and cost is not None:
+        cost = 0.0  # shown as $0 only where a price is set: an unpriced replay shows what the recorded reply showed
     reply.cost, reply.cost_estimated = cost, estimated and bool(cost)
     _release(held, cost or 0.0)
     if cost and all(b is not KERNEL for b, _ in held):

@@ -18,7 +18,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from traitlets import TraitError
 
-from jupyter_providers import ProviderStore, chat
+from jupyter_providers import ProviderStore, chat, chat_map
 from jupyter_providers._providers_cmd import USAGE
 from jupyter_providers.adapters import TYPES
 from jupyter_providers.conversation import reset_conversations
@@ -197,6 +197,31 @@ CASES = [
         api(lambda s: chat("hi", provider="P", system=5, store=s))),  # type: ignore[arg-type]
     Bad(API, 'chat("hi", provider="P", stream="yes")', "stream",
         api(lambda s: chat("hi", provider="P", stream="yes", store=s))),  # type: ignore[arg-type]
+    Bad(API, 'store.set_price("P", "m", input=-1, output=0.6)', "input",
+        api(lambda s: s.set_price("P", "m", input=-1, output=0.6))),
+    Bad(API, 'store.set_price("P", "m", input=float("nan"), output=0.6)', "input",
+        api(lambda s: s.set_price("P", "m", input=float("nan"), output=0.6))),
+    Bad(API, 'store.set_price("P", "m", input="0.15", output=0.6)', "input",
+        api(lambda s: s.set_price("P", "m", input="0.15", output=0.6))),  # type: ignore[arg-type]
+    Bad(API, 'store.set_price("P", "m", input=0.15, output=None)', "price",
+        api(lambda s: s.set_price("P", "m", input=0.15, output=None))),
+    Bad(API, 'store.set_price("P", "zzz", input=0.15, output=0.6)', "model",
+        api(lambda s: s.set_price("P", "zzz", input=0.15, output=0.6))),
+    Bad(API, 'chat("hi", provider="P", max_cost=-0.01)', "max_cost",
+        api(lambda s: chat("hi", provider="P", max_cost=-0.01, store=s))),
+    Bad(API, 'chat("hi", provider="P", max_cost="1$")', "max_cost",
+        api(lambda s: chat("hi", provider="P", max_cost="1$", store=s))),  # type: ignore[arg-type]
+    Bad(API, 'chat_map(["hi"], provider="P", max_cost=float("nan"))', "max_cost",
+        api(lambda s: chat_map(["hi"], provider="P", max_cost=float("nan"), store=s, progress=False))),
+    Bad(PROV, "%providers price P m --input -1 --output 0.6", "input", providers("price P m --input -1 --output 0.6")),
+    Bad(PROV, "%providers price P m --input nan --output 0.6", "input",
+        providers("price P m --input nan --output 0.6")),
+    Bad(PROV, "%providers price P m --input cheap --output 0.6", "input",
+        providers("price P m --input cheap --output 0.6")),
+    Bad(PROV, "%providers price P m --input 0.15", "price", providers("price P m --input 0.15")),
+    Bad(PROV, "%providers price P zzz --input 0.15 --output 0.6", "model",
+        providers("price P zzz --input 0.15 --output 0.6")),
+    Bad(PROV, "%providers usage --today --notebook", "--notebook", providers("usage --today --notebook")),
     Bad(PROV, "%providers frobnicate", "command", providers("frobnicate")),
     Bad(PROV, "%providers add", "name", providers("add")),
     Bad(PROV, "%providers add X --type nope", "type", providers("add X --type nope")),

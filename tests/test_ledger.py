@@ -335,3 +335,37 @@ def test_estimates_are_characters_over_four() -> None:
     assert _metering.prompt_tokens(msgs, "z" * 4) == math.ceil(16 / 4) == 4  # type: ignore[arg-type]
     assert _metering.prompt_tokens(msgs, None) == 3  # type: ignore[arg-type]
     assert json.dumps(_metering.money(0.0000021)) == '"$0.0000021"'
+
+
+# -- what a notebook shows -----------------------------------------------------------------------------------------
+def test_the_chat_footer_shows_the_cells_cost(st: ProviderStore, fake: FakeServer) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from jupyter_providers.conversation import reset_conversations
+    from jupyter_providers.magics import ChatMagics
+
+    from ._shown import shown_text
+
+    shell = InteractiveShell.instance()
+    magics = ChatMagics(shell, store=st)
+    shell.register_magics(magics)
+    reset_conversations()
+    try:
+        with capture_output() as cap:
+            shell.run_cell_magic("chat", "-p F -m model-a --new", "What is two plus two?")
+        assert "$" not in shown_text(cap.outputs)  # no price set: no cost shown
+        st.set_price("F", "model-a", input=0.15, output=0.60)
+        with capture_output() as cap:
+            shell.run_cell_magic("chat", "-p F -m model-a --new", "What is two plus two?")
+        (e,) = rows()[-1:]
+        cost = (e.input_tokens * 0.15 + e.output_tokens * 0.60) / 1e6
+        shown = shown_text(cap.outputs)
+        assert f"{e.input_tokens} in / {e.output_tokens} out tokens · {_metering.money(cost)}" in shown
+        with capture_output() as cap:
+            shell.run_cell_magic("chat", "--new --compare F:model-a,F:model-b", "Hi")
+        a = next(e for e in reversed(rows()) if e.model == "model-a")
+        final = cap.outputs[-1].data["text/html"]  # the columns' last update: each with its stats
+        assert _metering.money((a.input_tokens * 0.15 + a.output_tokens * 0.60) / 1e6) in final
+    finally:
+        reset_conversations()

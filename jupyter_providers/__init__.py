@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._attach import Attachment, attach_limits
 from ._types import KeyVerdict, Message, Usage, Verification
 from .api import chat
 from .errors import (
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PROVIDER_TYPES",
+    "Attachment",
     "AuthenticationError",
     "BadResponseError",
     "BadURLError",
@@ -70,6 +72,7 @@ __all__ = [
     "StoreFileError",
     "Usage",
     "Verification",
+    "attach_limits",
     "chat",
     "chat_map",
     "chat_widget",

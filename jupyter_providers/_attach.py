@@ -261,8 +261,9 @@ def one(obj: Any, label: str | None = None) -> Attachment:
     if isinstance(obj, bytes | bytearray | memoryview):
         return _image(label or "bytes", bytes(obj))
     if isinstance(obj, str | os.PathLike):
-        path = os.fspath(obj)
-        return _image(label or os.path.basename(str(path)) or str(path), _read_file(label or str(path), str(path)))
+        path = str(os.fspath(obj))
+        where = path if label in (None, path) else f"{label} ({path!r})"
+        return _image(label or os.path.basename(path) or path, _read_file(where, path))
     if module.startswith("matplotlib.") and hasattr(obj, "savefig"):
         return _figure(label or "figure", obj)
     if module.startswith("PIL.") and hasattr(obj, "save") and hasattr(obj, "mode"):
@@ -272,7 +273,7 @@ def one(obj: Any, label: str | None = None) -> Attachment:
     if _is_frame(obj):
         return _table(label or "df", obj)
     kind = f"{module}.{type(obj).__name__}" if module != "builtins" else type(obj).__name__
-    raise InvalidValueError(f"attach: cannot attach a {kind}; give {ACCEPTED}")
+    raise InvalidValueError(f"attach: cannot attach {kind!r} objects; give {ACCEPTED}")
 
 
 def prepare(attach: Any, labels: Iterable[str] | None = None) -> tuple[Attachment, ...]:

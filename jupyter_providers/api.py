@@ -12,7 +12,7 @@ from ._attach import Attachment, images_of, prepare, with_attachments
 from ._fields import check_price
 from ._schema_out import output_schema
 from ._types import Message
-from .errors import InvalidValueError, NotInStoreError, ProviderConfigError
+from .errors import InvalidValueError, NotInStoreError, ProviderConfigError, ProviderError, SchemaError
 from .store import ProviderStore, check_timeout, get_store
 
 if TYPE_CHECKING:
@@ -208,18 +208,41 @@ def chat(
         from ._replay import cached_chat
 
         send = functools.partial(cached_chat, cache_dir=cache_dir, refresh=refresh)
-    return send(
-        p,
-        msgs,
-        chosen,
-        system=system,
-        temperature=t,
-        max_tokens=m,
-        stream=stream,
-        timeout=timeout,
-        http=http,
-        retries=retries,
-        schema=out,
-        max_cost=max_cost,
-        budget=budget,
+    images = sum(len(images_of(x)) for x in msgs)
+    try:
+        reply = send(
+            p,
+            msgs,
+            chosen,
+            system=system,
+            temperature=t,
+            max_tokens=m,
+            stream=stream,
+            timeout=timeout,
+            http=http,
+            retries=retries,
+            schema=out,
+            max_cost=max_cost,
+            budget=budget,
+        )
+    except ProviderError as exc:
+        if images:
+            explain_image_failure(exc, chosen, images)
+        raise
+    if images:
+        reply.on_end(lambda r: explain_image_failure(r.error, chosen, images) if r.error else None)
+    return reply
+
+
+def explain_image_failure(exc: ProviderError, model: str, images: int) -> None:
+    """A request that carried images and failed on the server's side (a 4xx/5xx that is not auth, rate or model,
+    or a broken answer) says so: the model may not read images. Servers word this every way (llama-cpp-python
+    answers 500 "can only concatenate str (not "list") to str"), so what it said stays in the message."""
+    if exc.kind not in ("server_error", "bad_response") or isinstance(exc, SchemaError) or "image" in exc.message:
+        return
+    detail = " ".join((exc.server_message or exc.message).split())[:200]
+    what = "an image" if images == 1 else f"{images} images"
+    exc.message = (
+        f"the request with {what} failed ({detail}) - {model!r} may not read images: send it without attach=, "
+        "or pick a model that does"
     )

@@ -178,7 +178,7 @@ def test_the_digest_is_the_sha256_of_the_bytes_sent() -> None:
     [
         (b"GIF89a\x01\x00", "is not a PNG, JPEG or WebP image"),
         (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "is not a PNG, JPEG or WebP image"),
-        (12, "cannot attach a int; give a matplotlib figure"),
+        (12, "cannot attach 'int' objects; give a matplotlib figure"),
         ("/no/such/file.png", "cannot read /no/such/file.png"),
     ],
 )

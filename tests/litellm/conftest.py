@@ -1,5 +1,5 @@
 """The LiteLLM proxy (from .venv-litellm, scripts/litellm_env.sh) in front of the real local model, once per
-module: started on a free 127.0.0.1 port, offline, with its own key.
+session (every module here shares it): started on a free 127.0.0.1 port, offline, with its own key.
 
 Two routes to the same llama.cpp server (tests/conftest.py's ``llama_server``):
 
@@ -92,7 +92,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(30)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def litellm(llama_server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     """Skipped (with the reason) where LiteLLM cannot be installed; a failure with ``JP_REQUIRE_LITELLM=1``
     (the Makefile sets it once .venv-litellm is built)."""

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w  # type: ignore[import-untyped]
 
+from .._fields import check_price
+from .._metering import money
+from ..errors import InvalidValueError
 from ._common import Job, button, close_tree, error_text, esc, message_html, set_visible
 
 if TYPE_CHECKING:
@@ -17,6 +20,19 @@ __all__ = ["ModelsEditor"]
 _TIGHT = {"description_width": "initial"}
 #: the most fetched ids shown as checkboxes at once: a server may list thousands; the filter narrows them
 PAGE = 50
+
+
+def _prices(input_text: str | None, output_text: str | None) -> tuple[float | None, float | None]:
+    """The price fields' texts as numbers (``""``: none); a text that is not a number is a one-line error."""
+    out: list[float | None] = []
+    for side, text in (("input", input_text), ("output", output_text)):
+        text = (text or "").strip().removeprefix("$")
+        try:
+            value = float(text) if text else None
+        except ValueError:
+            raise InvalidValueError(f"{side}: {text!r} is not a number; give the price of a million tokens") from None
+        out.append(None if value is None else check_price(side, value))
+    return out[0], out[1]
 
 
 class ModelsEditor:
@@ -127,6 +143,9 @@ class ModelsEditor:
             label += f' <span class="jp-providers-note">{esc(m.id)}</span>'
         if m.context_note:
             label += f' <span class="jp-providers-note jp-providers-model-context">{esc(m.context_note)}</span>'
+        if m.input_price is not None and m.output_price is not None:
+            price = f"{money(m.input_price)} in / {money(m.output_price)} out per M tokens"
+            label += f' <span class="jp-providers-note jp-providers-model-price">{esc(price)}</span>'
         name = w.HTML(label, layout=w.Layout(flex="1 1 auto")).add_class("jp-providers-model-name")
         edit = button("", "jp-providers-model-edit", tooltip=f"Edit {m.id}", icon="pencil")
         edit.on_click(lambda _b: self._start_edit(m.id))
@@ -145,11 +164,18 @@ class ModelsEditor:
             value=m.group, placeholder=m.group_name, description="Group", layout=w.Layout(width="200px"), style=_TIGHT
         )
         group.add_class("jp-providers-model-group")
+        prices = [
+            w.Text(
+                value="" if v is None else f"{v:g}", placeholder="no price", description=label,
+                tooltip=f"price of a million {side} tokens", layout=w.Layout(width="150px"), style=_TIGHT,
+            ).add_class(f"jp-providers-model-{side}-price")
+            for side, label, v in (("input", "In $/M", m.input_price), ("output", "Out $/M", m.output_price))
+        ]  # fmt: skip
         save = button("Save", "jp-providers-model-save", style="primary")
-        save.on_click(lambda _b: self.save_edit(m.id, display.value, group.value))
+        save.on_click(lambda _b: self.save_edit(m.id, display.value, group.value, prices[0].value, prices[1].value))
         cancel = button("Cancel", "jp-providers-model-cancel")
         cancel.on_click(lambda _b: self._start_edit(None))
-        row = w.HBox([display, group, save, cancel], layout=w.Layout(flex_flow="row wrap"))
+        row = w.HBox([display, group, *prices, save, cancel], layout=w.Layout(flex_flow="row wrap"))
         return row.add_class("jp-providers-model-editing")
 
     def _start_edit(self, model_id: str | None) -> None:
@@ -175,12 +201,27 @@ class ModelsEditor:
         if name is not None and self._do(lambda: self.store.add_models(name, text)):
             self.input.value = ""
 
-    def save_edit(self, model_id: str, display_name: str, group: str) -> None:
+    def save_edit(
+        self,
+        model_id: str,
+        display_name: str,
+        group: str,
+        input_price: str | None = None,
+        output_price: str | None = None,
+    ) -> None:
+        """Save the edited name and group, and the prices per million tokens when given (both empty: no price)."""
         name = self.name
         if name is None:
             return
         self._editing = None
-        if not self._do(lambda: self.store.update_model(name, model_id, display_name=display_name, group=group)):
+
+        def save() -> None:
+            prices = None if input_price is None and output_price is None else _prices(input_price, output_price)
+            self.store.update_model(name, model_id, display_name=display_name, group=group)
+            if prices is not None:
+                self.store.set_price(name, model_id, input=prices[0], output=prices[1])
+
+        if not self._do(save):
             self._editing = model_id
 
     def delete(self, model_id: str) -> None:

@@ -381,7 +381,7 @@ def test_add_edit_delete_models_by_group(panel: ProvidersPanel, store: ProviderS
     models.rows["llama-3-70b"].children[1].click()
     editing = models.rows["llama-3-70b"]
     assert "jp-providers-model-editing" in editing._dom_classes
-    display, group, save = editing.children[0], editing.children[1], editing.children[2]
+    display, group, save = (part(editing, c) for c in ("display", "group", "save"))
     display.value, group.value = "Llama 3 70B", "big"
     save.click()
     m = store["P"].model("llama-3-70b")
@@ -394,6 +394,40 @@ def test_add_edit_delete_models_by_group(panel: ProvidersPanel, store: ProviderS
     models.rows["llama-3-8b"].children[2].click()
     assert store["P"].model_ids == ["llama-3-70b", "qwen2.5-7b"] and "llama-3-8b" not in models.rows
     assert panel.detail.verify_model.value == "llama-3-70b"
+
+
+def part(row: Any, name: str) -> Any:
+    """The widget of a model row whose class is ``jp-providers-model-NAME``."""
+    return next(c for c in row.children if f"jp-providers-model-{name}" in c._dom_classes)
+
+
+def test_a_models_prices_are_set_in_its_edit_row(panel: ProvidersPanel, store: ProviderStore) -> None:
+    add_through_form(panel, "P")
+    store.add_models("P", "gpt-4o-mini")
+    models = panel.detail.models
+    models.rows["gpt-4o-mini"].children[1].click()
+    row = models.rows["gpt-4o-mini"]
+    part(row, "input-price").value, part(row, "output-price").value = "0.15", "$0.60"
+    part(row, "save").click()
+    m = store["P"].model("gpt-4o-mini")
+    assert m is not None and (m.input_price, m.output_price) == (0.15, 0.60)
+    assert "$0.15 in / $0.60 out per M tokens" in text(models.rows["gpt-4o-mini"].children[0].value)
+    for bad, says in (
+        ("-1", "input: -1.0 is not an amount of at least 0"),
+        ("cheap", "input: 'cheap' is not a number"),
+    ):
+        models.rows["gpt-4o-mini"].children[1].click()
+        row = models.rows["gpt-4o-mini"]
+        part(row, "input-price").value = bad
+        part(row, "save").click()
+        assert says in text(models.error.value) and "\n" not in text(models.error.value)
+        assert store["P"].model("gpt-4o-mini").input_price == 0.15  # type: ignore[union-attr]
+        part(models.rows["gpt-4o-mini"], "cancel").click()
+    models.rows["gpt-4o-mini"].children[1].click()
+    row = models.rows["gpt-4o-mini"]
+    part(row, "input-price").value = part(row, "output-price").value = ""
+    part(row, "save").click()
+    assert store["P"].model("gpt-4o-mini").input_price is None  # type: ignore[union-attr]
 
 
 def test_fetch_filter_and_add_selected(panel: ProvidersPanel, store: ProviderStore) -> None:

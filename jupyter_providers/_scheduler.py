@@ -25,6 +25,7 @@ from ._progress import MapProgress, MapStats
 from ._settings import settings
 from ._types import Usage
 from .errors import (
+    CostLimitError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -188,7 +189,8 @@ class Scheduler:
                 else:
                     wait = _backoff(job.attempt)
             if wait is None:
-                self._end(job, Outcome(error=message, attempts=job.attempt + 1))
+                sent = not isinstance(exc, CostLimitError)  # refused over max_cost: nothing was sent
+                self._end(job, Outcome(error=message, attempts=job.attempt + sent))
             else:
                 retry = _Job(job.row, job.attempt + 1, last_error=message)
                 heapq.heappush(self._waiting, (time.monotonic() + wait, job.row, retry))

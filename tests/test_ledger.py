@@ -175,6 +175,16 @@ def test_usage_today_and_notebook(st: ProviderStore, monkeypatch: pytest.MonkeyP
     assert usage_table(st, notebook=True).sums["F", "model-a"].replies == 1
 
 
+def test_the_notebook_is_the_one_jupyter_server_names(st: ProviderStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/work/analysis.ipynb")
+    monkeypatch.setattr(_ledger, "_origin", None)
+    chat("Hello", provider="F", store=st)
+    (e,) = rows()
+    assert (e.notebook, e.kernel) == ("/home/me/work/analysis.ipynb", f"pid {os.getpid()}")
+    assert usage_table(st, notebook=True).sums["F", "model-a"].replies == 1
+    monkeypatch.setattr(_ledger, "_origin", None)
+
+
 def test_providers_price_and_usage_commands(st: ProviderStore) -> None:
     cmd = ProvidersCommand(st)
     assert cmd.run(["price", "F", "model-a"]) == "F model-a: no price set"
@@ -261,7 +271,7 @@ def test_max_cost_of_a_map_records_the_rows_past_it(st: ProviderStore, fake: Fak
                 or 0 for r in sent)  # fmt: skip
     assert spent + est > 0.05 - 1e-12  # the next row would have crossed it
     assert all("max_cost: the map's max_cost $0.05 would be crossed" in (r.error or "") for r in refused)
-    assert all("nothing was sent" in (r.error or "") for r in refused)
+    assert all("nothing was sent" in (r.error or "") and r.attempts == 0 for r in refused)
 
 
 # -- the file ----------------------------------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ BENCH := .venv-bench
 bench:
 	test -x $(BENCH)/bin/python || $(PYTHON) -m venv $(BENCH)
 	$(BENCH)/bin/python -m pip install --quiet 'jupyter-ai-magics>=2,<3' ipython ipykernel openai anthropic -e .
-	for b in startup streaming display fanout memory map; do echo "== $$b"; $(BENCH)/bin/python benchmarks/$$b.py || exit 1; done
+	for b in startup streaming display fanout memory map replay; do echo "== $$b"; $(BENCH)/bin/python benchmarks/$$b.py || exit 1; done
 	@if [ -x $(NATIVE)/bin/python ] && [ -x $(PY) ]; then echo "== local_build"; \
 	  $(PY) benchmarks/local_build.py --build native=$(NATIVE)/bin/python || exit 1; \
 	else echo "== local_build: skipped - needs $(VENV) (make venv) and $(NATIVE) (make venv-native, ~6 min)"; fi

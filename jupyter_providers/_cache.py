@@ -15,6 +15,7 @@ no permission, a corrupt file) raises :class:`CacheError`: its message is one li
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -176,7 +177,8 @@ class AnswerCache:
             with self._lock:
                 row = self._db.execute(f"SELECT {_COLUMNS}, created FROM answers WHERE key = ?", (key,)).fetchone()
                 if row is not None:
-                    self._db.execute("UPDATE answers SET used = ? WHERE key = ?", (time.time(), key))
+                    with contextlib.suppress(sqlite3.OperationalError):  # a read-only copy still replays
+                        self._db.execute("UPDATE answers SET used = ? WHERE key = ?", (time.time(), key))
         except sqlite3.Error as exc:
             raise self._error(exc, "read") from None
         if row is None:
@@ -197,6 +199,9 @@ class AnswerCache:
                 self._writes += 1
                 if self._writes % 64 == 1:  # the first write of this object, then every 64th
                     self._prune(now)
+                # into the file itself, not only its write-ahead log: a copy of the file (committed beside a
+                # notebook) holds every reply recorded so far, even while this kernel runs
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as exc:
             raise self._error(exc, "write") from None
 

@@ -96,3 +96,10 @@ def test_map_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     ours = results["jupyter_providers chat_map"]
     assert ours["wall_s"] > 0 and ours["cpu_ms_per_request"] > 0 and ours["bytes_per_request_in_flight"] > 0
     assert "ideal" in out and "openai SDK: skipped" in out
+
+
+def test_replay_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    results = load("replay").main(["--cells", "3", "--chunks", "20"])
+    out = capsys.readouterr().out
+    assert results["requests while replaying"] == 0 and results["replayed cell ms (median)"] > 0
+    assert "a replayed cell takes" in out

@@ -171,6 +171,7 @@ def chat(
     bytes, a PIL image or an ``IPython.display.Image`` is sent as an image in the type's own form (downscaled past
     ``attach_limits``); a pandas or polars DataFrame as a text table appended to the prompt. A model known to read
     text only is refused an image before anything is sent.
+
     ``cache=True`` replays a reply recorded for the same question (type, address, model, messages, parameters,
     schema: never the key) without a request (``reply.replayed``), and records a new one when it ends whole.
     ``refresh=True`` asks again and replaces the entry (``reply.replaced`` is the old text). ``cache_dir``: the

@@ -10,7 +10,7 @@ from .errors import Kind
 if TYPE_CHECKING:
     from ._attach import Attachment
 
-__all__ = ["KeyVerdict", "Message", "ModelIds", "Usage", "Verification", "VerifyKind"]
+__all__ = ["Detection", "KeyVerdict", "Message", "ModelIds", "Probe", "Usage", "Verification", "VerifyKind"]
 
 #: A verification's outcome: ``"ok"``, or the :data:`~jupyter_providers.errors.Kind` of the failure.
 VerifyKind = Literal["ok", Kind]
@@ -74,3 +74,56 @@ class Verification:
     def __str__(self) -> str:
         head = "OK" if self.ok else self.kind.replace("_", " ")
         return f"{head} - {self.message}"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One type's probe of :meth:`ProviderStore.detect`: where it went and what came back. ``outcome`` is
+    ``"ok"`` (the type's own model list), ``"other"`` (an answer, but not this protocol's), ``"absent"`` (its
+    chat route is not there) or the error kind (``auth``, ``bad_url``, ``unreachable``, ...)."""
+
+    type: str
+    url: str
+    outcome: str
+    status: int | None = None
+    models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, repr=False)
+class Detection:
+    """What :meth:`ProviderStore.detect` found at an address. ``str()`` gives the line a person reads.
+
+    ``types``: the provider types that answered there with their own protocol, best first (empty: none);
+    ``models``: the ids the first one lists (untrusted text: the server's; checked as model ids);
+    ``key_needed``: ``True`` when the server refused the probes without a key (or the key given),
+    ``False`` when it answered without one, ``None`` when a key was given and accepted;
+    ``address``: the address probed (an endpoint path and any query removed: it never holds a key);
+    ``address_note``: what was removed from the address as typed."""
+
+    address: str
+    types: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    key_needed: bool | None = None
+    message: str = ""
+    probes: tuple[Probe, ...] = ()
+    address_note: str = ""
+
+    @property
+    def type(self) -> str | None:
+        """The best type found, or ``None``."""
+        return self.types[0] if self.types else None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.types)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        more = len(self.models) - 10
+        shown = ", ".join(repr(m) for m in self.models[:10]) + (f", +{more} more" if more > 0 else "")
+        return (
+            f"Detection(types={self.types!r}, models=[{shown}], key_needed={self.key_needed!r}, "
+            f"address={self.address!r}, message={self.message!r})"
+        )

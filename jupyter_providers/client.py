@@ -25,6 +25,7 @@ from ._answers import deadline_for, short_list
 from ._bounded import Deadline
 from ._failures import ERRORS
 from ._metering import CostBudget, metered
+from ._probe import detect
 from ._secret import Secret, cut_frames, redactor_for, scrub_error, scrub_verdict, stream_scrubber, watch
 from ._settings import Settings, settings
 from ._transport import http_client, json_body, next_key, parse_completion, resolve, send, stream_deltas
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from .adapters._base import Adapter, HTTPRequest
     from .store import Provider
 
-__all__ = ["Settings", "chat_provider", "http_client", "list_models", "settings", "verify"]
+__all__ = ["Settings", "chat_provider", "detect", "http_client", "list_models", "settings", "verify"]
 
 log = logging.getLogger("jupyter_providers")
 

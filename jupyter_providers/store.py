@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import warnings
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._address import check_address, mask_credentials
 from ._checks import check_visible, fold_name
+from ._doctor import AddressFix, AddressNote, fix_address
 from ._fields import (
     PROVIDER_TYPES,
     as_secret,
@@ -36,15 +38,19 @@ from ._fields import (
 )
 from ._records import Model, Provider
 from ._store_base import StoreBase
-from ._types import ModelIds, Verification
+from ._types import Detection, ModelIds, Verification
 from .adapters import adapter_for
-from .errors import InvalidValueError, NotInStoreError
+from .errors import InvalidValueError, NotInStoreError, ProviderConfigError
 from .presets import preset as get_preset
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["PROVIDER_TYPES", "Model", "Network", "Provider", "ProviderStore", "check_timeout", "get_store"]
+    from ._secret import Secret
+
+__all__ = [
+    "PROVIDER_TYPES", "AddressNote", "Model", "Network", "Provider", "ProviderStore", "check_timeout", "get_store",
+]  # fmt: skip
 
 log = logging.getLogger("jupyter_providers")
 
@@ -65,6 +71,15 @@ class Network(Protocol):
         context_lengths: dict[str, int] | None = None,
     ) -> ModelIds: ...
 
+    def detect(
+        self, address: str, key: Secret | None, *, timeout: float | None = None, http: httpx.Client | None = None
+    ) -> Detection: ...
+
+
+def _note(fix: AddressFix, key_kept: bool | None, type_name: str) -> None:
+    if fix.changed:
+        warnings.warn(AddressNote(fix.note(key_kept, type_name)), stacklevel=3)
+
 
 class ProviderStore(StoreBase):
     """Named providers, validated, persisted, observable. ``list(store)`` gives :class:`Provider` records.
@@ -77,7 +92,7 @@ class ProviderStore(StoreBase):
         name: str,
         type: str | None = None,
         base_url: str = "",
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         *,
         models: Iterable[str] = (),
         enabled: bool = True,
@@ -90,9 +105,14 @@ class ProviderStore(StoreBase):
         """Add a provider. ``api_key=None`` falls back to the SDK's (or the preset's) variable; ``""`` means no key.
 
         ``type`` defaults to ``"openai"``; ``preset="groq"`` (see :data:`~.presets.PRESETS`) fills in the
-        type, the address and the key variable of a well-known service or local server."""
+        type, the address and the key variable of a well-known service or local server.
+
+        An address pasted with an endpoint path or a query is reduced to its base (:mod:`._doctor`), with an
+        :class:`AddressNote` warning saying what was removed: a model or deployment in the path is added, an
+        ``api-version`` kept, and a key in the query (``?key=``) becomes the key when none is given here."""
         secret = as_secret(api_key)
         del api_key  # from here on only the masked value is a local (what a Verbose traceback prints)
+        key_given = secret is not None or api_key_env is not None
         preset_name = check_preset(preset)
         chosen = get_preset(preset_name) if preset_name else None
         if chosen is not None:
@@ -106,10 +126,16 @@ class ProviderStore(StoreBase):
         if not isinstance(models, str | Iterable):
             raise InvalidValueError(f"models: give a list of model ids, not {models!r}")
         ids = [check_model_id(i) for m in ([models] if isinstance(models, str) else models) for i in split_ids(m)]
+        type_name = check_type("openai" if type is None else type)
+        fix = fix_address(str(base_url or ""), type_name)
+        if fix.key is not None and not key_given:
+            secret = fix.key  # the user's own key, pasted for this very address: kept in the key store
+        ids += [check_model_id(fix.model)] if fix.model else []
+        api_version = fix.options.get("api_version") if api_version is None else api_version
         provider = Provider(
             name=check_name(name),
-            type=check_type("openai" if type is None else type),
-            base_url=check_address(str(base_url or "")),
+            type=type_name,
+            base_url=check_address(fix.address),
             api_key=check_key(secret),
             api_key_env=check_env_name(api_key_env),
             enabled=check_bool("enabled", enabled),
@@ -130,6 +156,7 @@ class ProviderStore(StoreBase):
             work[provider.name] = provider
 
         self._mutate("added", provider.name, change)
+        _note(fix, None if fix.key is None else not key_given, type_name)
         return self[provider.name]
 
     _UPDATABLE = frozenset(
@@ -143,6 +170,19 @@ class ProviderStore(StoreBase):
             raise InvalidValueError(f"{sorted(unknown)[0]}: not a field you can update; use {sorted(self._UPDATABLE)}")
         if "api_key" in changes:  # masked at once: no traceback frame prints it
             changes["api_key"] = as_secret(changes["api_key"])
+        fix, key_kept = None, None
+        if "base_url" in changes:  # reduced to its base (the note says what was removed), as in add()
+            current = self[name]
+            fix = fix_address(str(changes["base_url"] or ""), check_type(changes.get("type", current.type)))
+            changes["base_url"] = fix.address
+            if fix.key is not None:  # the URL's key, when none is given nor held: no entered key, no variable
+                key_kept = not {"api_key", "api_key_env"} & changes.keys() and not current.api_key
+                key_kept = key_kept and current.api_key_env is None
+                if key_kept:
+                    changes["api_key"] = fix.key
+            if "api_version" in fix.options and "api_version" not in changes:
+                changes["api_version"] = fix.options["api_version"]
+        model = check_model_id(fix.model) if fix is not None and fix.model else None
         clean: dict[str, Any] = {}
         for k, v in changes.items():
             if k == "base_url":
@@ -162,11 +202,16 @@ class ProviderStore(StoreBase):
 
         def change(work: dict[str, Provider]) -> None:
             p = dataclasses.replace(self._editable(work, name), **clean)
+            if model is not None and model not in p.model_ids:
+                check_deployments(p.type, [model])
+                p = dataclasses.replace(p, models=(*p.models, Model(model)))
             if "type" in clean and clean["type"] != work[name].type:
                 check_deployments(p.type, p.model_ids)
             work[name] = p
 
         self._mutate("updated", name, change)
+        if fix is not None:
+            _note(fix, key_kept, self[name].type)
         return self[name]
 
     def remove(self, name: str) -> None:
@@ -294,6 +339,35 @@ class ProviderStore(StoreBase):
             p = dataclasses.replace(p, base_url=p.spec.placeholder or "https://{host}")
         model = model or (p.model_ids[0] if p.models else "{model}")
         return mask_credentials(adapter_for(p.type).chat_url(p.endpoint, model, stream=False))
+
+    def detect(
+        self,
+        url: str,
+        api_key: str | Secret | None = None,
+        *,
+        timeout: float | None = None,
+        http: httpx.Client | None = None,
+    ) -> Detection:
+        """Which provider types answer at ``url``, whether a key is needed, and the models listed there.
+
+        Each type's model list is asked for (``GET /v1/models``, Ollama's ``/api/tags``, Gemini's
+        ``/v1beta/models``, ... with the type's own headers), all at once within one deadline (``timeout`` or
+        ``settings.verify_timeout``); only an answer in the type's own shape counts. ``api_key`` is sent with
+        the probes (``None``: no key, never one from an environment variable; a key pasted in the URL's query is
+        used then). Nothing is added to the store."""
+        secret = as_secret(api_key)
+        del api_key
+        fix = fix_address(str(url or ""))
+        if secret is None and fix.key is not None:
+            secret = fix.key
+        address = check_address(fix.address)
+        if not address:
+            raise InvalidValueError("url: give the address of the server to detect, e.g. http://localhost:8000")
+        probe = getattr(self.network, "detect", None)
+        if probe is None:
+            raise ProviderConfigError("this store's network cannot detect servers (it has no detect())")
+        found: Detection = probe(address, check_key(secret), timeout=check_timeout(timeout), http=http)
+        return dataclasses.replace(found, address_note=fix.note()) if fix.changed else found
 
     def verify(
         self, name: str, model: str | None = None, *, timeout: float | None = None, http: httpx.Client | None = None

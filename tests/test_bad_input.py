@@ -125,6 +125,7 @@ def model_input(value: str) -> Callable[[Ctx], list[str]]:
 
 # -- the cases --------------------------------------------------------------------------------------------------
 API, PROV, MAGIC = "Python API", "`%providers`", "`%%chat`"
+AZURE_SPACED = "https://r.openai.azure.com/openai/deployments/a b/chat/completions"
 PANEL_ADD, PANEL = "panel: + Add form", "panel: provider settings"
 
 CASES = [
@@ -145,8 +146,8 @@ CASES = [
         api(lambda s: s.add("Q", base_url="http://localhost:0"))),
     Bad(API, 'store.add("Q", base_url="https://user:pw@host")', "base_url",
         api(lambda s: s.add("Q", base_url="https://user:pw@host"))),
-    Bad(API, 'store.add("Q", base_url="https://host/v1?x=1")', "base_url",
-        api(lambda s: s.add("Q", base_url="https://host/v1?x=1"))),
+    Bad(API, 'store.add("Q", base_url="https://host/v1#top")', "base_url",
+        api(lambda s: s.add("Q", base_url="https://host/v1#top"))),
     Bad(API, 'store.add("Q", models=["gpt 4o"])', "model", api(lambda s: s.add("Q", models=["gpt 4o"]))),
     Bad(API, 'store.add("Q", models=5)', "models", api(lambda s: s.add("Q", models=5))),  # type: ignore[arg-type]
     Bad(API, 'store.add("Q", api_key="sk-abc\\ndef")', "api_key", api(lambda s: s.add("Q", api_key="sk-abc\ndef"))),
@@ -301,6 +302,16 @@ CASES = [
         api(lambda s: s.add("Q", base_url="ftp://me:hunter2@host")), secret="hunter2"),
     Bad(API, 'store.add("Q", base_url="https://me:hunter2@host/v1?x")', "base_url",
         api(lambda s: s.add("Q", base_url="https://me:hunter2@host/v1?x")), secret="hunter2"),
+    Bad(API, 'store.add("Q", base_url="https://exa mple.com/v1/chat/completions?key=sk-pasted-9f")', "base_url",
+        api(lambda s: s.add("Q", base_url="https://exa mple.com/v1/chat/completions?key=sk-pasted-9f")),
+        secret="sk-pasted-9f"),
+    Bad(API, 'store.add("Q", type="azure", base_url="https://r.openai.azure.com/openai/deployments/my$dep/chat/completions")',
+        "model", api(lambda s: s.add("Q", type="azure",
+                                     base_url="https://r.openai.azure.com/openai/deployments/my$dep/chat/completions"))),
+    Bad(API, 'store.update("Azure", base_url="https://r.openai.azure.com/openai/deployments/a b/chat/completions")',
+        "model", api(lambda s: s.update("Azure", base_url=AZURE_SPACED))),
+    Bad(API, 'store.detect("")', "url", api(lambda s: s.detect(""))),
+    Bad(API, 'store.detect("ftp://host/v1/models")', "base_url", api(lambda s: s.detect("ftp://host/v1/models"))),
     Bad(API, 'store.add("P\u202eQ")  # right-to-left override', "name", api(lambda s: s.add("P\u202eQ"))),
     Bad(API, 'store.add("Open\u200bAI")  # zero-width space', "name", api(lambda s: s.add("Open\u200bAI"))),
     Bad(API, 'store.add("A\u2066B")  # bidi isolate', "name", api(lambda s: s.add("A\u2066B"))),

@@ -24,11 +24,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_attach",
     ),
     "adapters": ("adapters", "presets"),
-    "store": ("_fields", "_records", "_schema", "_persist", "_store_base", "store", "_cache"),
-    "client": ("_answers", "_failures", "_transport", "client", "reply", "local", "_replay", "_ledger", "_metering"),
+    "store": ("_fields", "_records", "_schema", "_persist", "_store_base", "_doctor", "store", "_cache"),
+    "client": (
+        "_answers", "_failures", "_transport", "_probe", "client", "reply", "local", "_replay", "_ledger", "_metering",
+    ),
     "api": ("api", "conversation", "mapping", "_scheduler", "_frames"),
     "surfaces": (
-        "magics", "_magic_attach", "_magic_cache", "_providers_cmd", "_chat_view", "_table", "_data_view",
+        "magics", "_magic_attach", "_magic_cache", "_providers_cmd", "_adding", "_chat_view", "_table", "_data_view",
         "_usage_cmd", "widgets",
         "__main__",
         "__init__",

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._address import host_in, resolve_base
 
@@ -40,6 +40,9 @@ class ExtraField:
     default: str = ""
     env: str | None = None
     placeholder: str = ""
+    #: the query parameter that carries this setting in a pasted endpoint URL (Azure's ``api-version``):
+    #: the address doctor (:mod:`jupyter_providers._doctor`) keeps its value here
+    query: str | None = None
 
     def value(self, given: str | None) -> str:
         return given or (os.environ.get(self.env, "").strip() if self.env else "") or self.default
@@ -47,6 +50,11 @@ class ExtraField:
 
 def _no_check(model_id: str) -> None:
     """Every model id the store accepts is fine for most types."""
+
+
+def _no_listing(data: Any) -> bool:
+    """A type that declares no listing shape is never detected."""
+    return False
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,13 @@ class TypeSpec:
     - ``resolve(address)`` turns the address (blank: ``default_address``) into the base every path is
       appended to; ``None`` uses the common rule (:func:`jupyter_providers._address.resolve_base`);
     - ``env_address`` names the variable read when no address was typed (``AZURE_OPENAI_ENDPOINT``):
-      its value is trusted as the type's own service for the type's key variables.
+      its value is trusted as the type's own service for the type's key variables;
+    - ``endpoint_paths`` are the API's paths as people paste them after the base (``/chat/completions``;
+      ``{model}`` stands for a model or deployment id): the address doctor (:mod:`jupyter_providers._doctor`)
+      cuts them off an address and keeps the model;
+    - ``own_listing(data)`` says whether a model list answer (the JSON of ``models_request``) is this
+      protocol's own, not merely parseable: what ``store.detect`` believes (a web page, ``{}`` or another
+      protocol's list is not a match).
     """
 
     name: str
@@ -90,6 +104,8 @@ class TypeSpec:
     image_form: str = ""
     check_model: Callable[[str], object] = field(default=_no_check, repr=False, compare=False)
     resolve: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
+    endpoint_paths: tuple[str, ...] = ()
+    own_listing: Callable[[Any], bool] = field(default=_no_listing, repr=False, compare=False)
 
     @property
     def needs_address(self) -> bool:

@@ -57,6 +57,17 @@ _TEXT_DELTA = re.compile(
 ).fullmatch
 
 
+def anthropic_listing(data: Any) -> bool:
+    """Anthropic's model list: ``{"data": [{"type": "model", "id": ...}], "has_more": bool, ...}``
+    (an OpenAI list has ``object`` and no ``has_more``)."""
+    if not isinstance(data, dict) or not isinstance(data.get("has_more"), bool) or "object" in data:
+        return False
+    items = data.get("data")
+    return isinstance(items, list) and all(
+        isinstance(m, dict) and m.get("type") == "model" and isinstance(m.get("id"), str) for m in items
+    )
+
+
 class AnthropicStreamParser:
     __slots__ = ("complete", "input_tokens", "output_tokens", "tool_blocks")
 
@@ -260,4 +271,6 @@ SPEC = TypeSpec(
     placeholder="https://api.anthropic.com",
     address_hint="Anthropic's Messages API, or a proxy that speaks it",
     image_form="image",
+    endpoint_paths=("/messages", "/messages/count_tokens", "/complete", "/models"),
+    own_listing=anthropic_listing,
 )

@@ -15,7 +15,7 @@ from .._address import resolve_base
 from .._checks import check_azure_deployment
 from ._base import ChatParams, ErrorInfo, HTTPRequest, Key, base_headers, classify_common, reveal
 from ._spec import ExtraField, TypeSpec
-from .openai import OpenAIAdapter
+from .openai import OpenAIAdapter, openai_listing
 
 if TYPE_CHECKING:
     from ._spec import Endpoint
@@ -92,9 +92,22 @@ SPEC = TypeSpec(
         "Your resource, e.g. https://RESOURCE.openai.azure.com (empty: $AZURE_OPENAI_ENDPOINT). The model is the "
         "deployment name. An address ending with /openai/v1 uses the v1 API; end it with # to use it exactly as typed."
     ),
-    extra_fields=(ExtraField("api_version", "API version", default=DEFAULT_API_VERSION, env="OPENAI_API_VERSION"),),
+    extra_fields=(
+        ExtraField(
+            "api_version", "API version", default=DEFAULT_API_VERSION, env="OPENAI_API_VERSION", query="api-version"
+        ),
+    ),
     env_address="AZURE_OPENAI_ENDPOINT",
     check_model=check_azure_deployment,
     resolve=_azure_base,
     image_form="image_url",  # the Chat Completions form, as OpenAI's (learn.microsoft.com: gpt-with-vision)
+    endpoint_paths=(
+        *(f"/openai/deployments/{{model}}/{p}" for p in ("chat/completions", "completions", "embeddings")),
+        "/openai/deployments/{model}",
+        "/openai/models",
+        "/chat/completions",  # the v1 route: after /openai/v1
+        "/responses",
+        "/models",
+    ),
+    own_listing=openai_listing,
 )

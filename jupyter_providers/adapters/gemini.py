@@ -43,6 +43,16 @@ def _model_path(model: str) -> str:
     return quote(model.removeprefix("models/"), safe="{}-._~")
 
 
+def gemini_listing(data: Any) -> bool:
+    """Gemini's model list: ``{"models": [{"name": "models/...", ...}, ...]}``, never empty (Google lists its own)."""
+    items = data.get("models") if isinstance(data, dict) else None
+    return (
+        isinstance(items, list)
+        and bool(items)
+        and all(isinstance(m, dict) and str(m.get("name", "")).startswith("models/") for m in items)
+    )
+
+
 def parse_gemini_response(data: Any) -> Completion:
     data = obj(data, "the reply")
     if "error" in data and "candidates" not in data:
@@ -205,4 +215,11 @@ SPEC = TypeSpec(
     placeholder="https://generativelanguage.googleapis.com",
     address_hint="Google's Gemini API (generateContent), or a proxy that speaks it",
     image_form="inline_data",
+    endpoint_paths=(
+        *(f"/models/{{model}}:{verb}" for verb in ("generateContent", "streamGenerateContent", "countTokens")),
+        *(f"/models/{{model}}:{verb}" for verb in ("embedContent", "batchEmbedContents")),
+        "/models/{model}",
+        "/models",
+    ),
+    own_listing=gemini_listing,
 )

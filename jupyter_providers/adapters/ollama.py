@@ -228,6 +228,23 @@ class OllamaAdapter:
         return info
 
 
+def ollama_listing(data: Any) -> bool:
+    """``/api/tags``: ``{"models": [{"name", "model", "modified_at", "size", "digest", ...}]}``, or ``null`` /
+    ``[]`` on a server with no model pulled yet (api/types.go ``ListModelResponse``)."""
+    if not isinstance(data, dict) or "models" not in data:
+        return False
+    items = data["models"]
+    if items is None:
+        return True
+    return isinstance(items, list) and all(
+        isinstance(m, dict)
+        and isinstance(m.get("name") or m.get("model"), str)
+        and not str(m.get("name", "")).startswith("models/")
+        and ("digest" in m or "modified_at" in m)
+        for m in items
+    )
+
+
 def resolve_ollama(address: str) -> str:
     """The root every ``/api/...`` path is appended to: the address (blank: the local server) without a
     trailing ``/``, ``/api`` (ollama.com's docs name ``https://ollama.com/api`` its API) or ``/v1``
@@ -256,4 +273,10 @@ SPEC = TypeSpec(
     stream_format="ndjson",
     resolve=resolve_ollama,
     image_form="images",
+    # its own API, then its OpenAI-compatible one under /v1 (the addresses people copy), which resolve drops
+    endpoint_paths=(
+        *(f"/api/{p}" for p in ("chat", "generate", "tags", "show", "embed", "embeddings", "ps", "version")),
+        *(f"/{p}" for p in ("chat/completions", "completions", "models", "embeddings", "responses")),
+    ),
+    own_listing=ollama_listing,
 )

@@ -34,10 +34,18 @@ if TYPE_CHECKING:
     from .._sse import SSEEvent
     from ._spec import Endpoint
 
-__all__ = ["OPENAI_HOSTS", "SPEC", "OpenAIAdapter", "OpenAIStreamParser", "parse_openai_completion"]
+__all__ = ["OPENAI_HOSTS", "SPEC", "OpenAIAdapter", "OpenAIStreamParser", "openai_listing", "parse_openai_completion"]
 
 #: OpenAI's own service: ``$OPENAI_API_KEY`` is sent only there
 OPENAI_HOSTS = ("api.openai.com", ".api.openai.com")
+
+
+def openai_listing(data: Any) -> bool:
+    """An OpenAI model list: ``{"object": "list", "data": [{"id": ...}, ...]}`` (OpenAI, vLLM, llama.cpp,
+    LiteLLM, Ollama's ``/v1``, Azure's ``/openai/models`` all write ``object``)."""
+    if not isinstance(data, dict) or data.get("object") != "list" or not isinstance(data.get("data"), list):
+        return False
+    return all(isinstance(m, dict) and isinstance(m.get("id"), str) for m in data["data"])
 
 
 def _usage(u: Any) -> Usage | None:
@@ -212,4 +220,6 @@ SPEC = TypeSpec(
     placeholder="https://api.openai.com",
     address_hint="OpenAI, or any server that speaks its Chat Completions API (vLLM, llama.cpp, LiteLLM, ...)",
     image_form="image_url",
+    endpoint_paths=("/chat/completions", "/completions", "/models", "/embeddings"),
+    own_listing=openai_listing,
 )

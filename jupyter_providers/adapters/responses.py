@@ -52,7 +52,7 @@ from ._base import (
     stream_error,
 )
 from ._spec import TypeSpec
-from .openai import OPENAI_HOSTS, OpenAIAdapter
+from .openai import OPENAI_HOSTS, OpenAIAdapter, openai_listing
 
 if TYPE_CHECKING:
     from .._sse import SSEEvent
@@ -269,4 +269,6 @@ SPEC = TypeSpec(
     address_hint="OpenAI, or a server that speaks its Responses API (/v1/responses: vLLM, LiteLLM's proxy, ...)",
     events_repeat_reply=True,  # output_text.done, content_part.done, output_item.done, response.completed
     image_form="input_image",
+    endpoint_paths=("/responses", "/models"),
+    own_listing=openai_listing,  # the same list as Chat Completions: store.detect asks the route itself
 )

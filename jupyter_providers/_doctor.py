@@ -23,17 +23,22 @@ Pure: no I/O. :class:`AddressNote` is the warning the store gives with :meth:`Ad
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ._address import mask_credentials
 from ._secret import Secret
 from .adapters import TYPES
 
-__all__ = ["KEY_PARAMETERS", "AddressFix", "AddressNote", "fix_address"]
+if TYPE_CHECKING:
+    from ._records import Provider
+
+__all__ = ["KEY_PARAMETERS", "AddressFix", "AddressNote", "fix_address", "fix_changes", "warn_note"]
 
 #: query parameters that carry a key or a token (compared case-insensitively)
 KEY_PARAMETERS = frozenset(
@@ -195,3 +200,25 @@ def _read_query(query: str, type_name: str | None) -> tuple[Secret | None, str, 
     if others:
         dropped.append(f"{others} other{'s' if others > 1 else ''}")
     return key, key_parameter, options, dropped
+
+
+def fix_changes(changes: dict[str, Any], current: Provider, type_name: str) -> tuple[AddressFix, bool | None]:
+    """``store.update``'s ``changes`` with their ``base_url`` fixed in place: a key from its query becomes the key
+    when none is given nor held (no entered key, no variable), its ``api-version`` the API version when none is
+    given. Returns the fix and whether the query's key was kept (``None``: there was none)."""
+    fix = fix_address(str(changes["base_url"] or ""), type_name)
+    changes["base_url"] = fix.address
+    kept = None
+    if fix.key is not None:
+        kept = not {"api_key", "api_key_env"} & changes.keys() and not current.api_key and not current.api_key_env
+        if kept:
+            changes["api_key"] = fix.key
+    if "api_version" in fix.options and "api_version" not in changes:
+        changes["api_version"] = fix.options["api_version"]
+    return fix, kept
+
+
+def warn_note(fix: AddressFix, key_kept: bool | None, type_name: str) -> None:
+    """Warn the caller of ``store.add`` / ``store.update`` with the note, when the address was changed."""
+    if fix.changed:
+        warnings.warn(AddressNote(fix.note(key_kept, type_name)), stacklevel=3)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import warnings
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._address import check_address, mask_credentials
 from ._checks import check_visible, fold_name
-from ._doctor import AddressFix, AddressNote, fix_address
+from ._doctor import AddressNote, fix_address, fix_changes, warn_note
 from ._fields import (
     PROVIDER_TYPES,
     as_secret,
@@ -74,11 +73,6 @@ class Network(Protocol):
     def detect(
         self, address: str, key: Secret | None, *, timeout: float | None = None, http: httpx.Client | None = None
     ) -> Detection: ...
-
-
-def _note(fix: AddressFix, key_kept: bool | None, type_name: str) -> None:
-    if fix.changed:
-        warnings.warn(AddressNote(fix.note(key_kept, type_name)), stacklevel=3)
 
 
 class ProviderStore(StoreBase):
@@ -156,7 +150,7 @@ class ProviderStore(StoreBase):
             work[provider.name] = provider
 
         self._mutate("added", provider.name, change)
-        _note(fix, None if fix.key is None else not key_given, type_name)
+        warn_note(fix, None if fix.key is None else not key_given, type_name)
         return self[provider.name]
 
     _UPDATABLE = frozenset(
@@ -173,15 +167,7 @@ class ProviderStore(StoreBase):
         fix, key_kept = None, None
         if "base_url" in changes:  # reduced to its base (the note says what was removed), as in add()
             current = self[name]
-            fix = fix_address(str(changes["base_url"] or ""), check_type(changes.get("type", current.type)))
-            changes["base_url"] = fix.address
-            if fix.key is not None:  # the URL's key, when none is given nor held: no entered key, no variable
-                key_kept = not {"api_key", "api_key_env"} & changes.keys() and not current.api_key
-                key_kept = key_kept and current.api_key_env is None
-                if key_kept:
-                    changes["api_key"] = fix.key
-            if "api_version" in fix.options and "api_version" not in changes:
-                changes["api_version"] = fix.options["api_version"]
+            fix, key_kept = fix_changes(changes, current, check_type(changes.get("type", current.type)))
         model = check_model_id(fix.model) if fix is not None and fix.model else None
         clean: dict[str, Any] = {}
         for k, v in changes.items():
@@ -211,7 +197,7 @@ class ProviderStore(StoreBase):
 
         self._mutate("updated", name, change)
         if fix is not None:
-            _note(fix, key_kept, self[name].type)
+            warn_note(fix, key_kept, self[name].type)
         return self[name]
 
     def remove(self, name: str) -> None:
@@ -341,25 +327,15 @@ class ProviderStore(StoreBase):
         return mask_credentials(adapter_for(p.type).chat_url(p.endpoint, model, stream=False))
 
     def detect(
-        self,
-        url: str,
-        api_key: str | Secret | None = None,
-        *,
-        timeout: float | None = None,
-        http: httpx.Client | None = None,
+        self, url: str, api_key: str | Secret | None = None, *, timeout: float | None = None, http: Any = None
     ) -> Detection:
-        """Which provider types answer at ``url``, whether a key is needed, and the models listed there.
-
-        Each type's model list is asked for (``GET /v1/models``, Ollama's ``/api/tags``, Gemini's
-        ``/v1beta/models``, ... with the type's own headers), all at once within one deadline (``timeout`` or
-        ``settings.verify_timeout``); only an answer in the type's own shape counts. ``api_key`` is sent with
-        the probes (``None``: no key, never one from an environment variable; a key pasted in the URL's query is
-        used then). Nothing is added to the store."""
+        """Which provider types answer at ``url`` (each type's model list asked for at once, believed only in the
+        type's own shape), whether a key is needed, the models listed (:mod:`._probe`). ``api_key`` goes with the
+        probes (``None``: none, never an environment variable's; a ``?key=`` in ``url`` then). Adds nothing."""
         secret = as_secret(api_key)
         del api_key
         fix = fix_address(str(url or ""))
-        if secret is None and fix.key is not None:
-            secret = fix.key
+        secret = fix.key if secret is None and fix.key is not None else secret
         address = check_address(fix.address)
         if not address:
             raise InvalidValueError("url: give the address of the server to detect, e.g. http://localhost:8000")

@@ -15,6 +15,7 @@ no permission, a corrupt file) raises :class:`CacheError`: its message is one li
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -199,9 +200,8 @@ class AnswerCache:
                 self._writes += 1
                 if self._writes % 64 == 1:  # the first write of this object, then every 64th
                     self._prune(now)
-                # into the file itself, not only its write-ahead log: a copy of the file (committed beside a
-                # notebook) holds every reply recorded so far, even while this kernel runs
-                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                if self._writes % 16 == 0:  # into the file itself, not only its log (and at exit: forget_open)
+                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as exc:
             raise self._error(exc, "write") from None
 
@@ -239,6 +239,14 @@ class AnswerCache:
         except sqlite3.Error as exc:
             raise self._error(exc, "read") from None
         return int(n), int(size)
+
+    def checkpoint(self) -> None:
+        """Move what the write-ahead log holds into the file itself (a copy of the file then has every reply)."""
+        try:
+            with self._lock:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise self._error(exc, "write") from None
 
     def file_bytes(self) -> int:
         """The size on disk: the file and its write-ahead log."""
@@ -280,6 +288,7 @@ def cache_report(action: str | None = None) -> str:
         if not path.exists():
             return f"the answer cache {path}: no replies yet (chat(cache=True), %%chat --cache)"
         cache = open_cache()
+        cache.checkpoint()  # the file alone (to commit or copy) now holds every reply
         n, text_bytes = cache.stats()
         return f"the answer cache {path}: {n} replies, {_size(text_bytes)} of text, {_size(cache.file_bytes())} on disk"
     except CacheError as exc:  # %providers prints it as one line
@@ -288,6 +297,7 @@ def cache_report(action: str | None = None) -> str:
 
 _open: dict[Path, AnswerCache] = {}
 _open_lock = threading.Lock()
+atexit.register(lambda: forget_open())  # the last connection closed folds the log into the file
 
 
 def open_cache(cache_dir: str | os.PathLike[str] | None = None) -> AnswerCache:

@@ -59,6 +59,7 @@ class Outcome:
     latency_s: float | None = None
     usage: Usage = field(default_factory=Usage)
     attempts: int = 0
+    replayed: bool = False  # answered from the answer cache: no request was sent
 
 
 @dataclass
@@ -277,4 +278,4 @@ def _backoff(attempt: int) -> float:
 
 
 def _with_attempts(o: Outcome, attempts: int) -> Outcome:
-    return Outcome(o.text, o.data, o.error, o.latency_s, o.usage, attempts)
+    return Outcome(o.text, o.data, o.error, o.latency_s, o.usage, 0 if o.replayed else attempts, o.replayed)

@@ -41,7 +41,7 @@ class MapResult:
     error: str | None = None
     latency_s: float | None = None
     usage: Usage = field(default_factory=Usage)
-    attempts: int = 0  # requests sent for this row (retries included)
+    attempts: int = 0  # requests sent for this row (retries included; 0 when replayed from the answer cache)
 
     @property
     def ok(self) -> bool:
@@ -194,7 +194,8 @@ def chat_map(
             store=st, retries=0, schema=out_schema, cache=cache, refresh=refresh, cache_dir=cache_dir,
             budget=cost_budget,
         )  # fmt: skip
-        return Outcome(reply.text, getattr(reply, "data", None), None, reply.latency_s, reply.usage)
+        data = getattr(reply, "data", None)
+        return Outcome(reply.text, data, None, reply.latency_s, reply.usage, replayed=reply.replayed)
 
     sched = Scheduler(len(prompts), send, concurrency=n_parallel, retries=n_retries, estimate=estimate, budget=budget)
     outcomes = sched.run(display)

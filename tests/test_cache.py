@@ -309,6 +309,10 @@ def test_providers_cache_shows_and_clears(
     with capture_output() as cap:
         shell.run_line_magic("providers", "cache")
     assert f"{tmp_path / FILENAME}: 1 replies" in cap.stdout and "on disk" in cap.stdout
+    copy = tmp_path / "copy"  # the file alone, as committed while the kernel still runs: every reply in it
+    copy.mkdir()
+    (copy / FILENAME).write_bytes((tmp_path / FILENAME).read_bytes())
+    assert cache_module.AnswerCache(copy / FILENAME).stats()[0] == 1
     with capture_output() as cap:
         shell.run_line_magic("providers", "cache clear")
     assert "1 replies removed" in cap.stdout and open_cache().stats() == (0, 0)

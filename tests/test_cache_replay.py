@@ -150,6 +150,7 @@ def test_a_map_rerun_after_its_process_is_killed_sends_only_the_missing_rows(
     results = chat_map([f"row {i}" for i in range(n)], store=store, cache=True, progress=False)
     assert [r.text for r in results] == [f"answer to row {i}" for i in range(n)]
     assert _chats(fake) - before == n - kept  # only the rows not answered before the kill
+    assert sorted(r.attempts for r in results) == [0] * kept + [1] * (n - kept)  # requests sent per row
     again = chat_map([f"row {i}" for i in range(n)], store=store, cache=True, progress=False)
     assert [r.text for r in again] == [r.text for r in results] and _chats(fake) - before == n - kept
 
@@ -168,12 +169,9 @@ def test_two_processes_writing_at_once_lose_nothing(fake: FakeServer, _cache_env
     assert cache.stats()[0] == 400 and _chats(fake) == 400
     store = ProviderStore(persist=False, admin_paths=[])
     store.add("P", base_url=fake.base_url, api_key=KEY, models=["m"])
-    from jupyter_providers import chat
-
-    for prefix in ("a", "b"):
-        for i in range(200):
-            reply = chat(f"{prefix} {i}", store=store, cache=True)
-            assert reply.replayed and reply.text == f"answer to {prefix} {i}"
-    assert _chats(fake) == 400
+    prompts = [f"{prefix} {i}" for prefix in ("a", "b") for i in ("first", *range(1, 200))]
+    results = chat_map(prompts, store=store, cache=True, concurrency=8, progress=False)
+    assert [r.text for r in results] == [f"answer to {q}" for q in prompts]
+    assert {r.attempts for r in results} == {0} and _chats(fake) == 400  # every one replayed
     blob = b"".join(f.read_bytes() for f in _cache_env.iterdir())
     assert KEY.encode() not in blob

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w  # type: ignore[import-untyped]
 
 from .._data_view import DataTable
-from .._render import markdown_html
+from .._render import attachments_html, markdown_html
 from ._common import close_tree, esc
 from ._live import LiveText
 
 if TYPE_CHECKING:
+    from .._attach import Attachment
     from ..conversation import Conversation
     from ..reply import Reply
 
@@ -56,9 +57,9 @@ class ChatLog:
         #: the HTML widgets of the conversation, in order (user and assistant bubbles)
         self.bubbles: list[Any] = []
 
-    def turn(self, conv: Conversation, prompt: str) -> TurnView:
-        """Add the question's bubble and a pending reply bubble under it."""
-        user = self.add("user", markdown_html(prompt))
+    def turn(self, conv: Conversation, prompt: str, attachments: tuple[Attachment, ...] = ()) -> TurnView:
+        """Add the question's bubble (with thumbnails of the attachments sent) and a pending reply bubble."""
+        user = self.add("user", markdown_html(prompt) + (attachments_html(attachments) if attachments else ""))
         bot = self.add("assistant", caption(conv.model) + _PENDING)
         bot.add_class("jp-providers-pending")
         return TurnView(conv, prompt, user, bot)

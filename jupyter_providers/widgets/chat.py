@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w  # type: ignore[import-untyped]
 
+from .._attach import prepare
 from .._render import HTML_CLASSES
 from .._throttle import Throttle
 from ..api import check_chat_options, max_temperature
@@ -225,8 +226,9 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
         return self.system.value.strip() or None
 
     # -- talking --------------------------------------------------------------------------------
-    def send(self, text: str | None = None) -> bool:
-        """Send ``text`` (default: what is typed in the input), as pressing Send does.
+    def send(self, text: str | None = None, attach: Any = None) -> bool:
+        """Send ``text`` (default: what is typed in the input), as pressing Send does; ``attach`` as for
+        :func:`~jupyter_providers.chat` (the question's bubble shows thumbnails of exactly what was sent).
 
         Returns whether a request started; the reply streams in the background (see :meth:`wait`).
         The input is cleared only once the server took the request.
@@ -249,13 +251,15 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
                 temperature, max_tokens = check_chat_options(
                     None if self.default_temperature.value else self.temperature.value, self.max_tokens.value or None
                 )
+                attachments = prepare(attach) if attach is not None else ()
             except ValueError as exc:
                 self._set_status(error_text(exc), "error")
                 return False
-            turn = self._turn = self._chat_log.turn(conv, prompt)
+            turn = self._turn = self._chat_log.turn(conv, prompt, attachments)
             self._busy(True)
             self._set_status(f"waiting for {conv.provider} / {conv.model}…", "busy")
             options = {"temperature": temperature, "max_tokens": max_tokens, "schema": self.schema}
+            options["attach"] = attachments or None
             threading.Thread(
                 target=self._stream, args=(turn, options), name="jupyter-providers chat", daemon=True
             ).start()

@@ -173,6 +173,10 @@ CASES = [
     Bad(API, 'store.verify("P", model="a b")', "model", api(lambda s: s.verify("P", model="a b"))),
     Bad(API, 'chat("hi", provider="P", temperature=-0.5)', "temperature",
         api(lambda s: chat("hi", provider="P", temperature=-0.5, store=s))),
+    Bad(API, 'chat("hi", provider="P", cache="yes")', "cache",
+        api(lambda s: chat("hi", provider="P", cache="yes", store=s))),  # type: ignore[arg-type]
+    Bad(API, 'chat("hi", provider="P", cache=True, cache_dir=3)', "cache_dir",
+        api(lambda s: chat("hi", provider="P", cache=True, cache_dir=3, store=s))),  # type: ignore[arg-type]
     Bad(API, 'chat("hi", provider="P", temperature="hot")', "temperature",
         api(lambda s: chat("hi", provider="P", temperature="hot", store=s))),  # type: ignore[arg-type]
     Bad(API, 'chat("hi", provider="P", temperature=float("nan"))', "temperature",
@@ -236,6 +240,7 @@ CASES = [
     Bad(PROV, "%providers models P --add 'a b'", "model", providers("models P --add 'a b'")),
     Bad(PROV, "%providers verify Ghost", "provider", providers("verify Ghost")),
     Bad(PROV, "%providers tls P maybe", "state", providers("tls P maybe")),
+    Bad(PROV, "%providers cache purge", "action", providers("cache purge")),
     Bad(MAGIC, "%%chat -p P --temperature -1", "temperature", magic("-p P --temperature -1")),
     Bad(MAGIC, "%%chat -p P --temperature abc", "temperature", magic("-p P --temperature abc")),
     Bad(MAGIC, "%%chat -p Claude --temperature 1.2  # anthropic", "temperature", magic("-p Claude --temperature 1.2")),

@@ -96,7 +96,9 @@ def origin() -> tuple[str, str]:
 def _find_origin(pid: int) -> tuple[str, str]:
     notebook = os.environ.get("JPY_SESSION_NAME", "")
     kernel = f"pid {pid}"
-    if "ipykernel" in sys.modules:  # never imported here: only asked when this process is a kernel
+    # only asked when this process is a kernel (its kernelapp is loaded): importing ipykernel.kernelapp here would
+    # load ipykernel.ipkernel, which swaps comm's manager, and every widget made before could no longer close
+    if "ipykernel.kernelapp" in sys.modules:
         try:
             from ipykernel.connect import get_connection_file
 

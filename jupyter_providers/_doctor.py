@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from ._address import mask_credentials
 from ._secret import Secret
@@ -38,7 +38,7 @@ from .adapters import TYPES
 if TYPE_CHECKING:
     from ._records import Provider
 
-__all__ = ["KEY_PARAMETERS", "AddressFix", "AddressNote", "fix_address", "fix_changes", "warn_note"]
+__all__ = ["KEY_PARAMETERS", "AddressFix", "AddressNote", "fix_address", "fix_changes", "warn_note", "without_key"]
 
 #: query parameters that carry a key or a token (compared case-insensitively)
 KEY_PARAMETERS = frozenset(
@@ -222,3 +222,13 @@ def warn_note(fix: AddressFix, key_kept: bool | None, type_name: str) -> None:
     """Warn the caller of ``store.add`` / ``store.update`` with the note, when the address was changed."""
     if fix.changed:
         warnings.warn(AddressNote(fix.note(key_kept, type_name)), stacklevel=3)
+
+
+def without_key(address: str) -> str:
+    """``address`` as typed, without the query parameters that carry a key (what a form field may keep)."""
+    head, q, query = address.partition("?")
+    if not q:
+        return address
+    query, hashed, _ = query.partition("#")
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.strip().lower() not in KEY_PARAMETERS]
+    return head + (f"?{urlencode(kept)}" if kept else "") + ("#" if hashed else "")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._fields import PROVIDER_TYPES
 from ._table import ProvidersTable, Table
-from .errors import NotInStoreError
+from .errors import NotInStoreError, ProviderConfigError
 from .presets import preset_names
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ __all__ = ["USAGE", "ProvidersCommand", "UsageError"]
 
 USAGE = (
     f"usage: %providers [add NAME [--preset {'|'.join(preset_names())}] [--type {'|'.join(PROVIDER_TYPES)}] "
-    "[--url URL] [--key-env VAR] [--no-key] "
+    "[--url URL [--detect]] [--key-env VAR] [--no-key] "
     "[--model ID ...] | verify [NAME] [--model ID] | models NAME [--fetch] [--add ID ...] [--remove ID] | "
     "enable NAME | disable NAME | remove NAME | key NAME | tls NAME on|off | cache [clear] | "
     "price NAME MODEL [--input X --output Y | --clear] | usage [--today | --notebook]]"
@@ -49,6 +50,7 @@ def _parser() -> _Parser:
     add.add_argument("--no-key", action="store_true")
     add.add_argument("--model", "-m", action="append", default=[])
     add.add_argument("--api-version")
+    add.add_argument("--detect", action="store_true")
     verify = sub.add_parser("verify", add_help=False)
     verify.add_argument("name", nargs="?")
     verify.add_argument("--model", "-m")
@@ -98,11 +100,25 @@ class ProvidersCommand:
         return name
 
     def _add(self, a: Any) -> str:
-        p = self.store.add(
-            a.name, type=a.type, base_url=a.url, api_key="" if a.no_key else None, api_key_env=a.key_env,
-            models=a.model, api_version=a.api_version, preset=a.preset,
+        from ._adding import from_detection, with_notes
+
+        type_, models, lines = a.type, a.model, []
+        if a.detect:  # probed with the key the provider will use: --key-env's (the user's choice), else none
+            key = (os.environ.get(a.key_env) or None) if a.key_env and not a.no_key else None
+            found = self.store.detect(a.url, api_key=key)
+            type_, models, line = from_detection(found, a.type, a.model)
+            type_ = a.type if a.preset else type_  # a preset decides the type
+            if type_ is None and not a.preset:
+                raise ProviderConfigError(f"url: {a.name} not added - {found}")
+            lines.append(line)
+        p, notes = with_notes(
+            lambda: self.store.add(
+                a.name, type=type_, base_url=a.url, api_key="" if a.no_key else None, api_key_env=a.key_env,
+                models=models, api_version=a.api_version, preset=a.preset,
+            )
         )  # fmt: skip
-        return f"added {p.name} ({p.type}): {self.store.endpoint_preview(p.name)} - key: {p.key_label}"
+        added = f"added {p.name} ({p.type}): {self.store.endpoint_preview(p.name)} - key: {p.key_label}"
+        return "\n".join([*lines, *notes, added])
 
     def _verify(self, a: Any) -> ProvidersTable | str:
         if a.name:

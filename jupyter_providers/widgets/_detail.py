@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w  # type: ignore[import-untyped]
 
+from .._adding import with_notes
 from .._address import check_address
+from .._doctor import fix_address
 from ..errors import InvalidValueError
 from ._common import (
     Job,
@@ -292,19 +294,28 @@ class ProviderDetail:
         self._do(self.key_error, lambda n: self.store.update(n, api_key=value))
 
     def set_address(self, value: str) -> None:
-        """Save a valid address as it is typed (the preview follows); an invalid one is shown, not saved."""
+        """Save a valid address as it is typed (the preview follows); an invalid one is shown, not saved. A pasted
+        endpoint URL is cut back to its base: the field shows the base, the note under it what was removed."""
         name = self.name
         p = self.store.get(name) if name else None
         if p is None or p.readonly:
             return
+        fix = fix_address(value, p.type)
+        if fix.key is not None:  # out of the field (and the widget state a notebook saves) at once
+            self.address.value = fix.address
         try:
-            clean = check_address(value)
+            clean = check_address(fix.address)
         except ValueError as exc:
             self.address_error.value = message_html(error_text(exc))
             self.preview.value = message_html("not saved: the address above is not valid", "muted")
             return
         self.address_error.value = ""
-        if clean != p.base_url:
+        if fix.changed:
+            _, notes = with_notes(lambda: self._do(self.address_error, lambda n: self.store.update(n, base_url=value)))
+            self._seen_base_url = self.store[name].base_url if name is not None and name in self.store else clean
+            self.address.value = self._seen_base_url  # runs this again with nothing left to change
+            self.address_error.value = message_html(" ".join(notes), "muted")
+        elif clean != p.base_url:
             self._seen_base_url = clean  # our own change: the field keeps what is being typed
             self._do(self.address_error, lambda n: self.store.update(n, base_url=clean))
         self._show_preview()

@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING
 
 import ipywidgets as w  # type: ignore[import-untyped]
 
+from .._adding import from_detection, with_notes
+from .._doctor import fix_address, without_key
 from .._render import HTML_CLASSES
+from .._secret import Secret
 from ..adapters import TYPES
 from ..presets import PRESETS
 from ..store import PROVIDER_TYPES, get_store
@@ -19,6 +22,7 @@ from ._common import Job, button, close_tree, error_text, esc, message_html, set
 from ._detail import ProviderDetail
 
 if TYPE_CHECKING:
+    from .._types import Detection
     from ..store import Provider, ProviderStore
 
 __all__ = ["ProvidersPanel"]
@@ -67,7 +71,10 @@ class ProvidersPanel(w.VBox):  # type: ignore[misc]
         self._lock = threading.RLock()
         self._rows: dict[str, _Row] = {}
         self.selected: str | None = None
-        self.jobs = (Job("jupyter-providers verify"), Job("jupyter-providers fetch"))
+        self.jobs = (Job("jupyter-providers verify"), Job("jupyter-providers fetch"), Job("jupyter-providers detect"))
+        #: a key pasted in the Add form's address (``?key=``): taken out of the field at once, kept here only
+        self._url_key: Secret | None = None
+        self._found: Detection | None = None
 
         self.rows = w.VBox().add_class("jp-providers-rows")
         self.empty = w.HTML(message_html("No provider yet: press + Add.", "muted"))
@@ -84,6 +91,12 @@ class ProvidersPanel(w.VBox):  # type: ignore[misc]
             layout=w.Layout(width="200px"),
         ).add_class("jp-providers-add-preset")
         self.add_preset.observe(lambda c: self._preset_chosen(c["new"]), names="value")
+        self.add_url = w.Text(placeholder="address, e.g. http://localhost:8000", layout=w.Layout(width="200px"))
+        self.add_url.add_class("jp-providers-add-url")
+        self.add_url.observe(lambda c: self._url_typed(c["new"]), names="value")
+        self.add_detect = button("Detect", "jp-providers-add-detect", tooltip="Ask the address what it serves")
+        self.add_detect.on_click(lambda _b: self.detect())
+        self.add_found = w.HTML().add_class("jp-providers-add-found")
         self.add_confirm = button("Add", "jp-providers-add-confirm", style="primary")
         self.add_confirm.on_click(lambda _b: self.add())
         self.add_cancel = button("Cancel", "jp-providers-add-cancel")
@@ -93,7 +106,10 @@ class ProvidersPanel(w.VBox):  # type: ignore[misc]
             [
                 self.add_name,
                 self.add_preset,
+                self.add_url,
+                w.HBox([self.add_detect]),
                 self.add_type,
+                self.add_found,
                 w.HBox([self.add_confirm, self.add_cancel]),
                 self.add_error,
             ],
@@ -105,7 +121,7 @@ class ProvidersPanel(w.VBox):  # type: ignore[misc]
             [title, self.rows, self.empty, self.add_button, self.add_form, self.message],
             layout=w.Layout(width="260px", min_width="220px"),
         ).add_class("jp-providers-list")
-        self.detail = ProviderDetail(self.store, *self.jobs)
+        self.detail = ProviderDetail(self.store, self.jobs[0], self.jobs[1])
         super().__init__(
             [style_widget(), w.HBox([left, self.detail.box], layout=w.Layout(width="100%"))],
             layout=w.Layout(width="100%"),
@@ -151,6 +167,8 @@ class ProvidersPanel(w.VBox):  # type: ignore[misc]
             self.add_name.value = ""
             self.add_error.value = ""
             self.add_preset.value = ""
+            self.add_url.value = self.add_found.value = ""
+            self._url_key = self._found = None
 
     def _preset_chosen(self, name: str) -> None:
         """A preset decides the type (and names the provider, unless a name was typed)."""
@@ -161,16 +179,61 @@ class ProvidersPanel(w.VBox):  # type: ignore[misc]
             if not self.add_name.value.strip():
                 self.add_name.value = chosen.label.split(" (")[0]
 
-    def add(self) -> Provider | None:
-        """Add the provider described in the form; a refused name is explained in the form."""
+    def _url_typed(self, value: str) -> None:
+        """A key pasted in the address leaves the field at once (widget state is saved with the notebook)."""
+        self._found = None
+        self.add_found.value = ""
+        fix = fix_address(value)
+        if fix.key is not None:
+            self._url_key = fix.key
+            self.add_url.value = without_key(value)  # the rest stays for Add (its model, api-version, note)
+            self.add_found.value = message_html("a key in the address was taken out of it (used as the key)", "muted")
+
+    def detect(self) -> None:
+        """Ask the typed address which type it speaks and its models (in the background); fills the type."""
+        url = self.add_url.value
+        if not url.strip():
+            self.add_found.value = message_html("type the address to detect first")
+            return
+        self.add_found.value = message_html(f"Detecting {url}…", "busy")
+        self.add_detect.disabled = True
+        if not self.jobs[2].start(lambda: self._detect(url, self._url_key)):
+            self.add_detect.disabled = False
+
+    def _detect(self, url: str, key: Secret | None) -> None:
         try:
-            preset = self.add_preset.value or None
-            p = self.store.add(self.add_name.value, type=None if preset else self.add_type.value, preset=preset)
+            found = self.store.detect(url, api_key=key)
+        except Exception as exc:
+            self.add_found.value = message_html(error_text(exc))
+            return
+        finally:
+            self.add_detect.disabled = False
+        if self.add_url.value != url:
+            return  # the address changed while it was probed
+        self._found = found
+        if found.type is not None and not self.add_type.disabled:
+            self.add_type.value = found.type
+        self.add_found.value = message_html(str(found), "ok" if found.ok else "error")
+
+    def add(self) -> Provider | None:
+        """Add the provider described in the form; a refused name is explained in the form, and what the store
+        changed in the address is said under the list."""
+        preset = self.add_preset.value or None
+        type_, url, key = None if preset else self.add_type.value, self.add_url.value, self._url_key
+        models: list[str] = []
+        if self._found is not None and self._found.ok:
+            type_, models, _ = from_detection(self._found, type_, [])
+        try:
+            name = self.add_name.value
+            p, notes = with_notes(
+                lambda: self.store.add(name, type=type_, base_url=url, api_key=key, models=models, preset=preset)
+            )
         except Exception as exc:
             self.add_error.value = message_html(error_text(exc))
             return None
         self.open_form(False)
         self.select(p.name)
+        self.message.value = message_html(" ".join(notes), "muted")
         return p
 
     def set_enabled(self, name: str, enabled: bool) -> None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._attach import Attachment, attach_limits
-from ._types import KeyVerdict, Message, Usage, Verification
+from ._doctor import AddressNote
+from ._types import Detection, KeyVerdict, Message, Usage, Verification
 from .api import chat
 from .errors import (
     AuthenticationError,
@@ -45,11 +46,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PROVIDER_TYPES",
+    "AddressNote",
     "Attachment",
     "AuthenticationError",
     "BadResponseError",
     "BadURLError",
     "CostLimitError",
+    "Detection",
     "InvalidValueError",
     "KeyVerdict",
     "LocalServerError",

@@ -160,6 +160,13 @@ def _summary(address: str, keyed: bool, probes: list[Probe]) -> Detection:
             message = f"{where} asks for a key ({refused[0].status}): detect again with api_key= to learn its type"
         return Detection(address, (), (), True, message, tuple(probes))
     kinds = {p.outcome for p in probes}
+    failed = [p for p in probes if p.outcome == "server_error"]
+    if failed:  # LiteLLM's proxy set up from a config file answers a request without its key with a plain 500
+        where = failed[0].url.split("?", 1)[0]
+        message = f"no model list came back at {address}: {where} failed ({failed[0].status})"
+        if not keyed:
+            message += " - a proxy may answer so without its key: detect again with api_key="
+        return Detection(address, (), (), None, message, tuple(probes))
     if kinds <= {"unreachable", "timeout"}:
         message = f"nothing answers at {address} - is the server running, and is the address right?"
         if "timeout" in kinds:

@@ -112,3 +112,16 @@ def test_forwarding_prefix_reaches_llama_cpp_which_has_no_responses_route(litell
     assert (v.ok, v.kind, v.status) == (False, "model_not_found", 404), v
     assert v.message.startswith("the server lists 'smollm2-forward' but could not serve it - "), v
     assert "the server offers" not in v.message
+
+
+def test_detect(litellm: Proxy, store: ProviderStore) -> None:
+    """store.detect through the LiteLLM proxy: its /v1/models is OpenAI's shape and it bridges both Chat Completions
+    and /v1/responses. Without its key it answers a plain 500 (test_a_wrong_key_and_no_key), which detect reports as
+    a failure that may want a key, not as a 401 it did not get."""
+    locked = store.detect(litellm.url)
+    assert locked.types == () and locked.key_needed is None, locked.probes
+    assert "failed (500) - a proxy may answer so without its key" in str(locked)
+    found = store.detect(litellm.url + "v1/responses", api_key=litellm.key)
+    assert {"openai", "openai-responses"} <= set(found.types), found.probes
+    assert {"smollm2", "smollm2-forward"} <= set(found.models)
+    assert litellm.key not in repr(found) + str(found) and len(store) == 0

@@ -357,3 +357,17 @@ def test_structured_output_is_constrained_and_validates(vllm: Servers, store: Pr
     answer = chat(prompt, provider="vLLM-responses", store=store, schema=Verdict, temperature=0, max_tokens=40)
     assert isinstance(answer.data, Verdict), answer.text
     client_module._schema_forms.clear()
+
+
+def test_detect(vllm: Servers, store: ProviderStore) -> None:
+    """store.detect on real vLLM: it lists its model in OpenAI's shape and serves both Chat Completions and the
+    Responses API; the keyed server asks for a key, and with it answers the same. Nothing is added."""
+    found = store.detect(vllm.open.url + "v1/chat/completions")
+    assert set(found.types) == {"openai", "openai-responses"}, found.probes
+    assert found.models == (MODEL,) and found.key_needed is False
+    assert found.address == f"http://localhost:{vllm.open.port}/v1"
+    locked = store.detect(vllm.keyed.url)
+    assert locked.types == () and locked.key_needed is True, locked.probes
+    keyed = store.detect(vllm.keyed.url, api_key=VLLM_KEY)
+    assert set(keyed.types) == {"openai", "openai-responses"} and keyed.models == (MODEL,)
+    assert VLLM_KEY not in repr(keyed) + str(keyed) + repr(locked) and len(store) == 0

@@ -8,6 +8,10 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml scripts/llama_cmake_args.
 # --no-cache-dir: pip's wheel cache is keyed on the sdist, not on CMAKE_ARGS, so it could hand back a native build.
 LLAMA_CPP := llama-cpp-python[server]==0.3.36
 LLAMA_CMAKE_ARGS := $(shell sh scripts/llama_cmake_args.sh)
+# The wheel that build makes, kept in a directory named after what it was built from (the version and the
+# CMAKE_ARGS, which are fixed per architecture, never per machine): a venv rebuilt after a pyproject change, and
+# binder-check, install it instead of compiling the same flags again.
+LLAMA_WHEELS := .wheels/llama-$(shell printf '%s %s' '$(LLAMA_CPP)' '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 
 .PHONY: test lint pytest venv vllm-env litellm-env browser bench venv-native demo demo-check binder-check clean
 
@@ -16,7 +20,9 @@ venv: $(STAMP) browser
 $(STAMP): pyproject.toml scripts/llama_cmake_args.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet --no-cache-dir '$(LLAMA_CPP)'
+	test -n "$$(ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl 2>/dev/null)" || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel --quiet --no-cache-dir --no-deps -w $(LLAMA_WHEELS) '$(LLAMA_CPP)'
+	$(PY) -m pip install --quiet "$$(ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl)[server]"
 	$(PY) -m pip install --quiet -e '.[local,test]'
 	rm -f $(VENV)/.installed-*
 	touch $@
@@ -47,11 +53,13 @@ litellm-env:
 
 REQUIRE_LITELLM = $(shell ls .venv-litellm/.complete-* >/dev/null 2>&1 && echo 1)
 
+# Two pytest-xdist workers: tests/conftest.py says what runs together (a module, or a directory sharing slow
+# servers) and in what order; each notebook runs whole on one worker (--dist loadfile).
 # The notebooks run with VLLM_URL set to a real vLLM (tests/vllm/launch.py), so vllm.ipynb talks to vLLM itself.
 pytest: venv
-	JP_REQUIRE_VLLM=$(REQUIRE_VLLM) JP_REQUIRE_LITELLM=$(REQUIRE_LITELLM) $(PY) -m pytest -q
+	JP_REQUIRE_VLLM=$(REQUIRE_VLLM) JP_REQUIRE_LITELLM=$(REQUIRE_LITELLM) $(PY) -m pytest -q -n 2 --durations=25
 	JUPYTER_PROVIDERS_DIR=$$(mktemp -d) JP_REQUIRE_VLLM=$(REQUIRE_VLLM) $(PY) -m tests.vllm.launch -- \
-	  $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
+	  $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --nbval-lax notebooks
 
 ## demo: set up, start the local model, open JupyterLab on the quickstart (prints the URL)
 demo: venv
@@ -65,17 +73,15 @@ demo-check: venv
 
 ## binder-check: a fresh venv built only from binder/ files runs the quickstart
 binder-check:
-	bash scripts/binder_check.sh
+	LLAMA_WHEELS=$(LLAMA_WHEELS) bash scripts/binder_check.sh
 
 ## test: set up everything and run the whole suite (lint, types, tests) - this is what CI runs; prints each stage's time
-STAGES := venv lint vllm-env litellm-env pytest demo-check binder-check
+## (scripts/make_test.sh: vllm-env and litellm-env are set up in the background while venv and lint run)
 test:
-	@t0=$$(date +%s); for s in $(STAGES); do t=$$(date +%s); echo "== stage $$s"; \
-	  $(MAKE) --no-print-directory $$s || { echo "== stage $$s FAILED after $$(( $$(date +%s) - t )) s"; exit 1; }; \
-	  echo "== stage $$s: $$(( $$(date +%s) - t )) s"; done; echo "== make test: $$(( $$(date +%s) - t0 )) s in all"
+	MAKE="$(MAKE)" bash scripts/make_test.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output
+	rm -rf $(VENV) .wheels .pytest_cache .mypy_cache .ruff_cache test-output
 
 ## bench: compare with jupyter-ai-magics 2.x and the official SDKs, in a separate venv (.venv-bench)
 BENCH := .venv-bench

@@ -9,6 +9,14 @@ python3 -m venv "$VENV"
 export PATH="$PWD/$VENV/bin:$PATH"
 export JUPYTER_PROVIDERS_DIR="$(mktemp -d)" JUPYTER_PROVIDERS_KEYRING=0
 python -m pip install --quiet --upgrade pip
+# The llama-cpp-python wheel that `make venv` built from the same version and the same CMAKE_ARGS
+# (scripts/llama_cmake_args.sh, which postBuild uses too) is offered to pip, which prefers a wheel to the sdist:
+# compiling identical flags a second time would take minutes and check nothing new. BINDER_FRESH=1, or no such
+# wheel, and postBuild compiles it as Binder does.
+if [ -z "${BINDER_FRESH:-}" ] && [ -n "${LLAMA_WHEELS:-}" ] && ls "$LLAMA_WHEELS"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+  export PIP_FIND_LINKS="$PWD/$LLAMA_WHEELS"
+  echo "binder-check: llama-cpp-python from $LLAMA_WHEELS (built by make venv with the same CMAKE_ARGS)"
+fi
 python -m pip install --quiet -r binder/requirements.txt
 bash binder/postBuild >/dev/null
 out="$(mktemp -d)/quickstart.out.ipynb"

@@ -1,10 +1,16 @@
-"""Shared fixtures: an isolated store per test, and the real local model server for the session."""
+"""Shared fixtures: an isolated store per test, and the real local model server for the session.
+
+``make pytest`` runs the suite on two pytest-xdist workers (``-n 2``): see :func:`group` for what runs
+together.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import os
 
 import pytest
 
@@ -14,7 +20,46 @@ from jupyter_providers.local import LocalServer, free_port, launch
 
 #: the key the session's llama.cpp server demands (a wrong one must give kind "auth")
 LOCAL_KEY = "sk-local-test-5f2a9c71e0"
-OUTPUT_DIR = Path(__file__).resolve().parent.parent / "test-output"
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT_DIR = ROOT / "test-output"
+#: the directories whose tests share servers that are slow to start (real vLLM, the LiteLLM proxy, JupyterLab and
+#: Chromium): each runs whole on one worker, so those start once, and they are handed out first
+HEAVY_DIRS = ("tests/vllm", "tests/browser", "tests/litellm")
+#: this process's name under pytest-xdist ("gw0", "gw1"), "" without it: in the names of the logs it writes
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def group(nodeid: str) -> str:
+    """What runs whole on one worker: one of :data:`HEAVY_DIRS`, else the test's module (or notebook). The
+    matrices that write docs/faults.md, docs/hostile.md and docs/bad-input.md need every cell of their module in
+    one process."""
+    path = nodeid.split("::", 1)[0]
+    return next((d for d in HEAVY_DIRS if path.startswith(d + "/")), path)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The order the groups are handed out in (pytest-xdist keeps it, see :func:`pytest_xdist_make_scheduler`):
+    the heavy directories first, then the other modules from the largest, so that nothing long starts last while
+    the other worker has nothing left to do. Without xdist this only reorders modules."""
+    size: dict[str, int] = {}
+    for item in items:
+        size[group(item.nodeid)] = size.get(group(item.nodeid), 0) + 1
+    rank = {d: i for i, d in enumerate(HEAVY_DIRS)}
+    items.sort(key=lambda item: (rank.get(group(item.nodeid), len(rank)), -size[group(item.nodeid)]))  # stable
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``make pytest`` runs ``-n 2``: tests are handed to the workers a :func:`group` at a time, in collection
+    order. (pytest-xdist's own ``--dist loadgroup`` cannot be used: it renames items through a private attribute
+    that pytest 9 no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order pytest_collection_modifyitems chose
+    return GroupScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +86,9 @@ def store(tmp_path: Path) -> ProviderStore:
 def llama_server() -> Iterator[LocalServer]:
     """llama-cpp-python's OpenAI-compatible server with SmolLM2, on a free 127.0.0.1 port."""
     OUTPUT_DIR.mkdir(exist_ok=True)
-    server = launch(free_port(), api_key=LOCAL_KEY, threads=1, log_path=OUTPUT_DIR / "llama-server.log")
+    server = launch(
+        free_port(), api_key=LOCAL_KEY, threads=1, log_path=OUTPUT_DIR / f"llama-server{WORKER and '-' + WORKER}.log"
+    )
     try:
         yield server
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._attach import Attachment, attach_limits
+from ._cache import limits as cache_limits
 from ._doctor import AddressNote
 from ._types import Detection, KeyVerdict, Message, Usage, Verification
 from .api import chat
@@ -76,6 +77,7 @@ __all__ = [
     "Usage",
     "Verification",
     "attach_limits",
+    "cache_limits",
     "chat",
     "chat_map",
     "chat_widget",

@@ -46,7 +46,7 @@ MB = 1 << 20
 
 @dataclass
 class CacheLimits:
-    """``jupyter_providers.client.cache_limits.max_bytes = 64 << 20``: the most reply text kept (512 MB), and the
+    """``jupyter_providers.cache_limits.max_bytes = 64 << 20``: the most reply text kept (512 MB), and the
     age (days, 90) past which an entry is dropped; both applied as replies are written."""
 
     max_bytes: int = 512 * MB

@@ -68,6 +68,8 @@ def serving(status: int, body: bytes, ctype: str, delay: float = 0.0) -> Iterato
     """A server answering every request, on every path and method, with the same answer."""
 
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # as tests/fakes/server.py: no 40 ms wait for a delayed ACK
+
         def _answer(self) -> None:
             if delay:
                 time.sleep(delay)

@@ -176,6 +176,9 @@ def protocol_class(name: str) -> type[Protocol]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: the headers and the body are two writes; with Nagle on, the body waited for the client's
+    # delayed ACK of the headers, 40 ms per request (48 ms against 2.8 ms measured), on every test using a fake
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def setup(self) -> None:

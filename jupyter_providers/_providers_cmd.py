@@ -20,7 +20,8 @@ __all__ = ["USAGE", "ProvidersCommand", "UsageError"]
 USAGE = (
     f"usage: %providers [add NAME [--preset {'|'.join(preset_names())}] [--type {'|'.join(PROVIDER_TYPES)}] "
     "[--url URL [--detect]] [--key-env VAR] [--no-key] "
-    "[--model ID ...] | verify [NAME] [--model ID] | models NAME [--fetch] [--add ID ...] [--remove ID] | "
+    "[--model ID ...] | verify [NAME] [--model ID] [--capabilities] | "
+    "models NAME [--fetch] [--add ID ...] [--remove ID] | "
     "enable NAME | disable NAME | remove NAME | key NAME | tls NAME on|off | cache [clear] | "
     "price NAME MODEL [--input X --output Y | --clear] | usage [--today | --notebook]]"
 )
@@ -54,6 +55,7 @@ def _parser() -> _Parser:
     verify = sub.add_parser("verify", add_help=False)
     verify.add_argument("name", nargs="?")
     verify.add_argument("--model", "-m")
+    verify.add_argument("--capabilities", action="store_true")
     models = sub.add_parser("models", add_help=False)
     models.add_argument("name")
     models.add_argument("--fetch", action="store_true")
@@ -122,13 +124,13 @@ class ProvidersCommand:
 
     def _verify(self, a: Any) -> ProvidersTable | str:
         if a.name:
-            return f"{self._need(a.name)}: {self.store.verify(a.name, model=a.model)}"
+            return f"{self._need(a.name)}: {self.store.verify(a.name, model=a.model, capabilities=a.capabilities)}"
         names = [p.name for p in self.store if p.enabled]
         # One thread per provider (each only waits on the network): a cap of 16 made 20 providers take
         # two rounds, twice as long as one verify (benchmarks/fanout.py); one round ends within the
         # verify deadline, however the servers behave.
         with ThreadPoolExecutor(max_workers=min(len(names), 256) or 1) as pool:
-            list(pool.map(self.store.verify, names))
+            list(pool.map(lambda n: self.store.verify(n, capabilities=a.capabilities), names))
         return ProvidersTable(self.store)
 
     def _models(self, a: Any) -> str:

@@ -32,6 +32,8 @@ class Model:
 
     ``capabilities`` says what the model is known to take or not (``{"images": False}``: text only); a
     capability it does not name is unknown (then the request is sent and the server's answer says).
+    ``capability_notes`` holds the one-line reason of each capability ``verify(..., capabilities=True)`` probed,
+    the unknown ones included (``{"reasoning": "not seen: ..."}``).
 
     ``input_price`` and ``output_price`` are what the user set (``store.set_price``): the price of a million
     input and output tokens; ``None`` when not set (there is no built-in price table).
@@ -44,10 +46,12 @@ class Model:
     capabilities: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     input_price: float | None = None
     output_price: float | None = None
+    capability_notes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.capabilities, MappingProxyType):
-            object.__setattr__(self, "capabilities", MappingProxyType(dict(self.capabilities)))
+        for name in ("capabilities", "capability_notes"):
+            if not isinstance(getattr(self, name), MappingProxyType):
+                object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     def takes(self, capability: str) -> bool | None:
         """``True`` / ``False`` when known (``"images"``), ``None`` when unknown."""
@@ -56,6 +60,11 @@ class Model:
     @property
     def priced(self) -> bool:
         return self.input_price is not None and self.output_price is not None
+
+    @property
+    def capability_summary(self) -> str:
+        """``"streaming yes, images no"``: the capabilities known (probed or set), ``""`` when none is."""
+        return ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in self.capabilities.items())
 
     @property
     def context_note(self) -> str:

@@ -82,6 +82,8 @@ def model_entry(m: Model) -> dict[str, Any]:
         entry["context_length"] = m.context_length
     if m.capabilities:
         entry["capabilities"] = dict(m.capabilities)
+    if m.capability_notes:
+        entry["capability_notes"] = dict(m.capability_notes)
     if m.priced:
         entry["price"] = {"input": m.input_price, "output": m.output_price}
     return entry
@@ -110,7 +112,10 @@ def from_entry(
             n = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
             caps = m.get("capabilities")
             caps = {str(k): v for k, v in caps.items() if isinstance(v, bool)} if isinstance(caps, Mapping) else {}
-            models.append(Model(m["id"], str(m.get("name") or ""), str(m.get("group") or ""), n, caps, *_price(m)))
+            notes = m.get("capability_notes")
+            notes = {str(k): v for k, v in notes.items() if isinstance(v, str)} if isinstance(notes, Mapping) else {}
+            name, group = str(m.get("name") or ""), str(m.get("group") or "")
+            models.append(Model(m["id"], name, group, n, caps, *_price(m), capability_notes=notes))
     if key is None and entry.get("no_key"):
         key = ""
     return Provider(

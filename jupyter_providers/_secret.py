@@ -285,11 +285,12 @@ def scrub_error(exc: ProviderError, red: Redactor) -> ProviderError:
 
 
 def scrub_verdict(v: Verification, red: Redactor) -> Verification:
-    """``v`` with its message and its per-key messages scrubbed."""
+    """``v`` with its message, its per-key messages and its capability reasons scrubbed."""
     if not red:
         return v
     keys = tuple(dataclasses.replace(k, message=red(k.message)) for k in v.keys)
-    return dataclasses.replace(v, message=red(v.message), keys=keys)
+    caps = tuple(dataclasses.replace(c, reason=red(c.reason)) for c in v.capabilities)
+    return dataclasses.replace(v, message=red(v.message), keys=keys, capabilities=caps)
 
 
 def cut_frames(exc: BaseException) -> BaseException:

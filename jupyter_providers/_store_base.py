@@ -23,7 +23,7 @@ from ._persist import (
 )
 from ._records import Provider
 from ._schema import from_entry, secrets_of, to_entry
-from ._types import Verification
+from ._types import Capability, Verification
 from .errors import InvalidValueError, NotInStoreError, ProviderConfigError
 
 if TYPE_CHECKING:
@@ -201,6 +201,60 @@ class StoreBase:
                 if name in table:
                     table[name] = dataclasses.replace(table[name], last_verification=verdict)
         self._emit("verified", name)
+        return verdict
+
+    # -- capabilities --------------------------------------------------------------------
+    def set_capabilities(self, name: str, model_id: str, **known: bool) -> Provider:
+        """Record what a model takes, e.g. ``set_capabilities("local", "smollm2", images=False)``: a text-only
+        model is then refused an attached image before anything is sent (``None`` forgets a capability)."""
+
+        def change(work: dict[str, Provider]) -> None:
+            p = self._editable(work, name)
+            if model_id not in p.model_ids:
+                raise NotInStoreError(f"provider {name!r} has no model {model_id!r}; it has: {', '.join(p.model_ids)}")
+            models = []
+            for m in p.models:
+                if m.id == model_id:
+                    caps = {**m.capabilities, **known}
+                    m = dataclasses.replace(m, capabilities={k: v for k, v in caps.items() if v is not None})
+                models.append(m)
+            work[name] = dataclasses.replace(p, models=tuple(models))
+
+        self._mutate("updated", name, change)
+        return self[name]
+
+    def _probe_capabilities(
+        self, name: str, verdict: Verification, probe: Any, timeout: float | None, http: Any
+    ) -> Verification:
+        """``verdict`` with the capabilities of its model probed (only after an OK one: a server that did not
+        answer a plain chat properly is probed for nothing), each kept on the model when it is in the store."""
+        if probe is None:
+            raise ProviderConfigError("this store's network cannot probe capabilities (it has no capabilities())")
+        model = verdict.model
+        if not verdict.ok or not model:
+            return verdict
+        found: tuple[Capability, ...] = probe(self[name], model, timeout=timeout, http=http)
+        verdict = dataclasses.replace(verdict, capabilities=found)
+        p = self.get(name)
+        if p is None or p.readonly or p.model(model) is None:
+            return verdict
+        from ._secret import redactor_for
+
+        red = redactor_for(p)
+
+        def change(work: dict[str, Provider]) -> None:
+            q = self._editable(work, name)
+            models = []
+            for m in q.models:
+                if m.id == model:
+                    caps = dict(m.capabilities)
+                    caps.update({c.name: c.known for c in found if c.known is not None})
+                    notes = {**m.capability_notes, **{c.name: red(c.reason) for c in found}}
+                    m = dataclasses.replace(m, capabilities=caps, capability_notes=notes)
+                models.append(m)
+            work[name] = dataclasses.replace(q, models=tuple(models))
+
+        self._mutate("updated", name, change)
         return verdict
 
     # -- events --------------------------------------------------------------------------

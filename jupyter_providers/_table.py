@@ -23,11 +23,12 @@ def _row(store: ProviderStore, p: Provider) -> list[str]:
     if not p.verify_tls:
         preview += "  [TLS verification OFF]"
     v = p.last_verification
-    verdict = "-" if v is None else str(v)
+    verdict = "-" if v is None else str(v).splitlines()[0]  # the verdict; the capabilities are the models'
     flags = "yes" if p.enabled else "no"
     if p.readonly:
         flags += " (admin)"
-    models = ", ".join(f"{m.id} ({m.context_note})" if m.context_note else m.id for m in p.models)
+    notes = [(m.id, "; ".join(n for n in (m.context_note, m.capability_summary) if n)) for m in p.models]
+    models = ", ".join(f"{i} ({n})" if n else i for i, n in notes)
     return [p.name, p.type, flags, preview, models or "-", p.key_label, verdict]
 
 

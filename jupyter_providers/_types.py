@@ -10,7 +10,9 @@ from .errors import Kind
 if TYPE_CHECKING:
     from ._attach import Attachment
 
-__all__ = ["Detection", "KeyVerdict", "Message", "ModelIds", "Probe", "Usage", "Verification", "VerifyKind"]
+__all__ = [
+    "Capability", "Detection", "KeyVerdict", "Message", "ModelIds", "Probe", "Usage", "Verification", "VerifyKind",
+]  # fmt: skip
 
 #: A verification's outcome: ``"ok"``, or the :data:`~jupyter_providers.errors.Kind` of the failure.
 VerifyKind = Literal["ok", Kind]
@@ -70,10 +72,36 @@ class Verification:
     provider: str | None = None
     status: int | None = None
     keys: tuple[KeyVerdict, ...] = field(default_factory=tuple)
+    #: with ``verify(..., capabilities=True)``: what each tiny probe found (empty otherwise)
+    capabilities: tuple[Capability, ...] = field(default_factory=tuple)
 
     def __str__(self) -> str:
         head = "OK" if self.ok else self.kind.replace("_", " ")
-        return f"{head} - {self.message}"
+        lines = [f"{head} - {self.message}", *(f"  {c}" for c in self.capabilities)]
+        return "\n".join(lines)
+
+
+#: what a capability probe found: the model does it, does not, or the probe could not tell
+CapabilityState = Literal["yes", "no", "unknown"]
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One capability probed by ``verify(..., capabilities=True)``: ``name`` (``streaming``, ``stream_usage``,
+    ``structured_output``, ``images``, ``reasoning``), ``state`` (``yes`` / ``no`` / ``unknown``) and the
+    one-line ``reason`` (never a key)."""
+
+    name: str
+    state: CapabilityState
+    reason: str
+
+    @property
+    def known(self) -> bool | None:
+        """``True`` / ``False`` for yes / no, ``None`` when unknown (what :attr:`Model.capabilities` keeps)."""
+        return None if self.state == "unknown" else self.state == "yes"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.state} - {self.reason}"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._attach import Attachment, images_of, prepare, with_attachments
 from ._fields import check_price
-from ._schema_out import output_schema
+from ._schema_out import OutputSchema, output_schema
 from ._types import Message
 from .errors import InvalidValueError, NotInStoreError, ProviderConfigError, ProviderError, SchemaError
 from .store import ProviderStore, check_timeout, get_store
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .reply import Reply
     from .store import Provider
 
-__all__ = ["chat", "check_chat_options", "check_images", "pick_provider"]
+__all__ = ["chat", "check_chat_options", "check_images", "check_structured", "pick_provider"]
 
 _ROLES = ("system", "user", "assistant")
 
@@ -132,6 +132,19 @@ def check_images(p: Provider, model: str, msgs: Sequence[Message]) -> None:
         )
 
 
+def check_structured(p: Provider, model: str, out: OutputSchema | None) -> None:
+    """Refuse, before anything is sent, a schema for a model whose probe found no structured output
+    (``verify(..., capabilities=True)``: ``Model.capabilities["structured_output"]`` is ``False``)."""
+    record = p.model(model)
+    if out is not None and record is not None and record.takes("structured_output") is False:
+        why = record.capability_notes.get("structured_output", "")
+        raise InvalidValueError(
+            f"schema: {model!r} gave no structured output when verified ({why}) - pick another model, or verify "
+            "it again with capabilities=True",
+            provider=p.name,
+        )
+
+
 def chat(
     prompt: str | Sequence[Message],
     provider: str | None = None,
@@ -199,6 +212,7 @@ def chat(
     out = output_schema(schema) if schema is not None else None
     p, chosen = pick_provider(store if store is not None else get_store(), provider, model)
     check_images(p, chosen, msgs)
+    check_structured(p, chosen, out)
     for name, flag in (("cache", cache), ("refresh", refresh)):
         if not isinstance(flag, bool):
             raise InvalidValueError(f"{name}: give True or False, not {flag!r}")

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from . import _bounded as bounded
+from . import _capabilities
 from ._answers import deadline_for, short_list
 from ._bounded import Deadline
 from ._failures import ERRORS
@@ -29,7 +30,7 @@ from ._probe import detect
 from ._secret import Secret, cut_frames, redactor_for, scrub_error, scrub_verdict, stream_scrubber, watch
 from ._settings import Settings, settings
 from ._transport import http_client, json_body, next_key, parse_completion, resolve, send, stream_deltas
-from ._types import KeyVerdict, Message, ModelIds, Verification
+from ._types import Capability, KeyVerdict, Message, ModelIds, Verification
 from .adapters import adapter_for
 from .adapters._base import ChatParams, Delta, ProtocolError, model_context_lengths
 from .errors import BadResponseError, ProviderConfigError, ProviderError
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from .adapters._base import Adapter, HTTPRequest
     from .store import Provider
 
-__all__ = ["Settings", "chat_provider", "detect", "http_client", "list_models", "settings", "verify"]
+__all__ = ["Settings", "capabilities", "chat_provider", "detect", "http_client", "list_models", "settings", "verify"]
 
 log = logging.getLogger("jupyter_providers")
 
@@ -213,6 +214,13 @@ def _send_chat(
         if form is not None:
             _schema_forms[where] = form
         return req, resp
+
+
+def capabilities(
+    p: Provider, model: str, *, timeout: float | None = None, http: httpx.Client | None = None
+) -> tuple[Capability, ...]:
+    """What ``model`` does, each probed with one tiny chat (:mod:`._capabilities`) within one deadline."""
+    return _capabilities.probe(p, model, chat_provider, _schema_forms, timeout=timeout, http=http)
 
 
 # -- models and verify ------------------------------------------------------------------------------

@@ -222,25 +222,6 @@ class ProviderStore(StoreBase):
         self._mutate("updated", name, change)
         return self[name]
 
-    def set_capabilities(self, name: str, model_id: str, **known: bool) -> Provider:
-        """Record what a model takes, e.g. ``set_capabilities("local", "smollm2", images=False)``: a text-only
-        model is then refused an attached image before anything is sent (``None`` forgets a capability)."""
-
-        def change(work: dict[str, Provider]) -> None:
-            p = self._editable(work, name)
-            if model_id not in p.model_ids:
-                raise NotInStoreError(f"provider {name!r} has no model {model_id!r}; it has: {', '.join(p.model_ids)}")
-            models = []
-            for m in p.models:
-                if m.id == model_id:
-                    caps = {**m.capabilities, **known}
-                    m = dataclasses.replace(m, capabilities={k: v for k, v in caps.items() if v is not None})
-                models.append(m)
-            work[name] = dataclasses.replace(p, models=tuple(models))
-
-        self._mutate("updated", name, change)
-        return self[name]
-
     def remove_model(self, name: str, model_id: str) -> Provider:
         def change(work: dict[str, Provider]) -> None:
             p = self._editable(work, name)
@@ -346,12 +327,23 @@ class ProviderStore(StoreBase):
         return dataclasses.replace(found, address_note=fix.note()) if fix.changed else found
 
     def verify(
-        self, name: str, model: str | None = None, *, timeout: float | None = None, http: httpx.Client | None = None
+        self,
+        name: str,
+        model: str | None = None,
+        *,
+        timeout: float | None = None,
+        http: httpx.Client | None = None,
+        capabilities: bool = False,
     ) -> Verification:
-        """Send a one-token chat and say precisely what happened (see :class:`Verification`)."""
+        """Send a one-token chat and say precisely what happened (see :class:`Verification`). With
+        ``capabilities=True`` and an OK verdict, probe what the model does too (:mod:`._capabilities`), kept on
+        the model (``Model.capabilities``, ``Model.capability_notes``) and in the verdict's ``capabilities``."""
         if model is not None:
             model = check_model_id(model)
         verdict = self.network.verify(self[name], model, timeout=check_timeout(timeout), http=http)
+        if capabilities:
+            probe = getattr(self.network, "capabilities", None)
+            verdict = self._probe_capabilities(name, verdict, probe, check_timeout(timeout), http)
         return self._record_verification(name, verdict)
 
     def fetch_models(self, name: str, *, timeout: float | None = None, http: httpx.Client | None = None) -> list[str]:

@@ -156,12 +156,14 @@ def message_html(text: str, kind: str = "error") -> str:
 
 
 def verdict_html(v: Verification) -> str:
-    """The verdict line ("OK - smollm2 answered in 412 ms" or "auth - ..."), then one line per key."""
+    """The verdict line ("OK - smollm2 answered in 412 ms" or "auth - ..."), then one line per key, then one per
+    capability probed ("images: no - ...")."""
     head = f"OK - {v.message}" if v.ok else f"{v.kind} - {v.message}"
     lines = [message_html(("✓ " if v.ok else "✗ ") + head, "ok" if v.ok else "error")]
     for k in v.keys:
         text = f"key {k.index}: " + (f"OK - {k.message}" if k.ok else f"{k.kind} - {k.message}")
         lines.append(message_html(text, "ok" if k.ok else "error"))
+    lines += [message_html(str(c), "ok" if c.state == "yes" else "muted") for c in v.capabilities]
     return "<br>".join(lines)
 
 

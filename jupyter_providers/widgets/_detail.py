@@ -156,6 +156,7 @@ class ProviderDetail:
         self.verify_model.observe(lambda _c: self._show_preview(), names="value")
         self.verify_button = button("Verify", "jp-providers-verify", icon="check", style="primary")
         self.verify_button.on_click(lambda _b: self.verify())
+        self.verify_caps = w.Checkbox(value=False, description="Capabilities", indent=False)  # probe them too
         self.verdict = w.HTML().add_class("jp-providers-verdict")
 
         self.models = ModelsEditor(store, fetch_job)
@@ -186,7 +187,7 @@ class ProviderDetail:
                 w.HBox([self.headers_save, self.headers_clear]),
                 self.headers_error,
                 _section("Verify"),
-                w.HBox([self.verify_model, self.verify_button]),
+                w.HBox([self.verify_model, self.verify_button, self.verify_caps]),
                 self.verdict,
                 _section("Models"),
                 self.models.box,
@@ -359,7 +360,7 @@ class ProviderDetail:
 
     def _verify(self, name: str, model: str | None) -> None:
         try:
-            verdict = self.store.verify(name, model)
+            verdict = self.store.verify(name, model, capabilities=bool(self.verify_caps.value))
         except Exception as exc:
             text = message_html(error_text(exc))
         else:

@@ -143,6 +143,9 @@ class ModelsEditor:
             label += f' <span class="jp-providers-note">{esc(m.id)}</span>'
         if m.context_note:
             label += f' <span class="jp-providers-note jp-providers-model-context">{esc(m.context_note)}</span>'
+        if m.capability_summary:  # what verify(..., capabilities=True) found (or set_capabilities said)
+            caps = esc(m.capability_summary)
+            label += f' <span class="jp-providers-note jp-providers-model-capabilities">{caps}</span>'
         if m.input_price is not None and m.output_price is not None:
             price = f"{money(m.input_price)} in / {money(m.output_price)} out per M tokens"
             label += f' <span class="jp-providers-note jp-providers-model-price">{esc(price)}</span>'

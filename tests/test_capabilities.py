@@ -1,0 +1,240 @@
+"""``store.verify(name, capabilities=True)``: each capability probed with one tiny request on every registry type's
+fake, kept on the model and persisted, refused early by attachments and structured output; servers that lie get
+no OK and no yes; a key echoed by a gateway is in no reason."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from jupyter_providers import ProviderStore, chat, client
+from jupyter_providers._capabilities import NAMES, PIXEL
+from jupyter_providers.adapters import TYPES
+from jupyter_providers.errors import InvalidValueError
+
+from .conftest import LOCAL_KEY
+from .fakes import FakeServer
+from .fakes.echo import EchoServer
+from .fakes.server import HTML_200, HTML_404
+
+KEY = "sk-caps-0123456789abcdef"
+ALL = sorted({*TYPES, "vllm"})
+
+
+def _add(store: ProviderStore, srv: FakeServer, kind: str, base: str | None = None) -> None:
+    store.add(
+        "P", type=kind, base_url=base or srv.base_url, api_key=KEY, models=["model-a"], **srv.facts.store_kwargs()
+    )
+
+
+def _states(v: object) -> dict[str, str]:
+    return {c.name: c.state for c in v.capabilities}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("protocol", ALL)
+def test_every_type_is_probed_through_its_own_forms(protocol: str, store: ProviderStore, tmp_path: Path) -> None:
+    kind = "openai" if protocol == "vllm" else protocol
+    with FakeServer(protocol, api_key=KEY, models=["model-a"], reply="Red.", reasoning="Let me think.") as srv:
+        _add(store, srv, kind)
+        v = store.verify("P", capabilities=True, timeout=20)
+        bodies = [r.body or {} for r in srv.requests if r.method == "POST"]
+    assert v.ok and tuple(c.name for c in v.capabilities) == NAMES
+    assert _states(v) == dict.fromkeys(NAMES, "yes"), str(v)
+    assert str(v).startswith("OK - ") and "structured_output: yes" in str(v)
+    # the image went in the type's own form: its base64 is in one recorded body, as the adapter wrote it
+    assert sum(PIXEL.base64 in json.dumps(b) for b in bodies) == 1
+    assert len(bodies) == 4  # the verify chat, then one request per probe
+    # kept on the model, and in the providers file
+    m = store["P"].model("model-a")
+    assert m is not None and dict(m.capabilities) == dict.fromkeys(NAMES, True)
+    assert set(m.capability_notes) == set(NAMES)
+    back = ProviderStore(tmp_path / "store", admin_paths=[])["P"].model("model-a")
+    assert back is not None and back.capabilities == m.capabilities and back.capability_notes == m.capability_notes
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_what_a_model_does_not_show_is_unknown_not_no(protocol: str, store: ProviderStore) -> None:
+    """No reasoning text, an answer that does not name the colour: unknown (not a false no, not a false yes)."""
+    with FakeServer(protocol, api_key=KEY, models=["model-a"], reply="Hello there!") as srv:
+        _add(store, srv, protocol)
+        v = store.verify("P", capabilities=True, timeout=20)
+    states = _states(v)
+    assert states["reasoning"] == "unknown" and states["images"] == "unknown" and states["streaming"] == "yes"
+    m = store["P"].model("model-a")
+    assert m is not None and m.takes("reasoning") is None and m.takes("images") is None
+    assert "not seen" in m.capability_notes["reasoning"]
+
+
+def test_today_s_verify_is_unchanged_without_capabilities(store: ProviderStore) -> None:
+    with FakeServer("openai", api_key=KEY, models=["model-a"]) as srv:
+        _add(store, srv, "openai")
+        v = store.verify("P")
+        assert len([r for r in srv.requests if r.method == "POST"]) == 1
+    assert v.ok and v.capabilities == () and "\n" not in str(v)
+    assert store["P"].models[0].capabilities == {}
+
+
+def test_a_refused_form_is_a_no_and_structured_output_is_then_refused_early(store: ProviderStore) -> None:
+    """A server answering every schema with 400 (no form works) and an image with 400: no, with the reason;
+    a later ``chat(schema=...)`` or ``attach=`` is refused before anything is sent."""
+    with FakeServer("openai", api_key=KEY, models=["model-a"]) as srv:
+        original = srv._proto.check
+
+        def check(req, route):  # type: ignore[no-untyped-def]
+            body = req.body or {}
+            text = json.dumps(body.get("messages", ""))
+            if "response_format" in body or "image_url" in text:
+                return srv.facts.status_error(400, "this model takes neither")
+            return original(req, route)
+
+        srv._proto.check = check  # type: ignore[method-assign]
+        _add(store, srv, "openai")
+        v = store.verify("P", capabilities=True, timeout=20)
+        assert v.ok and _states(v)["structured_output"] == "no" and _states(v)["images"] == "no", str(v)
+        assert "this model takes neither" in store["P"].models[0].capability_notes["structured_output"]
+        sent = len(srv.requests)
+        refused = r"^P: schema: 'model-a' gave no structured output when verified \(a structured chat failed"
+        with pytest.raises(InvalidValueError, match=refused):
+            chat("hi", provider="P", store=store, schema={"type": "object", "properties": {}})
+        with pytest.raises(InvalidValueError, match="reads text only"):
+            chat("hi", provider="P", store=store, attach=[PIXEL.data])
+        assert len(srv.requests) == sent
+        assert chat("hi", provider="P", store=store).text  # a plain chat still goes
+
+
+# -- servers that lie: no OK verdict, and the probes (asked anyway) give no yes -------------------------------
+@contextlib.contextmanager
+def lying(status: int, body: bytes, ctype: str, listing: str | None = None) -> Iterator[str]:
+    """A server answering every POST (every type's chat) with ``status``/``body``; a GET goes to ``listing`` (a
+    real fake's model list: 200 on ``/models`` but 404 on chat) or gets the same answer."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            if listing is not None and self.command == "GET":
+                r = httpx.get(listing + self.path, headers={k: v for k, v in self.headers.items() if k != "Host"})
+                out, code, kind = r.content, r.status_code, r.headers.get("content-type", "application/json")
+            else:
+                out, code, kind = body, status, ctype
+            self.send_response(code)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+LIARS = {
+    "200 on the list, 404 on chat": (404, HTML_404.encode(), "text/html"),
+    "200 on the list, a JSON 404 on chat": (404, b'{"detail": "Not Found"}', "application/json"),
+    "a web page": (200, HTML_200.encode(), "text/html; charset=utf-8"),
+    "a web page called JSON": (200, HTML_200.encode(), "application/json"),
+    "an empty 200": (200, b"", "application/json"),
+    "an empty event stream": (200, b"", "text/event-stream"),
+}
+
+
+@pytest.mark.parametrize("liar", list(LIARS))
+@pytest.mark.parametrize("protocol", sorted(TYPES))
+def test_a_server_that_lies_gets_no_ok_and_no_yes(liar: str, protocol: str, store: ProviderStore) -> None:
+    with FakeServer(protocol, api_key=KEY, models=["model-a"], reply="Red.") as srv:
+        listing = srv.base_url if liar.startswith("200 on the list") else None
+        with lying(*LIARS[liar], listing=listing) as url:
+            _add(store, srv, protocol, base=url)
+            if listing is not None:
+                assert store.fetch_models("P") == ["model-a"]  # the list is real
+            v = store.verify("P", capabilities=True, timeout=5)
+            assert not v.ok and v.capabilities == (), str(v)
+            assert store["P"].models[0].capabilities == {}
+            found = client.capabilities(store["P"], "model-a", timeout=5)  # asked anyway: nothing to believe
+    assert "yes" not in {c.state for c in found}, "\n".join(map(str, found))
+
+
+# -- a gateway that echoes the key: in no reason ----------------------------------------------------------------
+@pytest.mark.parametrize("where", ["ok_model", "200_error", "4xx", "5xx", "midstream"])
+@pytest.mark.parametrize("protocol", sorted(TYPES))
+def test_a_key_echoed_back_is_in_no_reason(where: str, protocol: str, store: ProviderStore, tmp_path: Path) -> None:
+    with EchoServer(protocol, where, api_key=KEY, models=["model-a"]) as srv:
+        _add(store, srv, protocol)
+        found = client.capabilities(store["P"], "model-a", timeout=10)
+        v = store.verify("P", capabilities=True, timeout=10)
+        saved = (tmp_path / "store" / "providers.json").read_text()
+    text = "\n".join(map(str, found)) + str(v) + repr(store["P"].models) + saved
+    assert found and KEY not in text and KEY[3:15] not in text
+
+
+# -- the real local model (SmolLM2 via llama-cpp-python) -------------------------------------------------------
+def test_the_real_local_model(local_store: ProviderStore) -> None:
+    v = local_store.verify("vLLM", capabilities=True, timeout=60)
+    states = _states(v)
+    print(v)
+    assert v.ok and states["streaming"] == "yes" and states["images"] in ("no", "unknown")
+    assert states["reasoning"] == "unknown"  # SmolLM2 sends no reasoning text: not seen, not a false no
+    assert LOCAL_KEY not in str(v)
+    structured = next(c for c in v.capabilities if c.name == "structured_output")
+    if structured.state == "yes":  # what the server really does: json_schema refused (422), json_object taken
+        assert "sent as json_object" in structured.reason
+    m = local_store["vLLM"].model("smollm2")
+    assert m is not None and m.takes("streaming") is True
+
+
+# -- surfaces: %providers and the panel -------------------------------------------------------------------------
+def test_providers_verify_capabilities_and_the_listing(store: ProviderStore) -> None:
+    from jupyter_providers._providers_cmd import ProvidersCommand
+
+    with FakeServer("openai", api_key=KEY, models=["model-a"], reply="Red.") as srv:
+        _add(store, srv, "openai")
+        cmd = ProvidersCommand(store)
+        plain = cmd.run(["verify", "P"])
+        assert isinstance(plain, str) and plain.startswith("P: OK - ") and "\n" not in plain
+        out = cmd.run(["verify", "P", "--capabilities"])
+        listing = cmd.run([])
+        table = html.unescape(listing._repr_html_())  # type: ignore[union-attr]  # the text table cuts cells
+    assert isinstance(out, str) and out.startswith("P: OK - ")
+    assert "\n  streaming: yes - " in out and "\n  images: yes - it named the colour" in out
+    assert "model-a (streaming yes, stream_usage yes, structured_output yes, images yes" in table
+    assert KEY not in out + table
+
+
+def test_the_panel_probes_and_lists_them(store: ProviderStore) -> None:
+    pytest.importorskip("ipywidgets")
+    from jupyter_providers.widgets import ProvidersPanel
+    from jupyter_providers.widgets._common import descendants
+
+    from .widgets import text
+
+    with FakeServer("openai", api_key=KEY, models=["model-a"], reply="Red.") as srv:
+        _add(store, srv, "openai")
+        panel = ProvidersPanel(store=store)
+        try:
+            panel.select("P")
+            panel.detail.verify_caps.value = True
+            panel.detail.verify_button.click()
+            assert panel.wait(60)
+            verdict = text(panel.detail.verdict.value)
+            shown = descendants(panel.detail.models.list)
+            listed = " ".join(text(x.value) for x in shown if "model-capabilities" in str(getattr(x, "value", "")))
+        finally:
+            panel.close()
+    assert "✓ OK - " in verdict and "\nstructured_output: yes - " in verdict
+    assert "streaming yes, stream_usage yes, structured_output yes, images yes" in listed

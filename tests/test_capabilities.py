@@ -238,3 +238,34 @@ def test_the_panel_probes_and_lists_them(store: ProviderStore) -> None:
             panel.close()
     assert "✓ OK - " in verdict and "\nstructured_output: yes - " in verdict
     assert "streaming yes, stream_usage yes, structured_output yes, images yes" in listed
+
+
+STREAM_LIES = {
+    "a web page": (200, HTML_200.encode(), "text/html; charset=utf-8"),
+    "an empty 200": (200, b"", "text/event-stream"),
+    "an empty JSON object": (200, b"{}", "application/json"),
+}
+
+
+@pytest.mark.parametrize("lie", list(STREAM_LIES))
+@pytest.mark.parametrize("protocol", sorted(TYPES))
+def test_a_stream_that_is_not_one_is_not_a_yes(lie: str, protocol: str, store: ProviderStore) -> None:
+    """The plain chat is well formed (OK), the streamed one is not that protocol's stream: streaming is no, and
+    the usage in it unknown (not seen)."""
+    from .fakes.server import Response
+
+    status, body, ctype = STREAM_LIES[lie]
+    with FakeServer(protocol, api_key=KEY, models=["model-a"], reply="Red.") as srv:
+        original = srv._proto.check
+
+        def check(req, route):  # type: ignore[no-untyped-def]
+            if (req.body or {}).get("stream") is True or "stream" in req.path.lower():
+                return Response(status, body, ctype)
+            return original(req, route)
+
+        srv._proto.check = check  # type: ignore[method-assign]
+        _add(store, srv, protocol)
+        v = store.verify("P", capabilities=True, timeout=10)
+    states = _states(v)
+    assert v.ok and states["streaming"] == "no" and states["stream_usage"] == "unknown", str(v)
+    assert states["structured_output"] == "yes"  # the other probes are not streamed

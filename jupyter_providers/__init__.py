@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ._attach import Attachment, attach_limits
 from ._cache import limits as cache_limits
 from ._doctor import AddressNote
-from ._types import Detection, KeyVerdict, Message, Usage, Verification
+from ._types import Capability, Detection, KeyVerdict, Message, Usage, Verification
 from .api import chat
 from .errors import (
     AuthenticationError,
@@ -52,6 +52,7 @@ __all__ = [
     "AuthenticationError",
     "BadResponseError",
     "BadURLError",
+    "Capability",
     "CostLimitError",
     "Detection",
     "InvalidValueError",

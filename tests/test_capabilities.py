@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jupyter_providers import ProviderStore, chat, client
+from jupyter_providers import Capability, ProviderStore, chat, client
 from jupyter_providers._capabilities import NAMES, PIXEL
 from jupyter_providers.adapters import TYPES
 from jupyter_providers.errors import InvalidValueError
@@ -47,6 +47,7 @@ def test_every_type_is_probed_through_its_own_forms(protocol: str, store: Provid
         v = store.verify("P", capabilities=True, timeout=20)
         bodies = [r.body or {} for r in srv.requests if r.method == "POST"]
     assert v.ok and tuple(c.name for c in v.capabilities) == NAMES
+    assert all(isinstance(c, Capability) for c in v.capabilities)
     assert _states(v) == dict.fromkeys(NAMES, "yes"), str(v)
     assert str(v).startswith("OK - ") and "structured_output: yes" in str(v)
     # the image went in the type's own form: its base64 is in one recorded body, as the adapter wrote it

@@ -192,3 +192,30 @@ def test_anthropic_falls_back_to_a_forced_tool_call_where_output_config_is_refus
         srv.schema_reply = '{"sentiment": "meh", "stars": 1, "tags": []}'
         with pytest.raises(SchemaError, match="sentiment"):
             _chat(store)
+
+
+@pytest.mark.parametrize("ptype", ["openai-responses", "gemini"])
+def test_responses_and_gemini_fall_back_to_json_without_the_schema_where_it_is_refused(
+    store: ProviderStore, ptype: str
+) -> None:
+    """A server (or a proxy in front of one) that refuses the schema form gets the JSON mode without a schema
+    next, and remembers it; what comes back is still validated, so a reply that is not the schema's JSON is a
+    ``SchemaError``, never a value."""
+    with FakeServer(ptype, api_key=KEY, models=["model-a"]) as srv:
+        srv.facts.takes_json_schema = False  # type: ignore[attr-defined]
+        store.add("P", type=ptype, base_url=srv.base_url, api_key=KEY, models=["model-a"])
+        with pytest.raises(SchemaError, match="not JSON"):
+            _chat(store)
+        first, second = (r.body or {} for r in srv.requests)
+        if ptype == "gemini":
+            assert "responseJsonSchema" in first["generationConfig"]
+            assert "responseJsonSchema" not in second["generationConfig"]
+            assert second["generationConfig"]["responseMimeType"] == "application/json"
+        else:
+            assert (first["text"]["format"]["type"], second["text"]["format"]) == (
+                "json_schema",
+                {"type": "json_object"},
+            )
+        with pytest.raises(SchemaError):
+            _chat(store)
+        assert len(srv.requests) == 3  # the form that was taken is sent first from then on

@@ -226,6 +226,15 @@ def server_message(body: Any, text: str) -> tuple[str, str | None, str | None]:
     return stripped[:300], None, None
 
 
+def json_schema_refused(status: int | None, message: str) -> bool:
+    """An error answer refusing an OpenAI-style ``response_format`` / ``json_schema`` (then a type's next
+    structured-output form is tried): a 400 or 422, llama-cpp-python's 500 carrying the request's validation error
+    ("Input should be 'text' or 'json_object'"), or a proxy's error quoting it - LiteLLM translates each type's
+    native form into ``response_format`` for the server behind it and answers 500 with that server's words."""
+    low = message.lower()
+    return status is not None and status >= 400 and ("response_format" in low or "json_schema" in low)
+
+
 def looks_like_html(text: str) -> bool:
     head = text.lstrip()[:200].lower()
     return head.startswith("<!doctype html") or head.startswith("<html") or "<body" in head

@@ -22,6 +22,7 @@ from ._base import (
     as_int,
     base_headers,
     classify_common,
+    json_schema_refused,
     load_json,
     obj,
     reveal,
@@ -200,8 +201,13 @@ class AnthropicAdapter:
         return {"output_config": {"format": {"type": "json_schema", "schema": out.schema}}}
 
     def schema_refused(self, form: str | None, status: int | None, message: str) -> bool:
+        """Anthropic's 400 naming the form; or a proxy's error of any status (LiteLLM's /v1/messages answers
+        500) quoting the OpenAI-style ``response_format`` / ``json_schema`` it translated the form into, which
+        the server behind it refused (llama-cpp-python's "Input should be 'text' or 'json_object'")."""
         low = message.lower()
-        return status == 400 and any(w in low for w in ("output_config", "output_format", "structured output"))
+        if status == 400 and any(w in low for w in ("output_config", "output_format", "structured output")):
+            return True
+        return json_schema_refused(status, message)
 
     def models_request(self, e: Endpoint, key: Key, page: str | None) -> HTTPRequest:
         query = {"limit": "1000", **({"after_id": page} if page else {})}

@@ -24,6 +24,7 @@ from ._base import (
     as_int,
     base_headers,
     classify_common,
+    json_schema_refused,
     load_json,
     obj,
     reveal,
@@ -107,6 +108,15 @@ def _parts(m: Message) -> list[dict[str, Any]]:
 
 
 class GeminiAdapter:
+    #: structured output, in the order tried: ``responseJsonSchema`` with the JSON MIME type, then, where a
+    #: server refuses the schema (a proxy in front of a server without JSON Schema), the MIME type alone: JSON of
+    #: any shape, which the client validates against the schema (``SchemaError`` when it does not match)
+    schema_forms = ("schema", "json")
+
+    def schema_refused(self, form: str | None, status: int | None, message: str) -> bool:
+        low = message.lower()
+        return json_schema_refused(status, message) or (status == 400 and "responsejsonschema" in low)
+
     def chat_url(self, e: Endpoint, model: str, stream: bool) -> str:
         verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return f"{e.base}/models/{_model_path(model)}:{verb}"
@@ -133,7 +143,8 @@ class GeminiAdapter:
             # Google's OpenAPI subset), with ``responseMimeType: application/json`` (ai.google.dev/gemini-api/docs/
             # structured-output; google-genai ``GenerateContentConfig.response_json_schema``)
             config["responseMimeType"] = "application/json"
-            config["responseJsonSchema"] = params.schema.schema
+            if params.schema_form != "json":  # the fallback: JSON of any shape, validated against the schema
+                config["responseJsonSchema"] = params.schema.schema
         if config:
             body["generationConfig"] = config
         headers = self._headers(e, key)

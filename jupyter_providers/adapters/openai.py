@@ -21,6 +21,7 @@ from ._base import (
     as_int,
     base_headers,
     classify_common,
+    json_schema_refused,
     load_json,
     obj,
     reveal,
@@ -171,8 +172,7 @@ class OpenAIAdapter:
     def schema_refused(self, form: str | None, status: int | None, message: str) -> bool:
         """Whether an error answer refuses the ``response_format`` form itself (then the next form is tried):
         a 400 or 422, or llama-cpp-python's server's 500 carrying the request's validation error."""
-        low = message.lower()
-        return status is not None and status >= 400 and ("response_format" in low or "json_schema" in low)
+        return json_schema_refused(status, message)
 
     def chat_request(self, e: Endpoint, key: Key, params: ChatParams, stream: bool) -> HTTPRequest:
         headers = base_headers(e, self.auth_headers(key))

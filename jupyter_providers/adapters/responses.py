@@ -235,9 +235,8 @@ class ResponsesAdapter(OpenAIAdapter):
             body["stream"] = True
         if (out := params.schema) is not None:  # structured output: ``text.format`` (openai-python
             # types/responses/response_format_text_json_schema_config_param.py: type, name, schema, strict)
-            body["text"] = {
-                "format": {"type": "json_schema", "name": out.name, "schema": out.schema, "strict": out.strict}
-            }
+            fmt = {"type": "json_schema", "name": out.name, "schema": out.schema, "strict": out.strict}
+            body["text"] = {"format": {"type": "json_object"} if params.schema_form == "json_object" else fmt}
         return body
 
     def parse_completion(self, data: Any) -> Completion:

@@ -87,7 +87,16 @@ class Gemini(Protocol):
             return gemini_error(400, "INVALID_ARGUMENT", msg if req.body else "Invalid JSON payload received.")
         if route.kind == "chat" and route.model not in self.fake.models:
             return self.error("not_found", req, route)
+        config = (req.body or {}).get("generationConfig") or {}
+        if route.kind == "chat" and not self.takes_json_schema and "responseJsonSchema" in config:
+            msg = "Invalid JSON payload received. Unknown name \"responseJsonSchema\" at 'generation_config': "
+            msg += "Cannot find field."
+            return gemini_error(400, "INVALID_ARGUMENT", msg)
         return None
+
+    #: the server takes ``responseJsonSchema`` (a test sets this False on ``fake.facts``: an API version or a
+    #: proxy without it, answering as the API does to a field it does not know)
+    takes_json_schema = True
 
     def error(self, kind: str, req: RecordedRequest, route: Route) -> Response:
         if kind == "auth":

@@ -75,6 +75,11 @@ class Responses(OpenAI):
             return openai_error(400, msg, "invalid_request_error")
         if route.kind == "chat" and route.model not in self.fake.models:
             return self.error("not_found", req, route)
+        fmt = ((req.body or {}).get("text") or {}).get("format") or {}
+        if route.kind == "chat" and not self.takes_json_schema and fmt.get("type") == "json_schema":
+            # a proxy in front of llama-cpp-python (LiteLLM's bridge, tests/litellm/test_litellm_structured.py):
+            # ``text.format`` became ``response_format``, which that server refuses with a 500
+            return self.refuses_format({"response_format": {"type": "json_schema"}})
         return None
 
     def error(self, kind: str, req: RecordedRequest, route: Route) -> Response:

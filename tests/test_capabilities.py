@@ -270,3 +270,32 @@ def test_a_stream_that_is_not_one_is_not_a_yes(lie: str, protocol: str, store: P
     states = _states(v)
     assert v.ok and states["streaming"] == "no" and states["stream_usage"] == "unknown", str(v)
     assert states["structured_output"] == "yes"  # the other probes are not streamed
+
+
+def _completion_of(protocol: str) -> bytes:
+    """A whole, well-formed chat answer of ``protocol``, as its fake sends it."""
+    with FakeServer(protocol, api_key=KEY, models=["model-a"], reply="Red.") as srv:
+        path, headers, body = srv.facts.sample_chat("model-a", KEY, False, 8)
+        r = httpx.post(srv.base_url + path, headers=headers, json=body)
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+@pytest.mark.parametrize("protocol", sorted(TYPES))
+def test_another_protocol_s_answer_is_not_ok(protocol: str, store: ProviderStore) -> None:
+    """Every chat answered with another type's well-formed answer (the model list is this type's own): no OK. A type
+    whose answer has this one's fields, or this one has all of its (Azure OpenAI's adds ``prompt_filter_results`` to
+    OpenAI's), speaks the same answer protocol."""
+    own = set(json.loads(_completion_of(protocol)))
+    others = {o: _completion_of(o) for o in sorted(set(TYPES) - {protocol})}
+    different = {o: a for o, a in others.items() if not (own <= set(json.loads(a)) or set(json.loads(a)) <= own)}
+    assert len(different) >= len(TYPES) - 2
+    for other, answer in different.items():
+        with (
+            FakeServer(protocol, api_key=KEY, models=["model-a"]) as srv,
+            lying(200, answer, "application/json", listing=srv.base_url) as url,
+        ):
+            store.add("P", type=protocol, base_url=url, api_key=KEY, models=["model-a"], **srv.facts.store_kwargs())
+            v = store.verify("P", capabilities=True, timeout=5)
+            store.remove("P")
+        assert not v.ok and v.capabilities == (), f"{protocol} answered as {other}: {v}"

@@ -19,6 +19,7 @@ names a provider type: each type's forms are its adapter's.
 
 from __future__ import annotations
 
+import logging
 import re
 import struct
 import time
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from .store import Provider
 
 __all__ = ["NAMES", "PIXEL", "probe"]
+
+log = logging.getLogger("jupyter_providers")
 
 #: the capabilities probed, in the order they are shown
 NAMES = ("streaming", "stream_usage", "structured_output", "images", "reasoning")
@@ -102,7 +105,11 @@ def probe(
             reasoned.append(reply.reasoning)
         return reply
 
-    found = [*_streaming(send), _structured(p, send, forms), _images(p, send)]
+    found = [
+        *_guarded(("streaming", "stream_usage"), lambda: _streaming(send)),
+        *_guarded(("structured_output",), lambda: [_structured(p, send, forms)]),
+        *_guarded(("images",), lambda: [_images(p, send)]),
+    ]
     if reasoned:
         found.append(Capability("reasoning", "yes", "reasoning text came back apart from the answer"))
     else:
@@ -110,6 +117,16 @@ def probe(
         found.append(Capability("reasoning", "unknown", why))
     red = redactor_for(p)
     return tuple(Capability(c.name, c.state, red(one_line(c.reason, 200))) for c in found)
+
+
+def _guarded(names: tuple[str, ...], run: Callable[[], list[Capability]]) -> list[Capability]:
+    """``run()``, or each of ``names`` unknown when it fails in a way no server error explains (a bug, an answer
+    no parser expected): a verify gives a verdict, whatever the server did."""
+    try:
+        return run()
+    except Exception as exc:
+        log.warning("jupyter-providers: the %s probe failed unexpectedly (%s)", names[0], type(exc).__name__)
+        return [Capability(n, "unknown", f"the probe's answer could not be read ({type(exc).__name__})") for n in names]
 
 
 def _failed(name: str, exc: ProviderError, what: str) -> Capability:

@@ -299,3 +299,17 @@ def test_another_protocol_s_answer_is_not_ok(protocol: str, store: ProviderStore
             v = store.verify("P", capabilities=True, timeout=5)
             store.remove("P")
         assert not v.ok and v.capabilities == (), f"{protocol} answered as {other}: {v}"
+
+
+def test_a_probe_that_breaks_is_unknown_and_verify_still_answers(store: ProviderStore) -> None:
+    from jupyter_providers import _capabilities
+
+    def broken(*args: object, **kw: object) -> object:
+        raise RuntimeError("a bug, not the server")
+
+    with FakeServer("openai", api_key=KEY, models=["model-a"]) as srv:
+        _add(store, srv, "openai")
+        found = _capabilities.probe(store["P"], "model-a", broken, {}, timeout=5)
+    states = {c.name: c.state for c in found}
+    assert states == {**dict.fromkeys(NAMES, "unknown")}
+    assert all("could not be read (RuntimeError)" in c.reason for c in found if c.name != "reasoning")

@@ -54,10 +54,13 @@ litellm-env:
 REQUIRE_LITELLM = $(shell ls .venv-litellm/.complete-* >/dev/null 2>&1 && echo 1)
 
 # Two pytest-xdist workers: tests/conftest.py says what runs together (a module, or a directory sharing slow
-# servers) and in what order; each notebook runs whole on one worker (--dist loadfile).
+# servers) and in what order; each notebook runs whole on one worker (--dist loadfile). tests/test_magics.py runs
+# on its own, in this process: its Ctrl-C tests send SIGINT to the test process, which an xdist worker never sees.
 # The notebooks run with VLLM_URL set to a real vLLM (tests/vllm/launch.py), so vllm.ipynb talks to vLLM itself.
 pytest: venv
-	JP_REQUIRE_VLLM=$(REQUIRE_VLLM) JP_REQUIRE_LITELLM=$(REQUIRE_LITELLM) $(PY) -m pytest -q -n 2 --durations=25
+	JP_REQUIRE_VLLM=$(REQUIRE_VLLM) JP_REQUIRE_LITELLM=$(REQUIRE_LITELLM) $(PY) -m pytest -q -n 2 --durations=25 \
+	  --ignore=tests/test_magics.py
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_magics.py
 	JUPYTER_PROVIDERS_DIR=$$(mktemp -d) JP_REQUIRE_VLLM=$(REQUIRE_VLLM) $(PY) -m tests.vllm.launch -- \
 	  $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --nbval-lax notebooks
 

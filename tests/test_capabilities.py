@@ -4,12 +4,8 @@ no OK and no yes; a key echoed by a gateway is in no reason."""
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -23,6 +19,7 @@ from jupyter_providers.errors import InvalidValueError
 from .conftest import LOCAL_KEY
 from .fakes import FakeServer
 from .fakes.echo import EchoServer
+from .fakes.liar import answering
 from .fakes.server import HTML_200, HTML_404
 
 KEY = "sk-caps-0123456789abcdef"
@@ -112,39 +109,6 @@ def test_a_refused_form_is_a_no_and_structured_output_is_then_refused_early(stor
 
 
 # -- servers that lie: no OK verdict, and the probes (asked anyway) give no yes -------------------------------
-@contextlib.contextmanager
-def lying(status: int, body: bytes, ctype: str, listing: str | None = None) -> Iterator[str]:
-    """A server answering every POST (every type's chat) with ``status``/``body``; a GET goes to ``listing`` (a
-    real fake's model list: 200 on ``/models`` but 404 on chat) or gets the same answer."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            if listing is not None and self.command == "GET":
-                r = httpx.get(listing + self.path, headers={k: v for k, v in self.headers.items() if k != "Host"})
-                out, code, kind = r.content, r.status_code, r.headers.get("content-type", "application/json")
-            else:
-                out, code, kind = body, status, ctype
-            self.send_response(code)
-            self.send_header("content-type", kind)
-            self.send_header("content-length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 LIARS = {
     "200 on the list, 404 on chat": (404, HTML_404.encode(), "text/html"),
     "200 on the list, a JSON 404 on chat": (404, b'{"detail": "Not Found"}', "application/json"),
@@ -160,7 +124,7 @@ LIARS = {
 def test_a_server_that_lies_gets_no_ok_and_no_yes(liar: str, protocol: str, store: ProviderStore) -> None:
     with FakeServer(protocol, api_key=KEY, models=["model-a"], reply="Red.") as srv:
         listing = srv.base_url if liar.startswith("200 on the list") else None
-        with lying(*LIARS[liar], listing=listing) as url:
+        with answering(*LIARS[liar], listing=listing) as url:
             _add(store, srv, protocol, base=url)
             if listing is not None:
                 assert store.fetch_models("P") == ["model-a"]  # the list is real
@@ -293,7 +257,7 @@ def test_another_protocol_s_answer_is_not_ok(protocol: str, store: ProviderStore
     for other, answer in different.items():
         with (
             FakeServer(protocol, api_key=KEY, models=["model-a"]) as srv,
-            lying(200, answer, "application/json", listing=srv.base_url) as url,
+            answering(200, answer, "application/json", listing=srv.base_url) as url,
         ):
             store.add("P", type=protocol, base_url=url, api_key=KEY, models=["model-a"], **srv.facts.store_kwargs())
             v = store.verify("P", capabilities=True, timeout=5)

@@ -7,12 +7,8 @@ a server that never answers (the deadline holds) and the real local llama.cpp se
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -22,6 +18,7 @@ from jupyter_providers.local import LocalServer
 
 from .conftest import LOCAL_KEY
 from .fakes import FakeServer
+from .fakes.liar import answering
 from .fakes.server import GARBAGE, HTML_200
 
 KEY = "sk-detect-test-7d1e0b"
@@ -63,38 +60,6 @@ def test_an_endpoint_url_and_a_key_in_the_query_are_taken_apart(mem: ProviderSto
 
 
 # -- servers that lie -------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def serving(status: int, body: bytes, ctype: str, delay: float = 0.0) -> Iterator[str]:
-    """A server answering every request, on every path and method, with the same answer."""
-
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True  # as tests/fakes/server.py: no 40 ms wait for a delayed ACK
-
-        def _answer(self) -> None:
-            if delay:
-                time.sleep(delay)
-            self.send_response(status)
-            self.send_header("content-type", ctype)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 LIARS = {
     "a web page at 200": (200, HTML_200.encode(), "text/html; charset=utf-8"),
     "a web page at 200 called JSON": (200, HTML_200.encode(), "application/json"),
@@ -108,7 +73,7 @@ LIARS = {
 
 @pytest.mark.parametrize("liar", list(LIARS))
 def test_a_server_that_lies_is_no_match(liar: str, mem: ProviderStore) -> None:
-    with serving(*LIARS[liar]) as url:
+    with answering(*LIARS[liar]) as url:
         found = mem.detect(url)
     assert found.types == () and found.models == () and not found.ok
     assert "no known API answers" in str(found)
@@ -132,7 +97,7 @@ def test_nothing_there(mem: ProviderStore) -> None:
 
 
 def test_a_server_that_never_answers_ends_at_the_deadline(mem: ProviderStore) -> None:
-    with serving(200, b"{}", "application/json", delay=5) as url:
+    with answering(200, b"{}", "application/json", delay=5) as url:
         started = time.monotonic()
         found = mem.detect(url, timeout=1.0)
         took = time.monotonic() - started

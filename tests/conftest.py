@@ -9,13 +9,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 
 from jupyter_providers import ProviderStore
 from jupyter_providers import store as store_module
 from jupyter_providers.local import LocalServer, free_port, launch
+
+if TYPE_CHECKING:
+    from jupyter_providers.magics import ChatMagics
 
 #: the key the session's llama.cpp server demands (a wrong one must give kind "auth")
 LOCAL_KEY = "sk-local-test-5f2a9c71e0"
@@ -118,3 +122,22 @@ def records(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, str, str]]:
 
     monkeypatch.setattr(Conversation, "_record", staticmethod(spy))
     return seen
+
+
+@pytest.fixture
+def shell() -> InteractiveShell:
+    """IPython's shell (one per process); modules that need it set up otherwise define their own."""
+    return InteractiveShell.instance()
+
+
+@pytest.fixture
+def magics(shell: InteractiveShell, store: ProviderStore) -> Iterator[ChatMagics]:
+    """``%%chat`` and ``%providers`` on ``store``, with no conversation left over from another test."""
+    from jupyter_providers.conversation import reset_conversations
+    from jupyter_providers.magics import ChatMagics
+
+    m = ChatMagics(shell, store=store)
+    shell.register_magics(m)
+    reset_conversations()
+    yield m
+    reset_conversations()

@@ -247,18 +247,6 @@ def test_limits_drop_old_and_least_recently_used_entries(
 
 
 # -- the notebook side ----------------------------------------------------------------------------------
-@pytest.fixture
-def shell() -> InteractiveShell:
-    return InteractiveShell.instance()
-
-
-@pytest.fixture
-def magics(shell: InteractiveShell, store: ProviderStore) -> Iterator[ChatMagics]:
-    m = ChatMagics(shell, store=store)
-    shell.register_magics(m)
-    reset_conversations()
-    yield m
-    reset_conversations()
 
 
 def _cell(shell: InteractiveShell, line: str, cell: str = "capital of France?") -> tuple[str, str, str]:

@@ -15,7 +15,7 @@ from IPython.utils.capture import CapturedIO, capture_output
 
 from jupyter_providers import ProviderStore
 from jupyter_providers import client as client_module
-from jupyter_providers.conversation import get_conversation, reset_conversations
+from jupyter_providers.conversation import get_conversation
 from jupyter_providers.magics import ChatMagics
 
 from ._shown import shown_html, shown_text
@@ -24,20 +24,6 @@ from .fakes import FakeServer
 
 REPLY = "Paris is the **capital** of France."
 Records = list[tuple[Any, str, str]]  # the conftest's `records`: each turn a reply recorded
-
-
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    return InteractiveShell.instance()
-
-
-@pytest.fixture
-def magics(shell: InteractiveShell, store: ProviderStore) -> Iterator[ChatMagics]:
-    m = ChatMagics(shell, store=store)
-    shell.register_magics(m)
-    reset_conversations()
-    yield m
-    reset_conversations()
 
 
 @pytest.fixture

@@ -60,6 +60,22 @@ class Lab:
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
 
 
+def forget_providers(lab: Lab) -> None:
+    """Empty the store the lab's next kernel reads (the local server's record stays)."""
+    for name in ("providers.json", "keys.json"):
+        (lab.config_dir / name).unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_store(request: pytest.FixtureRequest) -> None:
+    """A JupyterLab is shared by every test of the session, so each test starts with an empty store: what a
+    notebook run before added (vllm.ipynb and test_magic_in_lab both add "vLLM") must not decide what the
+    next test's ``store.add`` or Add form meets."""
+    for name in ("lab", "jupyter"):
+        if name in request.fixturenames:
+            forget_providers(request.getfixturevalue(name))
+
+
 def write_notebook(path: Path, sources: list[str]) -> None:
     cells = [
         {"cell_type": "code", "metadata": {}, "source": s, "outputs": [], "execution_count": None} for s in sources

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV", "FILENAME", "AnswerCache", "CacheError", "CacheLimits", "Entry", "answer_key", "cache_path",
-    "cache_report", "forget_open", "limits", "open_cache",
+    "cache_report", "count_replay", "forget_open", "limits", "open_cache",
 ]  # fmt: skip
 
 ENV = "JUPYTER_PROVIDERS_CACHE"
@@ -290,9 +290,23 @@ def cache_report(action: str | None = None) -> str:
         cache = open_cache()
         cache.checkpoint()  # the file alone (to commit or copy) now holds every reply
         n, text_bytes = cache.stats()
-        return f"the answer cache {path}: {n} replies, {_size(text_bytes)} of text, {_size(cache.file_bytes())} on disk"
+        size = f"{n} replies, {_size(text_bytes)} of text, {_size(cache.file_bytes())} on disk"
+        return f"the answer cache {path}: {size}; {replayed_here} replayed in this kernel"
     except CacheError as exc:  # %providers prints it as one line
         raise ValueError(str(exc)) from None
+
+
+#: how many replies this process (kernel) answered from the cache (``%providers cache`` shows it)
+replayed_here = 0
+
+
+_count_lock = threading.Lock()
+
+
+def count_replay() -> None:
+    global replayed_here
+    with _count_lock:  # a map's rows are replayed by several threads
+        replayed_here += 1
 
 
 _open: dict[Path, AnswerCache] = {}

@@ -11,6 +11,7 @@ from IPython.core.magic_arguments import argument
 
 from ._render import code_html, terminal_text
 from ._replay import complete
+from ._settings import settings
 
 if TYPE_CHECKING:
     from .reply import Reply
@@ -39,8 +40,9 @@ def cache_options(magics: Any, args: Any) -> dict[str, Any]:
 
 
 def replay_note(reply: Reply) -> list[str]:
-    """The footer's word for a reply answered from the cache."""
-    return ["replayed"] if reply.replayed else []
+    """The footer's word for a reply answered from the cache, when ``settings.mark_replayed`` asks for it (by
+    default a replayed footer is the recorded one, so a re-run notebook saves the same outputs)."""
+    return ["replayed"] if reply.replayed and settings.mark_replayed else []
 
 
 def refresh_diff(old: str, new: str) -> str:

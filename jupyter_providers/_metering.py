@@ -9,7 +9,8 @@ conversations, ``%%chat``, ``--compare``, the chat widget, ``chat_map``), so no 
   :class:`~.errors.CostLimitError`, nothing sent, when it would cross the call's ``max_cost``, the map's (a
   :class:`CostBudget` shared by its rows) or the kernel's (``settings.max_cost``, against what this process spent).
 - When the reply ends, however it ends: its tokens (the server's usage, else an estimate, flagged), its cost
-  (``reply.cost``: ``None`` without prices, 0 when replayed), and a row in the ledger (:mod:`._ledger`).
+  (``reply.cost``: ``None`` without prices, 0 when replayed; ``reply.token_cost``: its tokens at the prices, which
+  a replay's footer shows as the recorded one did), and a row in the ledger (:mod:`._ledger`).
   A call that failed after something was sent is recorded too, with its latency and error kind and 0 tokens.
 """
 
@@ -161,10 +162,10 @@ def _ended(reply: Reply, p: Provider, m: Model | None, est_in: int, held: list[t
         est_in if u.input_tokens is None else u.input_tokens,
         text_tokens(reply.text_so_far + reply.reasoning) if u.output_tokens is None else u.output_tokens,
     )
-    cost = cost_of(m, *tokens)
-    if replayed and cost is not None:
-        cost = 0.0  # shown as $0 only where a price is set: an unpriced replay shows what the recorded reply showed
-    reply.cost, reply.cost_estimated = cost, estimated and bool(cost)
+    priced = cost_of(m, *tokens)
+    # what was spent: 0 for a replay (where a price is set) - the budgets and the kernel count only this
+    cost = 0.0 if replayed and priced is not None else priced
+    reply.cost, reply.token_cost, reply.cost_estimated = cost, priced, estimated and bool(priced)
     _release(held, cost or 0.0)
     if cost and all(b is not KERNEL for b, _ in held):
         KERNEL.settle(0.0, cost)  # the kernel counts every cost, limited or not: a limit set later sees it

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._cache import AnswerCache, CacheError, Entry, answer_key, open_cache
+from ._cache import AnswerCache, CacheError, Entry, answer_key, count_replay, open_cache
 from ._metering import CostBudget, record_replay
 from ._secret import redactor_for
 from .adapters._base import Delta
@@ -155,6 +155,7 @@ def cached_chat(
     if stored is not None and not refresh:
         replayed = replay(stored, p.name, model, stream=stream, schema=schema)
         if replayed is not None:
+            count_replay()
             return record_replay(p, messages, system, replayed)  # in the usage ledger, at no cost, past max_cost
         log.info("jupyter-providers: a cached structured reply no longer validates; asking again")
     reply = chat_provider(

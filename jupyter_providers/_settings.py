@@ -39,6 +39,12 @@ class Settings:
     - ``record_usage`` (True): every reply is recorded in the usage ledger (``usage.sqlite`` in the config dir).
     - ``max_cost`` (None): the most this kernel (process) may spend, at the prices set on the models; a call
       whose estimated cost would cross it is refused (``CostLimitError``) before anything is sent.
+
+    Record and replay (:mod:`jupyter_providers._replay`):
+
+    - ``mark_replayed`` (False): the ``%%chat`` footer of a reply replayed from the answer cache ends with
+      ``replayed``. Off by default, so a re-run notebook's saved outputs are the recording run's byte for byte
+      (nbval); a replay is told by ``reply.replayed`` and the usage ledger either way.
     """
 
     connect_timeout: float = 10.0
@@ -57,6 +63,7 @@ class Settings:
     max_models: int = 5000
     record_usage: bool = True
     max_cost: float | None = None
+    mark_replayed: bool = False
 
 
 settings = Settings()

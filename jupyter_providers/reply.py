@@ -72,8 +72,10 @@ class Reply:
         #: ``refresh=True``, the cached text this reply replaces (``None`` when there was none)
         self.replayed: bool = False
         self.replaced: str | None = None
-        #: what the reply cost at its model's prices, set when it ends (``None`` without prices; 0 when replayed)
+        #: what the reply cost at its model's prices, set when it ends (``None`` without prices; 0 when replayed:
+        #: nothing was spent); ``token_cost``: what its tokens cost at those prices, a replay's too (the footer's)
         self.cost: float | None = None
+        self.token_cost: float | None = None
         self.cost_estimated = False  # the server sent no usage: the cost is of ~4 characters a token
 
     # -- building (client side) --------------------------------------------------------------
@@ -264,10 +266,10 @@ class Reply:
             )
         else:
             bits.append("token usage not reported by the server")
-        if self.cost is not None:
+        if self.token_cost is not None:  # a replay shows what its recorded reply showed (it spent nothing)
             from ._metering import money
 
-            bits.append(("~" if self.cost_estimated else "") + money(self.cost))
+            bits.append(("~" if self.cost_estimated else "") + money(self.token_cost))
         return " · ".join(bits)
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ from jupyter_providers import ProviderError, ProviderStore, chat
 from jupyter_providers import _cache as cache_module
 from jupyter_providers._cache import FILENAME, answer_key, cache_path, open_cache
 from jupyter_providers._replay import CacheWarning
+from jupyter_providers._settings import settings
 from jupyter_providers.conversation import get_conversation, reset_conversations
 from jupyter_providers.magics import ChatMagics
 
@@ -255,19 +256,31 @@ def _cell(shell: InteractiveShell, line: str, cell: str = "capital of France?") 
     return shown_text(cap.outputs), cap.stdout, cap.stderr
 
 
-def test_chat_cache_replays_with_the_footer_saying_so(
+def test_chat_cache_replays_with_the_recorded_footer_and_marks_it_only_when_asked(
     shell: InteractiveShell, magics: ChatMagics, fake: FakeServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """A replayed footer is the recorded one, its cost included (so a re-run notebook saves the same outputs);
+    ``settings.mark_replayed`` adds the word ``replayed``; the reply and ``%providers cache`` tell a replay anyway."""
     monkeypatch.setenv(cache_module.ENV, str(tmp_path))
-    shown, _, _ = _cell(shell, "-p P --cache --new")
-    assert "Paris is the capital of France." in shown and "replayed" not in shown
+    magics.store.set_price("P", "m", input=1.5, output=2.5)
+    before = cache_module.replayed_here
+    recorded, _, _ = _cell(shell, "-p P --cache --new")
+    assert "Paris is the capital of France." in recorded and "replayed" not in recorded and "$0." in recorded
     shown, _, err = _cell(shell, "-p P --cache --new")
-    assert "Paris is the capital of France." in shown and "replayed" in shown and _chats(fake) == 1 and not err
+    assert _chats(fake) == 1 and not err and cache_module.replayed_here == before + 1
+    assert shown == recorded  # the same text, the same footer: tokens, timings and cost
+    again = chat("capital of France?", store=magics.store, cache=True)
+    assert again.replayed and again.cost == 0 and again.token_cost and again.token_cost > 0  # nothing was spent
+    with capture_output() as cap:
+        shell.run_line_magic("providers", "cache")
+    assert f"; {before + 2} replayed in this kernel" in cap.stdout
     shown, _, _ = _cell(shell, "-p P --new")  # without --cache: asked
     assert "replayed" not in shown and _chats(fake) == 2
+    monkeypatch.setattr(settings, "mark_replayed", True)
     magics.cache = True  # %config ChatMagics.cache = True
     _, out, _ = _cell(shell, "-p P --new --format text")
     assert "Paris is the capital of France." in out and "· replayed]" in out and _chats(fake) == 2
+    assert "replayed" in _cell(shell, "-p P --cache --new")[0]
 
 
 def test_refresh_shows_how_the_new_reply_differs_through_the_safe_path(
@@ -283,7 +296,8 @@ def test_refresh_shows_how_the_new_reply_differs_through_the_safe_path(
     shown = shown_text(cap.outputs)
     assert "-Paris is the capital of France." in shown and "+Paris <script>alert(1)</script> is big." in shown
     assert _chats(fake) == 2
-    assert "replayed" in _cell(shell, "-p P --cache --new")[0] and _chats(fake) == 2
+    replayed = _cell(shell, "-p P --cache --new")[0]
+    assert "is big." in replayed and _chats(fake) == 2  # the refreshed reply, replayed
 
 
 def test_providers_cache_shows_and_clears(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -37,7 +36,7 @@ def _answer(body: dict[str, Any]) -> str:
 
 @pytest.fixture
 def fake() -> Iterator[FakeServer]:
-    with FakeServer("openai", api_key=KEY, models=["m"]) as srv:
+    with FakeServer("openai", api_key=KEY, models=["m", "n"]) as srv:
         srv.reply_for = _answer
         yield srv
 
@@ -63,7 +62,8 @@ def _worker(*args: str) -> subprocess.Popen[str]:
 # -- a notebook run twice ---------------------------------------------------------------------------------
 CELLS = [
     "%load_ext jupyter_providers\n%config ChatMagics.cache = True\nfrom jupyter_providers import get_store, chat\n"
-    "store = get_store()\nstore.add('P', base_url=BASE, api_key_env='CACHE_TEST_KEY', models=['m'])",
+    "store = get_store()\nstore.add('P', base_url=BASE, api_key_env='CACHE_TEST_KEY', models=['m', 'n'])\n"
+    "store.set_price('P', 'm', input=0.15, output=0.60)",  # the footers show a cost: a replay's is the same
     "%%chat -p P\nWhat is the capital of **France**?",
     "%%chat -p P\nAnd of Spain?",  # the next turn: its history is part of its key
     "%%chat -p P --no-stream --new\nA whole reply, not streamed.",
@@ -74,6 +74,7 @@ CELLS = [
     "%%chat -p P --map rows --out mapped\nSay {w}.",
     "[(r.text, r.usage) for r in mapped]",
     "print(chat('From Python.', provider='P', cache=True, stream=True).text)",
+    "%%chat --compare P:m,P:n\nTwo models at once.",
 ]
 
 
@@ -94,17 +95,17 @@ def _diff(a: str, b: str) -> str:
 
 
 def _outputs(nb: Any) -> str:
-    """The saved outputs, each widget's id aside (a new kernel gives each widget a new one: the map's bar)."""
-    text = json.dumps([c.get("outputs", []) for c in nb.cells], sort_keys=True, indent=1, ensure_ascii=False)
-    return re.sub(r'"model_id": "[0-9a-f]{32}"', '"model_id": "..."', text)
+    """The saved outputs and execution counts, exactly (only the cells' execution timings are left out)."""
+    cells = [{"outputs": c.get("outputs", []), "execution_count": c.get("execution_count")} for c in nb.cells]
+    return json.dumps(cells, sort_keys=True, indent=1, ensure_ascii=False)
 
 
-def test_a_notebook_run_again_sends_nothing_and_saves_the_same_outputs_but_the_word_replayed(
+def test_a_notebook_run_again_sends_nothing_and_saves_the_same_outputs(
     fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Run on another machine (a fresh config dir) with the cache beside it: no request, and each saved output
-    is the recording run's byte for byte, except that each %%chat footer ends with " · replayed" (a widget's id,
-    new in every kernel, aside)."""
+    """Run on another machine (a fresh config dir) with the cache beside it: no request, and the saved outputs
+    are the recording run's byte for byte - the footers (tokens, timings, cost at the prices set) and the map's
+    output included (its live bar is replaced by a summary of counts when it ends)."""
     monkeypatch.setenv("CACHE_TEST_KEY", KEY)
     monkeypatch.setenv("JUPYTER_PROVIDERS_DIR", str(tmp_path / "config"))  # put back after the test
     setup = "City = {'type': 'object', 'properties': {'name': {'type': 'string'}, 'people': {'type': 'integer'}}}\n"
@@ -117,13 +118,15 @@ def test_a_notebook_run_again_sends_nothing_and_saves_the_same_outputs_but_the_w
 
     first = _run(notebook(), tmp_path, "here")
     asked = _chats(fake)
-    assert asked == 9, [r.body for r in fake.requests]  # 5 cells, 3 rows, 1 from Python
-    assert not any(o.get("name") == "stderr" for c in first.cells for o in c.get("outputs", [])), _outputs(first)
+    assert asked == 11, [r.body for r in fake.requests]  # 5 cells, 3 rows, 1 from Python, 2 compared
+    a = _outputs(first)
+    assert not any(o.get("name") == "stderr" for c in first.cells for o in c.get("outputs", [])), a
+    assert "$0." in a and "chat_map: 3 rows \u00b7 3 answered" in a and "widget-view" not in a, a
     second = _run(notebook(), tmp_path, "colleague")
-    assert _chats(fake) == asked  # the second run sent nothing
-    a, b = _outputs(first), _outputs(second)
-    assert "replayed" not in a and b.count("replayed") == 5  # each %%chat footer says so, and nothing else differs
-    assert b.replace(" \u00b7 replayed", "") == a, _diff(a, b)
+    sent = [(r.body["model"], r.body["messages"][-1]) for r in fake.requests[asked:]]
+    assert _chats(fake) == asked, sent  # the second run sent nothing
+    b = _outputs(second)
+    assert b == a, _diff(a, b)
     answers = Path(os.environ[cache_module.ENV])
     saved = nbformat.writes(second) + "".join(f.read_bytes().decode("latin-1") for f in answers.iterdir())
     assert KEY not in saved and KEY[:16] not in saved

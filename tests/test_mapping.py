@@ -312,6 +312,31 @@ def test_the_notebook_bar_shows_counts_stops_and_never_holds_a_key(mapped: Provi
     assert not any("answer to" in s for s in states)  # counts and times only, never a reply
 
 
+def test_the_displayed_bar_leaves_a_summary_of_counts_when_the_map_ends(
+    mapped: ProviderStore, fake: FakeServer
+) -> None:
+    """The live bar is replaced (update_display on its display id) by counts only - no time, no rate, no widget id
+    - so a re-run replayed from the cache saves the same output; its widgets are closed."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from jupyter_providers.widgets.map_progress import MapProgressBar
+
+    InteractiveShell.instance()
+    with capture_output() as cap:
+        bar = MapProgressBar()
+        out = chat_map(["w0", "w1", "w2"], provider="F", progress=bar, store=mapped)
+    assert all(r.ok for r in out)
+    live, *_, last = cap.outputs
+    display_id = live.transient["display_id"]
+    assert "application/vnd.jupyter.widget-view+json" in live.data and not live.update
+    tokens = sum((r.usage.input_tokens or 0) + (r.usage.output_tokens or 0) for r in out)
+    text = f"chat_map: 3 rows \u00b7 3 answered \u00b7 {tokens:,} tokens"
+    assert last.update and last.transient["display_id"] == display_id and last.data["text/plain"] == text
+    assert last.data["text/html"] == f'<div class="jp-providers-map-done">{text}</div>'
+    assert bar.box.comm is None and bar.bar.comm is None  # closed: nothing left in the kernel
+
+
 def test_the_stop_button_shows_where_a_click_can_be_read(mapped: ProviderStore, fake: FakeServer) -> None:
     """Run by a plain cell (the main thread), the kernel reads no click until the cell ends: the bar says how to
     interrupt instead; off the main thread (``await asyncio.to_thread(chat_map, ...)``) it shows Stop."""

@@ -7,10 +7,15 @@ The kernel reads a click only between two cells or while an async cell awaits (i
 messages then), never while a plain cell runs. So the Stop button is shown when the map runs off the main thread
 (``await asyncio.to_thread(chat_map, ...)``); a map run by a plain cell shows how to stop it instead: the
 notebook's interrupt (the stop square, or I I), which keeps every finished row too.
+
+When the map ends, the bar's output is replaced by a line of text (:func:`~.._progress.final_summary`: rows,
+answered, failed, tokens - no time, no rate, no widget id) and its widgets are closed, so the notebook saves the
+same output when a re-run replays every row from the answer cache (nbval compares them).
 """
 
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +23,9 @@ from typing import Any
 import ipywidgets as w  # type: ignore[import-untyped]
 from IPython.display import display
 
-from .._progress import MapStats, summary
+from .._progress import MapStats, final_summary, summary
 
-__all__ = ["MapProgressBar"]
+__all__ = ["MapProgressBar", "final_bundle"]
 
 
 class MapProgressBar:
@@ -38,8 +43,7 @@ class MapProgressBar:
         self._stop: Callable[[], Any] | None = None
         self.updates = 0
         self.stop_button.on_click(self._clicked)
-        if show:
-            display(self.box)
+        self._handle: Any = display(self.box, display_id=True) if show else None
 
     def on_stop(self, stop: object) -> None:
         if callable(stop):
@@ -69,3 +73,14 @@ class MapProgressBar:
         if s.stopped and s.done < s.total:
             self.bar.bar_style = "warning"
         self.stop_button.layout.display = self.hint.layout.display = "none"
+        if self._handle is not None:  # the live bar gives way to what a replayed re-run shows the same
+            self._handle.update(final_bundle(s), raw=True)
+            for widget in (self.box, self.bar, self.label, self.stop_button, self.hint):
+                widget.close()
+            self._handle = None
+
+
+def final_bundle(s: MapStats) -> dict[str, str]:
+    """The output an ended map leaves in the notebook (our own counts: no server text in it)."""
+    text = f"chat_map: {final_summary(s)}"
+    return {"text/plain": text, "text/html": f'<div class="jp-providers-map-done">{html.escape(text)}</div>'}

@@ -124,29 +124,71 @@ def _object_schema(tp: Any, seen: tuple[Any, ...]) -> dict[str, Any]:
     return schema
 
 
+#: JSON Schema keywords whose value is one subschema, a list of subschemas, or a map of names to subschemas
+#: (2020-12 and draft 7). Every other keyword's value is data (``enum``, ``default``, ``required``, ``title``...),
+#: and the keys of a name map are the user's property or definition names, never keywords.
+_ONE = frozenset({
+    "items", "additionalProperties", "additionalItems", "unevaluatedItems", "unevaluatedProperties", "contains",
+    "propertyNames", "not", "if", "then", "else", "contentSchema",
+})  # fmt: skip
+_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems", "items"})  # draft 7's ``items`` may be a list
+_NAMED = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"})
+
+
+def _subschemas(schema: dict[str, Any]) -> list[Any]:
+    """The subschemas directly under ``schema``, found by keyword: each a dict (or a bool) to walk."""
+    out: list[Any] = []
+    for k, v in schema.items():
+        if k in _NAMED and isinstance(v, dict):
+            out.extend(s for s in v.values() if isinstance(s, dict))  # dependencies: a list of names is data
+        elif k in _LIST and isinstance(v, list):
+            out.extend(v)
+        elif k in _ONE:
+            out.append(v)
+    return out
+
+
+def _map_subschemas(schema: dict[str, Any], fn: Any) -> dict[str, Any]:
+    """``schema`` with ``fn`` applied to each subschema (as :func:`_subschemas` finds them), data kept as is."""
+    out: dict[str, Any] = {}
+    for k, v in schema.items():
+        if k in _NAMED and isinstance(v, dict):
+            out[k] = {name: fn(s) if isinstance(s, dict) else s for name, s in v.items()}
+        elif k in _LIST and isinstance(v, list):
+            out[k] = [fn(s) for s in v]
+        elif k in _ONE:
+            out[k] = fn(v)
+        else:
+            out[k] = v
+    return out
+
+
+def _is_object(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "object" or isinstance(schema.get("properties"), dict)
+
+
 def _strict_ok(schema: Any) -> bool:
     """Whether OpenAI's strict mode takes ``schema`` as it is: every object closed, every property required."""
-    if isinstance(schema, list):
-        return all(_strict_ok(s) for s in schema)
     if not isinstance(schema, dict):
         return True
-    if schema.get("type") == "object" or "properties" in schema:
+    if _is_object(schema):
         props = schema.get("properties") or {}
         if schema.get("additionalProperties") is not False or set(schema.get("required") or ()) != set(props):
             return False
-    return all(_strict_ok(v) for k, v in schema.items() if k not in ("enum", "const", "default", "examples"))
+    return all(_strict_ok(s) for s in _subschemas(schema))
 
 
 def _strict_form(schema: Any) -> Any:
     """``schema`` with every object closed and every property required (what openai-python's
     ``to_strict_json_schema`` does for a pydantic model, defaults dropped): a value of it is a value of ``schema``.
-    An object that allows other properties on purpose (``additionalProperties`` a schema or true) is left open."""
-    if isinstance(schema, list):
-        return [_strict_form(s) for s in schema]
+    An object that allows other properties on purpose (``additionalProperties`` a schema or true) is left open.
+    The walk goes by keyword (:data:`_ONE`, :data:`_LIST`, :data:`_NAMED`), so a property named ``default``,
+    ``title`` or ``properties`` is a property, never a keyword."""
     if not isinstance(schema, dict):
         return schema
-    out = {k: v if k in ("enum", "const", "examples") else _strict_form(v) for k, v in schema.items() if k != "default"}
-    if "properties" in out and isinstance(out["properties"], dict) and "additionalProperties" not in out:
+    out = _map_subschemas(schema, _strict_form)
+    out.pop("default", None)
+    if isinstance(out.get("properties"), dict) and "additionalProperties" not in out:
         out["additionalProperties"] = False
         out["required"] = list(out["properties"])
     return out

@@ -175,6 +175,39 @@ def test_a_dict_schema_is_checked_and_sent_in_its_strict_form_when_it_has_one() 
         output_schema({"type": "object", "x": object()})
 
 
+def test_property_names_that_are_keywords_are_kept_by_the_strict_form() -> None:
+    """The strict form walks the schema by keyword: a property named default, title, format, description,
+    properties, required or enum is the user's field, never a keyword to drop or to close."""
+    names = ("default", "title", "format", "description", "properties", "required", "enum")
+    leaf = {"type": "string", "default": "x", "title": "T", "description": "D"}
+    listed = {
+        "type": "array",
+        "items": {"type": "object", "properties": {"default": {"type": "integer", "default": 1}}},
+    }
+    given = {
+        "type": "object",
+        "properties": {**{n: dict(leaf) for n in names}, "items": listed},
+        "$defs": {"default": {"type": "object", "properties": {"format": {"type": "integer", "default": 1}}}},
+        "required": [],
+    }
+    out = output_schema(given)
+    assert out.strict and list(out.schema["properties"]) == [*names, "items"]
+    assert out.schema["required"] == [*names, "items"] and out.schema["additionalProperties"] is False
+    for n in names:  # each property kept, with its own keywords but its default, and nothing added to it
+        assert out.schema["properties"][n] == {"type": "string", "title": "T", "description": "D"}
+    row = out.schema["properties"]["items"]["items"]
+    assert row == {"type": "object", "properties": {"default": {"type": "integer"}}, "required": ["default"],
+                   "additionalProperties": False}  # fmt: skip
+    inner = out.schema["$defs"]["default"]
+    assert inner["properties"] == {"format": {"type": "integer"}} and inner["required"] == ["format"]
+    value = {**{n: "v" for n in names}, "items": [{"default": 3}]}
+    assert parse_output(out, json.dumps(value)) == value
+    jsonschema.Draft202012Validator(out.schema).validate(value)  # the form sent accepts the value
+    with pytest.raises(jsonschema.ValidationError):  # and requires each of those properties
+        jsonschema.Draft202012Validator(out.schema).validate({k: v for k, v in value.items() if k != "default"})
+    assert given["properties"]["default"] == leaf  # the schema given is not changed
+
+
 def test_a_pydantic_class_is_validated_by_pydantic() -> None:
     pydantic = pytest.importorskip("pydantic")
 

@@ -2,8 +2,10 @@
 
 An image (a matplotlib figure, a PNG / JPEG / WebP file or bytes, a PIL image, an ``IPython.display.Image``)
 becomes an :class:`Attachment` holding the exact bytes sent, recognised by their magic bytes, never by a
-file name; larger ones are downscaled with Pillow (or, without it, refused in one line). A pandas or polars
-DataFrame becomes a compact text table (shape, dtypes, head) under a size limit, sent as text.
+file name; larger ones are downscaled with Pillow (or, without it, refused in one line). Its width and height
+are read from its header and checked against ``max_image_pixels`` before anything decodes it (Pillow's own
+``MAX_IMAGE_PIXELS`` may be off); an animated one sends its first frame, a truncated one is refused. A pandas or
+polars DataFrame becomes a compact text table (shape, dtypes, head) under a size limit, sent as text.
 
 matplotlib, PIL, pandas and polars are never imported here: an object is recognised by its type's module,
 so only an object of that library, which its user already imported, reaches its code.
@@ -31,6 +33,8 @@ __all__ = ["AttachLimits", "Attachment", "attach_limits", "images_of", "prepare"
 MB = 1 << 20
 #: the image formats sent, by their magic bytes (every provider type's API takes these three)
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+#: how often a downscaled image is encoded at most before it is refused as too large
+MAX_ENCODES = 4
 ACCEPTED = "a matplotlib figure, a PNG / JPEG / WebP file or bytes, a PIL image, an IPython Image or a DataFrame"
 
 
@@ -42,12 +46,16 @@ class AttachLimits:
       Anthropic takes at most 5 MB per image, OpenAI 20 MB, Gemini 20 MB for a whole inline request.
     - ``max_image_side`` (2048 px): with Pillow, an image whose longer side is longer is scaled down to it
       (OpenAI and Anthropic scale larger images down on their side anyway; the bytes would be sent for nothing).
+    - ``max_image_pixels`` (50,000,000): an image with more pixels (width x height, read from its header) is
+      refused before it is decoded, with or without Pillow, whatever ``PIL.Image.MAX_IMAGE_PIXELS`` says; a small
+      file can claim a huge size, and decoding takes 4 to 8 bytes a pixel.
     - ``max_file_bytes`` (64 MB): a file larger than this is not read at all.
     - ``max_table_chars`` (4,000) and ``table_rows`` (10): a DataFrame's text (shape, dtypes and its first rows).
     """
 
     max_image_bytes: int = 4 * MB
     max_image_side: int = 2048
+    max_image_pixels: int = 50_000_000
     max_file_bytes: int = 64 * MB
     max_table_chars: int = 4000
     table_rows: int = 10
@@ -118,11 +126,49 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def _png_size(data: bytes) -> tuple[int | None, int | None]:
-    if len(data) >= 24 and data[12:16] == b"IHDR":
-        w, h = struct.unpack(">II", data[16:24])
-        return w, h
-    return None, None
+def _probe(mime: str, data: bytes) -> tuple[int | None, int | None, bool]:
+    """``(width, height, animated)`` read from the header of a PNG, JPEG or WebP, without decoding a pixel."""
+    if mime == "image/png" and len(data) >= 24 and data[12:16] == b"IHDR":
+        i, animated = 8, False
+        while i + 8 <= len(data) and data[i + 4 : i + 8] != b"IDAT":  # an APNG declares acTL before its pixels
+            animated |= data[i + 4 : i + 8] == b"acTL"
+            i += 12 + int.from_bytes(data[i : i + 4], "big")
+        return *struct.unpack(">II", data[16:24]), animated
+    if mime == "image/jpeg":
+        i = 2
+        while i + 9 <= len(data) and data[i] == 0xFF:
+            marker = data[i + 1]
+            if marker in (0xFF, 0x01) or 0xD0 <= marker <= 0xD8:  # a fill byte or a marker with no length
+                i += 1 if marker == 0xFF else 2
+            elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start of frame: its size
+                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+                return w, h or None, False
+            elif marker in (0xD9, 0xDA):  # the end, or pixels, before any frame header
+                break
+            else:
+                i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    elif mime == "image/webp" and len(data) >= 30:
+        chunk = data[12:16]
+        if chunk == b"VP8X":  # extended: a 24-bit canvas size, and a flag for animation
+            w, h = int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+            return w, h, bool(data[20] & 0x02)
+        if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+            w, h = struct.unpack("<HH", data[26:30])
+            return w & 0x3FFF, h & 0x3FFF, False
+        if chunk == b"VP8L" and data[20] == 0x2F:
+            bits = int.from_bytes(data[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, False
+    return None, None, False
+
+
+def _check_pixels(label: str, w: int | None, h: int | None) -> None:
+    """Refuse an image of more than ``max_image_pixels``, from its size alone, before anything decodes it."""
+    limit = attach_limits.max_image_pixels
+    if w and h and w * h > limit:
+        raise InvalidValueError(
+            f"attach: {label} is {w:,}x{h:,} pixels, over the {limit:,}-pixel limit; downscale it first or raise "
+            "jupyter_providers.attach_limits.max_image_pixels"
+        )
 
 
 def _module(obj: Any) -> str:
@@ -143,45 +189,81 @@ def _image(label: str, data: bytes) -> Attachment:
     if mime is None:
         head = data[:8]
         raise InvalidValueError(f"attach: {label} is not a PNG, JPEG or WebP image (it starts with {head!r})")
+    w, h, animated = _probe(mime, data)
+    _check_pixels(label, w, h)
     limits = attach_limits
     pil = _pil()
     if pil is None:
+        install = "pip install 'jupyter-providers[images]'"
+        if animated:
+            raise InvalidValueError(f"attach: {label} is animated; install Pillow to send its first frame: {install}")
         if len(data) > limits.max_image_bytes:
             raise InvalidValueError(
                 f"attach: {label} is {_kb(len(data))}, over the {_kb(limits.max_image_bytes)} limit; install Pillow "
-                "to have it downscaled: pip install 'jupyter-providers[images]'"
+                f"to have it downscaled: {install}"
             )
-        w, h = _png_size(data) if mime == "image/png" else (None, None)
         return Attachment(label, mime, data, w, h)
     try:
-        img = pil.open(io.BytesIO(data))
-        w, h = img.size
-    except Exception as exc:  # Pillow raises many kinds for a damaged file
-        raise InvalidValueError(f"attach: {label} is not a readable image ({type(exc).__name__})") from None
-    if len(data) <= limits.max_image_bytes and max(w, h) <= limits.max_image_side:
-        return Attachment(label, mime, data, w, h)
-    return _downscale(label, pil, img, mime, (w, h))
+        return _with_pillow(label, pil, data, mime)
+    except InvalidValueError:
+        raise
+    except (pil.DecompressionBombError, pil.DecompressionBombWarning):  # Pillow's own limit, when it is lower
+        raise InvalidValueError(
+            f"attach: {label} is over Pillow's {pil.MAX_IMAGE_PIXELS:,}-pixel limit; downscale it first or raise "
+            "PIL.Image.MAX_IMAGE_PIXELS"
+        ) from None
+    except Exception as exc:  # truncated or damaged: Pillow raises OSError, SyntaxError, ValueError, zlib.error...
+        kind = mime[6:].upper().replace("WEBP", "WebP")
+        raise InvalidValueError(
+            f"attach: {label} is not a readable {kind} (truncated or damaged: {type(exc).__name__})"
+        ) from None
 
 
-def _downscale(label: str, pil: Any, img: Any, mime: str, size: tuple[int, int]) -> Attachment:
-    """``img`` scaled to fit ``max_image_side``, then smaller until its bytes fit ``max_image_bytes``."""
+def _with_pillow(label: str, pil: Any, data: bytes, mime: str) -> Attachment:
+    img = pil.open(io.BytesIO(data), formats=[mime[6:].upper()])  # lazy: reads the header only
+    w, h = img.size
+    _check_pixels(label, w, h)  # again, from Pillow's reading, before any decoding
+    frames = getattr(img, "n_frames", 1) if mime != "image/jpeg" else 1  # a JPEG's extra pictures (MPO) are ignored
     limits = attach_limits
-    side = min(limits.max_image_side, max(size))
+    if frames == 1 and len(data) <= limits.max_image_bytes and max(w, h) <= limits.max_image_side:
+        img.load()  # at most max_image_side squared pixels, so that a truncated file is refused here, not by a server
+        return Attachment(label, mime, data, w, h)
+    return _downscale(label, pil, img, mime, frames)
+
+
+def _downscale(label: str, pil: Any, img: Any, mime: str, frames: int) -> Attachment:
+    """``img`` (opened, not decoded) scaled to fit ``max_image_side``, then smaller until it fits ``max_image_bytes``.
+
+    Decoded once: a JPEG at a reduced scale (``draft``), others reduced by an integer factor then resampled once
+    (``thumbnail``); each smaller try is made from that small image, at most ``MAX_ENCODES`` encodings in all."""
+    limits = attach_limits
+    size = img.size
     alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    if mime == "image/jpeg":  # the decoder scales by 1/2, 1/4 or 1/8, to no less than the size wanted
+        side = min(limits.max_image_side, max(size))
+        img.draft(None, (max(1, size[0] * side // max(size)), max(1, size[1] * side // max(size))))
+    if img.mode.startswith("I"):  # 16-bit grey: scaled to 8 bits (convert() would clip it at 255)
+        img = img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    elif img.mode not in ("L", "LA", "RGB", "RGBA", "CMYK"):  # palette, 1-bit: resampled poorly (nearest)
+        img = img.convert("L" if img.mode == "1" else "RGBA" if alpha else "RGB")  # at full size: max_image_pixels
+    img.thumbnail((limits.max_image_side,) * 2, pil.Resampling.LANCZOS)
     fmt = "PNG" if mime == "image/png" else "WEBP" if mime == "image/webp" else "JPEG"
-    img.load()
-    for _ in range(12):
+    small, encodes = img, 0
+    while True:
+        out = _encode(small, fmt, alpha)
+        encodes += 1
+        if len(out) <= limits.max_image_bytes:
+            done = f"downscaled from {size[0]}x{size[1]}" if small.size != size else "re-encoded"
+            note = f"{done}, first of {frames} frames" if frames > 1 else done
+            return Attachment(label, sniff(out) or mime, out, small.size[0], small.size[1], note)
+        if fmt == "PNG" and not alpha:
+            fmt = "JPEG"  # a photo saved as PNG: JPEG is far smaller
+            continue
+        side = int(max(small.size) * min(0.9, 0.95 * (limits.max_image_bytes / len(out)) ** 0.5))  # bytes ~ pixels
+        if encodes >= MAX_ENCODES or side < 16:
+            raise InvalidValueError(f"attach: {label} does not fit {_kb(limits.max_image_bytes)} even downscaled")
         small = img.copy()
         small.thumbnail((side, side), pil.Resampling.LANCZOS)
-        out = _encode(small, fmt, alpha)
-        if len(out) > limits.max_image_bytes and fmt == "PNG" and not alpha:
-            out, fmt = _encode(small, "JPEG", alpha), "JPEG"  # a photo saved as PNG: JPEG is far smaller
-        if len(out) <= limits.max_image_bytes:
-            mime = sniff(out) or mime
-            note = f"downscaled from {size[0]}x{size[1]}"
-            return Attachment(label, mime, out, small.size[0], small.size[1], note)
-        side = int(side * 0.75)
-    raise InvalidValueError(f"attach: {label} does not fit {_kb(limits.max_image_bytes)} even downscaled")
 
 
 def _encode(img: Any, fmt: str, alpha: bool) -> bytes:
@@ -194,7 +276,7 @@ def _encode(img: Any, fmt: str, alpha: bool) -> bytes:
     else:
         if img.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"):
             img = img.convert("RGBA" if alpha else "RGB")
-        img.save(buf, "PNG", optimize=True)
+        img.save(buf, "PNG")  # zlib's default level: optimize=True costs much CPU for a few percent
     return buf.getvalue()
 
 
@@ -216,6 +298,7 @@ def _figure(label: str, fig: Any) -> Attachment:
 
 
 def _pil_image(label: str, img: Any) -> Attachment:
+    _check_pixels(label, *img.size)  # before encoding it only to refuse it
     buf = io.BytesIO()
     fmt = img.format if img.format in ("PNG", "JPEG", "WEBP") else "PNG"
     if fmt == "PNG" and img.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"):

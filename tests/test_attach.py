@@ -6,6 +6,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import random
+import struct
+import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,9 +36,9 @@ def png(size: tuple[int, int] = (32, 24), color: tuple[int, int, int] = (200, 30
     return buf.getvalue()
 
 
-def encoded(img: Any, fmt: str) -> bytes:
+def encoded(img: Any, fmt: str, **options: Any) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, fmt)
+    img.save(buf, fmt, **options)
     return buf.getvalue()
 
 
@@ -198,8 +202,6 @@ def test_a_png_named_jpg_is_sent_as_png(tmp_path: Path) -> None:
 
 
 def test_a_large_image_is_downscaled_to_the_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    import random
-
     rnd = random.Random(7)
     noisy = PIL.frombytes("RGB", (900, 600), rnd.randbytes(900 * 600 * 3))
     big = encoded(noisy, "PNG")
@@ -251,3 +253,146 @@ def test_capabilities_are_kept_in_the_providers_file() -> None:
     back = from_entry(json.loads(json.dumps(to_entry(p))), "")
     assert back.models[0].takes("images") is False and back.models[1].takes("images") is None
     assert back.models == p.models
+
+
+# -- hostile or broken images: pixels bounded before decoding, one line for a damaged file ------------------------
+def huge_png(w: int = 13_000, h: int = 13_000) -> bytes:
+    """A 1-bit PNG claiming ``w`` x ``h`` pixels in a few kB, made by hand (Pillow would decode nothing to make it)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    z, row = zlib.compressobj(9), b"\0" * (1 + (w + 7) // 8)  # filter byte, then the row's bits
+    pixels = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", w, h, 1, 0, 0, 0, 0)  # 1 bit, grey
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def claiming(fmt: str, w: int, h: int) -> bytes:
+    """A small JPEG or (VP8X) WebP whose header claims ``w`` x ``h`` pixels."""
+    data = bytearray(encoded(PIL.new("RGBA" if fmt == "WEBP" else "RGB", (8, 8)), fmt))
+    if fmt == "JPEG":
+        i = data.index(b"\xff\xc0")
+        data[i + 5 : i + 9] = struct.pack(">HH", h, w)
+    else:
+        assert data[12:16] == b"VP8X"
+        data[24:30] = (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
+    return bytes(data)
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The size of every image loaded during the test (a file's decoding ends with ``Image.load``)."""
+    seen: list[tuple[int, int]] = []
+    load = PIL.Image.load
+    monkeypatch.setattr(PIL.Image, "load", lambda self: seen.append(self.size) or load(self))
+    return seen
+
+
+def refused(obj: Any, *says: str) -> None:
+    with pytest.raises(InvalidValueError) as err:
+        prepare(obj)
+    text = str(err.value)
+    assert text.startswith("attach: ") and "\n" not in text and all(s in text for s in says), text
+
+
+def test_a_huge_image_in_a_small_file_is_refused_before_decoding(
+    monkeypatch: pytest.MonkeyPatch, loads: list[tuple[int, int]], tmp_path: Path
+) -> None:
+    monkeypatch.setattr(PIL, "MAX_IMAGE_PIXELS", None)  # Pillow's own bound off, as some notebooks do
+    data, jpeg, webp = huge_png(), claiming("JPEG", 60_000, 50_000), claiming("WEBP", 16_000, 16_000)
+    assert len(data) < 100_000 and sniff(data) == "image/png"
+    loads.clear()
+    (tmp_path / "bomb.png").write_bytes(data)
+    says = "13,000x13,000 pixels, over the 50,000,000-pixel limit; downscale it first or raise jupyter_providers."
+    for obj in (data, tmp_path / "bomb.png"):
+        refused(obj, says + "attach_limits.max_image_pixels")
+    refused(jpeg, "bytes is 60,000x50,000 pixels, over the 50,000,000-pixel limit")
+    refused(webp, "bytes is 16,000x16,000 pixels, over the 50,000,000-pixel limit")
+    with monkeypatch.context() as m:
+        m.setattr(attach_module, "_probe", lambda mime, data: (None, None, False))
+        refused(data, says)  # Pillow's reading of the header, which does not decode either
+    monkeypatch.setattr(attach_module, "_pil", lambda: None)
+    refused(data, says)  # without Pillow
+    assert loads == []  # nothing decoded: no 169-megapixel buffer was ever allocated
+
+
+def test_the_pixel_limit_can_be_raised_and_pillows_own_limit_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attach_module.attach_limits, "max_image_pixels", 1000)
+    refused(png((40, 30)), "40x30 pixels, over the 1,000-pixel limit")
+    refused(PIL.new("RGB", (40, 30)), "image is 40x30 pixels")  # a PIL image: refused before it is encoded
+    monkeypatch.setattr(attach_module.attach_limits, "max_image_pixels", 10_000)
+    assert prepare(png((40, 30)))[0].width == 40
+    monkeypatch.setattr(PIL, "MAX_IMAGE_PIXELS", 500)  # Pillow's limit lower than ours: its error, in one line
+    refused(png((40, 30)), "over Pillow's 500-pixel limit", "raise PIL.Image.MAX_IMAGE_PIXELS")  # 1,200 > 2 x 500
+    monkeypatch.setattr(PIL, "MAX_IMAGE_PIXELS", 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PIL.DecompressionBombWarning)  # a warning made an error, as `-W error` does
+        refused(png((40, 30)), "over Pillow's 1,000-pixel limit")
+
+
+def _noise(size: tuple[int, int], mode: str = "RGB") -> Any:
+    return PIL.frombytes(mode, size, random.Random(3).randbytes(size[0] * size[1] * len(mode)))
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WebP"])
+@pytest.mark.parametrize("big", [False, True])
+def test_a_truncated_image_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch, fmt: str, big: bool) -> None:
+    monkeypatch.setattr(attach_module.attach_limits, "max_image_side", 32 if big else 2048)  # big: downscaled
+    whole = encoded(_noise((120, 80)), fmt.upper())
+    for data in (whole[: len(whole) // 2], whole[:40], whole[:16] + b"\0" * 200):
+        refused(data, f"bytes is not a readable {fmt} (truncated or damaged: ")
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "1", "P", "LA", "I;16"])
+def test_a_big_image_is_decoded_once_small_keeping_its_tones(
+    monkeypatch: pytest.MonkeyPatch, loads: list[tuple[int, int]], kind: str
+) -> None:
+    monkeypatch.setattr(attach_module.attach_limits, "max_image_side", 300)
+    grey = PIL.linear_gradient("L").resize((2400, 1600))
+    wide = grey.convert("I").point(lambda v: v * 256).convert("I;16")  # 16-bit grey, 0 to 65,280
+    img = wide if kind == "I;16" else grey.convert(kind.replace("JPEG", "RGB"))
+    big = encoded(img, "JPEG" if kind == "JPEG" else "PNG")
+    loads.clear()
+    a = prepare(big)[0]
+    low, high = PIL.open(io.BytesIO(a.data)).convert("L").getextrema()  # 16 bits scaled, not clipped at 255
+    assert (a.width, a.height) == (300, 200) and a.note == "downscaled from 2400x1600" and high - low > 200
+    assert kind != "JPEG" or max(max(size) for size in loads) <= 600  # draft(): the decoder scaled it, at 1/4 or 1/8
+
+
+def test_downscaling_encodes_a_bounded_number_of_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, int]] = []
+    encode = attach_module._encode
+    monkeypatch.setattr(attach_module, "_encode", lambda img, *args: calls.append(img.size) or encode(img, *args))
+    monkeypatch.setattr(attach_module.attach_limits, "max_image_bytes", 30_000)
+    noisy = encoded(_noise((800, 600), "RGBA"), "PNG")  # noise with alpha: PNG only, 4 bytes a pixel
+    a = prepare(noisy)[0]
+    assert len(a.data) <= 30_000 and a.mime == "image/png" and 2 <= len(calls) <= attach_module.MAX_ENCODES
+    assert calls[0] == (800, 600) and a.note == "downscaled from 800x600"
+    calls.clear()
+    monkeypatch.setattr(attach_module.attach_limits, "max_image_bytes", 100)  # cannot fit
+    refused(noisy, "does not fit 0.1 kB even downscaled")
+    assert 1 <= len(calls) <= attach_module.MAX_ENCODES
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_an_animated_image_sends_its_first_frame(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    frames = [PIL.new("RGB", (40, 30), c) for c in ((250, 0, 0), (0, 250, 0), (0, 0, 250))]
+    data = encoded(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0, lossless=True)
+    assert PIL.open(io.BytesIO(data)).n_frames == 3 and attach_module._probe(sniff(data) or "", data)[2]
+    sent = PIL.open(io.BytesIO((a := prepare(data)[0]).data))
+    assert a.mime == f"image/{fmt.lower()}" and getattr(sent, "n_frames", 1) == 1 and sent.size == (40, 30)
+    assert sent.convert("RGB").getpixel((5, 5)) == (250, 0, 0) and a.note == "re-encoded, first of 3 frames"
+    monkeypatch.setattr(attach_module, "_pil", lambda: None)
+    refused(data, "bytes is animated; install Pillow to send its first frame")
+
+
+def test_image_sizes_are_read_from_headers_without_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+    rgb, exif = (rgba := _noise((37, 23), "RGBA")).convert("RGB"), PIL.Exif().tobytes()
+    jpegs = [encoded(rgb, "JPEG", progressive=p, exif=exif) for p in (False, True)]
+    webps = [encoded(rgb, "WEBP"), encoded(rgba, "WEBP"), encoded(rgba, "WEBP", lossless=True)]
+    assert [w[12:16] for w in webps] == [b"VP8 ", b"VP8X", b"VP8L"]
+    monkeypatch.setattr(attach_module, "_pil", lambda: None)
+    for data in (encoded(rgba, "PNG"), encoded(rgba.convert("L"), "JPEG"), *jpegs, *webps):
+        assert (prepare(data)[0].width, prepare(data)[0].height) == (37, 23), data[:16]
+    assert attach_module._probe("image/jpeg", b"\xff\xd8\xff") == (None, None, False)

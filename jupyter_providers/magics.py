@@ -26,6 +26,7 @@ from ._data_view import DataTable
 from ._interpolate import interpolate
 from ._magic_attach import attachments_of, sent_bundle
 from ._magic_cache import cache_arguments, cache_options, replay_note, show_refresh
+from ._magic_map import check_modes, map_cell
 from ._persist import StoreFileError
 from ._render import terminal_text
 from ._throttle import Throttle
@@ -142,7 +143,7 @@ class ChatMagics(Magics):
     @argument("--compare", "-c", help="PROVIDER:MODEL,... - ask several models at once, side by side")
     @argument("--attach", "-a", help="NAME,... - variables (figure, image, DataFrame) or image files sent along")
     @argument("--map", help="a list or DataFrame variable: the cell is a template over its fields, one reply a row")
-    @argument("--concurrency", type=int, default=8, help="with --map: the most rows in flight at once")
+    @argument("--concurrency", type=int, help="with --map: the most rows in flight at once (default 8)")
     @cache_arguments
     @cell_magic
     def chat(self, line: str, cell: str) -> None:
@@ -155,7 +156,8 @@ class ChatMagics(Magics):
         With --map NAME, the cell is a template over the rows of the list or DataFrame NAME (chat_map): its
         `{field}` names are the columns (or a dict row's keys; `{}` is a string row), never notebook variables,
         and `{{`/`}}` are literal braces. --out gets the result (a DataFrame for a DataFrame); each row is asked
-        on its own, outside any conversation.
+        on its own, outside any conversation, with --schema, --attach and --system as for one reply. An option a
+        mode would ignore (--concurrency without --map, --schema or --format with --compare...) is refused.
         """
         self._chat(self.chat, line, cell)
 
@@ -171,8 +173,9 @@ class ChatMagics(Magics):
             raise UsageError(f"%%chat: {exc} in the options") from None
         args = parser_of.parser.parse_args(argv)  # type: ignore[attr-defined]
         if args.map is not None:
-            return self._map_cell(args, cell)
+            return map_cell(self, args, cell)
         try:
+            check_modes(args)
             prompt = interpolate(cell, self._ns)
             t, mt = check_chat_options(args.temperature, args.max_tokens)
             if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
@@ -188,38 +191,6 @@ class ChatMagics(Magics):
                 self._one(args, prompt, t, mt)
         except (ProviderError, ValueError, KeyError, NameError) as exc:
             self._error(exc)
-
-    def _map_cell(self, args: Any, cell: str) -> None:
-        """``--map NAME``: the cell, not interpolated, is chat_map's template over ``NAME``'s rows."""
-        from .mapping import chat_map
-
-        try:
-            t, mt = check_chat_options(args.temperature, args.max_tokens)
-            for opt, name in (("--map", args.map), ("--out", args.out)):
-                if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
-                    raise InvalidValueError(f"{opt}: {name!r} is not a variable name")
-            if args.compare:
-                raise InvalidValueError("--map: one model at a time - leave out --compare")
-            if args.map not in self._ns:
-                raise InvalidValueError(f"--map: {args.map} is not defined in the notebook")
-            if not cell.strip():
-                raise InvalidValueError("prompt: the cell is empty - write the template under %%chat --map")
-            model_arg = args.model or (self.default_model if not args.provider else None)
-            p, model = pick_provider(self.store, args.provider, model_arg, default=self.default_provider)
-            result = chat_map(
-                self._ns[args.map], cell.strip(), provider=p.name, model=model, system=args.system or None,
-                temperature=t, max_tokens=mt, concurrency=args.concurrency, store=self.store,
-                **cache_options(self, args),
-            )  # fmt: skip
-        except (ProviderError, ValueError, KeyError) as exc:
-            self._error(exc)
-            return
-        if args.out:
-            self._ns[args.out] = result
-        elif self.rich:
-            display(result)
-        else:
-            print(terminal_text(repr(result)))
 
     def _error(self, exc: BaseException) -> None:
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)

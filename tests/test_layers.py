@@ -29,10 +29,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_answers", "_failures", "_transport", "_probe", "client", "reply", "local", "_replay", "_ledger", "_metering",
         "_capabilities",
     ),
-    "api": ("api", "conversation", "mapping", "_scheduler", "_frames"),
+    "api": ("api", "conversation", "mapping", "_scheduler", "_frames", "_template"),
     "surfaces": (
-        "magics", "_magic_attach", "_magic_cache", "_providers_cmd", "_adding", "_chat_view", "_table", "_data_view",
-        "_usage_cmd", "widgets",
+        "magics", "_magic_attach", "_magic_cache", "_magic_map", "_providers_cmd", "_adding", "_chat_view", "_table",
+        "_data_view", "_usage_cmd", "widgets",
         "__main__",
         "__init__",
     ),

@@ -112,7 +112,7 @@ def test_undefined_name_is_one_clear_line(shell: InteractiveShell, magics: ChatM
         ("-p Claude --temperature -1", "temperature: -1.0 is out of range"),
         ("-p Claude --max-tokens 0", "max_tokens: 0 must be at least 1"),
         ("-p Claude --out 1x", "--out: '1x' is not a variable name"),
-        ("-p Claude --compare Claude:claude-x", "--compare: give at least two"),
+        ("--compare Claude:claude-x", "--compare: give at least two"),
         ("--compare Claude:claude-x,Claude", "--compare: Claude:claude-x is listed twice"),
     ],
 )

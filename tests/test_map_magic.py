@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,3 +75,50 @@ def test_a_list_gives_a_list_and_a_missing_column_sends_nothing(
     _, err = run(shell, "--map rows -p F --compare F:m,F:n", "Say {q}")
     assert "leave out --compare" in err
     assert len(fake.requests) == n
+
+
+@dataclasses.dataclass
+class Label:
+    label: str
+    sure: bool
+
+
+def test_schema_and_attach_go_to_every_row(shell: InteractiveShell, magics: ChatMagics, fake: FakeServer) -> None:
+    pd = pytest.importorskip("pandas")
+    fake.reply_for = lambda body: json.dumps({"label": body["messages"][-1]["content"][:7], "sure": True})
+    shell.user_ns.update(df=pd.DataFrame({"text": ["alpha", "beta"]}), Label=Label, ref=pd.DataFrame({"k": ["v9"]}))
+    _, err = run(shell, "--map df --out got -p F --schema Label --attach ref", "Label {text}")
+    got: Any = shell.user_ns["got"]
+    assert list(got.columns[:2]) == ["label", "sure"] and list(got["label"]) == ["Label a", "Label b"]
+    assert list(got["sure"]) == [True, True] and got["error"].isna().all()
+    for req in fake.requests:  # the schema and the attached table went with each row
+        assert req.body and req.body["response_format"]["json_schema"]["name"] == "Label"
+        assert "v9" in req.body["messages"][-1]["content"]
+    n = len(fake.requests)
+    _, err = run(shell, "--map df --out got3 -p F --schema Nowhere", "Label {text}")
+    assert err.strip() == "--schema: Nowhere is not defined in the notebook" and len(fake.requests) == n
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("-p F --concurrency 4", "--concurrency: only with --map (the most rows in flight at once)"),
+        ("--compare F:m,F:n --concurrency 2", "--concurrency: only with --map (the most rows in flight at once)"),
+        ("--compare F:m,F:n -p F", "--provider: --compare names each model as PROVIDER:MODEL - leave out --provider"),
+        ("--compare F:m,F:n -m m", "--model: --compare names each model as PROVIDER:MODEL - leave out --model"),
+        ("--compare F:m,F:n --schema Label", "--schema: one model at a time - leave out --compare, or ask each "
+         "model in its own cell"),
+        ("--compare F:m,F:n --format text", "--format: --compare shows every reply as Markdown - leave out --format"),
+        ("--compare F:m,F:n --no-stream", "--no-stream: --compare always streams its replies - leave out --no-stream"),
+        ("--map rows -p F --new", "--new: each --map row is asked on its own, outside any conversation - leave out "
+         "--new"),
+        ("--map rows -p F --format code", "--format: --map gives a table (--out keeps it) - leave out --format"),
+    ],
+)  # fmt: skip
+def test_an_option_the_mode_would_ignore_is_refused(
+    shell: InteractiveShell, magics: ChatMagics, fake: FakeServer, line: str, message: str
+) -> None:
+    shell.user_ns.update(rows=[{"q": "one"}], Label=Label)
+    out, err = run(shell, line, "Say {q}")
+    assert err.strip().splitlines() == [message] and out == ""
+    assert fake.requests == []

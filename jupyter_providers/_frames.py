@@ -29,7 +29,7 @@ def rows_of(items: Any) -> tuple[str, list[Any], Any]:
     """(kind, the rows as strings or mappings, the index to give back): kind is ``list``, ``pandas``, ``polars``."""
     lib, name = _library(items), type(items).__name__
     if lib == "pandas" and name == "DataFrame":
-        columns = [str(c) for c in items.columns]
+        columns = _column_names(items.columns)
         rows = [dict(zip(columns, values, strict=True)) for values in items.itertuples(index=False, name=None)]
         return "pandas", rows, items.index
     if lib == "pandas" and name == "Series":
@@ -48,6 +48,22 @@ def rows_of(items: Any) -> tuple[str, list[Any], Any]:
         if not isinstance(row, str | Mapping):
             raise InvalidValueError(f"items: row {i} is {type(row).__name__}; give strings or dicts")
     return "list", rows, None
+
+
+def _column_names(labels: Any) -> list[str]:
+    """A pandas frame's column labels as the names a template uses (``str``): one name per column, or a one-line
+    error naming the labels that share one (a template could not tell them apart)."""
+    names = [str(c) for c in labels]
+    first: dict[str, Any] = {}
+    for label, name in zip(labels, names, strict=True):
+        if name in first:
+            if type(first[name]) is type(label):  # the same label, or two that str() cannot tell apart
+                what = f"the column {label!r} is there more than once"
+            else:
+                what = f"the columns {first[name]!r} and {label!r} are both {name!r} in a template"
+            raise InvalidValueError(f"items: {what}; rename one (df.columns)")
+        first[name] = label
+    return names
 
 
 def schema_fields(schema: Mapping[str, Any]) -> list[str] | None:

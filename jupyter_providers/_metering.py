@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from ._types import Message
     from .reply import Reply
 
-__all__ = ["CHARS_PER_TOKEN", "KERNEL", "CostBudget", "cost_of", "metered", "prompt_tokens", "record_replay"]
+__all__ = [
+    "CHARS_PER_TOKEN", "KERNEL", "CostBudget", "check_priced", "cost_of", "metered", "prompt_tokens", "record_replay",
+]  # fmt: skip
 
 #: the estimate of a text's tokens before a server counts them: its characters / 4, rounded up
 CHARS_PER_TOKEN = 4
@@ -114,6 +116,19 @@ def _refuse(p: Provider, why: str) -> CostLimitError:
     return CostLimitError(f"max_cost: {why}; nothing was sent", provider=p.name)
 
 
+def check_priced(p: Provider, model: str, max_tokens: int | None) -> Model:
+    """The model's record, if a ``max_cost`` can bound its calls: it has prices, and a reply's most tokens are
+    known (``max_tokens``, else its context length, unless its output is free). Else :class:`CostLimitError` -
+    a map checks this once, before any row is sent, since every row would be refused the same way."""
+    m = p.model(model)
+    if m is None or m.input_price is None or m.output_price is None:
+        raise _refuse(p, f"{model!r} has no price - set one with store.set_price({p.name!r}, {model!r}, input=..., "
+                      "output=...) per million tokens (0 for a free model)")  # fmt: skip
+    if max_tokens is None and m.output_price > 0 and not m.context_length:
+        raise _refuse(p, "give max_tokens, so the reply's cost has a bound")
+    return m
+
+
 def _admit(
     p: Provider, model: str, est_in: int, max_tokens: int | None, call: Any, budget: CostBudget | None, kernel: Any
 ) -> list[tuple[CostBudget, float]]:
@@ -121,14 +136,9 @@ def _admit(
     :class:`CostBudget`, the kernel's ``settings.max_cost``); raise :class:`CostLimitError` if one would be crossed."""
     call = None if call is None else check_price("max_cost", call)
     kernel = None if kernel is None else check_price("settings.max_cost", kernel)
-    m = p.model(model)
-    if m is None or m.input_price is None or m.output_price is None:
-        raise _refuse(p, f"{model!r} has no price - set one with store.set_price({p.name!r}, {model!r}, input=..., "
-                      "output=...) per million tokens (0 for a free model)")  # fmt: skip
+    m = check_priced(p, model, max_tokens)
     bound = max_tokens
-    if bound is None and m.output_price > 0:
-        if not m.context_length:
-            raise _refuse(p, "give max_tokens, so the reply's cost has a bound")
+    if bound is None and m.output_price and m.context_length:
         bound = max(m.context_length - est_in, 0)
     estimate = cost_of(m, est_in, bound or 0) or 0.0
     if call is not None and estimate > call:

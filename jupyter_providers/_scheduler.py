@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,24 +84,30 @@ class Scheduler:
         estimate: Callable[[int, float], int],
         budget: int | None = None,
         interval: float = 0.25,
+        ended: Mapping[int, Outcome] | None = None,
     ) -> None:
+        """``ended``: rows that are over before the map starts (not to be sent), and how they ended."""
         self.n, self._send, self.max = n, send, concurrency
         self.retries, self._estimate, self.budget, self.interval = retries, estimate, budget, interval
         self.limit = concurrency
         self.outcomes: list[Outcome | None] = [None] * n
-        self._pending: deque[int] = deque(range(n))
+        for row, outcome in (ended or {}).items():
+            self.outcomes[row] = outcome
         self._waiting: list[tuple[float, int, _Job]] = []  # (ready at, row, job): rows to send again
         self._flying: dict[int, _Job] = {}
         self._cond = threading.Condition()
         self._all_done = threading.Event()
-        self._epoch = self._successes = self._done = self._failed = 0
+        self._pending: deque[int] = deque(i for i, o in enumerate(self.outcomes) if o is None)
+        self._epoch = self._successes = 0
+        self._done = n - len(self._pending)
+        self._failed = sum(o is not None and o.error is not None for o in self.outcomes)
         self._used = self._reserved = self._in_tokens = self._out_tokens = self._answered_out = 0
         self._answered = 0
         self.stopped = ""  # why sending stopped early
         self._closed = False  # the result was taken: late answers are dropped
         self._started = time.monotonic()
         self.requests = 0
-        if n == 0:
+        if self._done >= n:
             self._all_done.set()
 
     # -- the limit and the queue (all under self._cond) ------------------------------------------------------

@@ -8,25 +8,27 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._attach import prepare, with_attachments
 from ._fields import check_price
 from ._frames import columns_of, frame_out, rows_of
-from ._metering import CostBudget
+from ._metering import CostBudget, check_priced, prompt_tokens
 from ._progress import MapProgress, TextBar, in_notebook
 from ._scheduler import Outcome, Scheduler
 from ._schema_out import OutputSchema, output_schema
+from ._settings import settings
+from ._template import render_prompts
 from ._types import Usage
-from .api import chat, check_chat_options, pick_provider
+from .api import chat, check_chat_options, check_images, check_structured, pick_provider
 from .errors import InvalidValueError
 from .store import check_timeout, get_store
 
 if TYPE_CHECKING:
     from .store import ProviderStore
 
-__all__ = ["MAX_CONCURRENCY", "MapResult", "chat_map", "render_prompts"]
+__all__ = ["MAX_CONCURRENCY", "MapResult", "chat_map"]
 
 #: the most rows in flight at once (the shared connection pool keeps this many connections: _transport.POOL)
 MAX_CONCURRENCY = 128
@@ -46,42 +48,6 @@ class MapResult:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def _fail(row: int, what: str) -> InvalidValueError:
-    return InvalidValueError(f"prompt: row {row}: {what}")
-
-
-def render_prompts(rows: list[Any], template: str | None) -> list[str]:
-    """Each row's prompt: ``template.format_map(row)`` (a string row is ``{}`` or ``{item}``), or the row itself
-    without a template. Every row is rendered before anything is sent; a missing field is a one-line error."""
-    if template is not None and not isinstance(template, str):
-        raise InvalidValueError(f"prompt: give the template as a string, not {template!r}")
-    out: list[str] = []
-    for i, row in enumerate(rows):
-        if template is None:
-            if not isinstance(row, str):
-                raise InvalidValueError(
-                    f"prompt: row {i} is not a string - give prompt= a template over its fields, "
-                    "e.g. 'Classify this review: {text}'"
-                )
-            out.append(row)
-            continue
-        try:
-            if isinstance(row, Mapping):
-                out.append(template.format_map(row))
-            else:
-                out.append(template.format(row, item=row))
-        except KeyError as exc:
-            name = exc.args[0] if exc.args else "?"
-            fields = ", ".join(map(str, row)) if isinstance(row, Mapping) else "{} or {item}"
-            what = f"no field {name!r} for {{{name}}} (the fields: {fields}); write {{{{ and }}}} for literal braces"
-            raise _fail(i, what) from None
-        except IndexError:
-            raise _fail(i, "{} stands for a string row; name the fields of a row of fields") from None
-        except (ValueError, AttributeError, TypeError) as exc:
-            raise _fail(i, f"the template cannot be filled ({exc}); write {{{{ and }}}} for literal braces") from None
-    return out
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
@@ -121,6 +87,7 @@ def chat_map(
     provider: str | None = None,
     model: str | None = None,
     schema: Any = None,
+    attach: Any = None,
     system: str | None = None,
     concurrency: int = 8,
     max_tokens: int | None = None,
@@ -140,24 +107,31 @@ def chat_map(
     ``items``: a list of strings or of dicts, or a pandas or polars DataFrame (or a pandas Series).
     ``prompt``: a template over each row's fields (``"Classify this review: {text}"``, ``str.format`` rules:
     ``{{`` and ``}}`` are literal braces; ``{}`` or ``{item}`` is a string row); without one each row is the
-    prompt. Every row is filled in before anything is sent: a missing field raises at once.
+    prompt. Every row is filled in before anything is sent: a missing field raises at once. A field is a column by
+    its whole name first (``{0}`` is the column ``0``, ``{a.b}`` the column ``a.b``). A row whose value in a field
+    the template uses is missing (``None``, NaN, ``pd.NA``, a polars null) is not sent: its ``error`` says which
+    column, its ``attempts`` is 0, and the other rows are sent.
 
     A list gives a list of :class:`MapResult`; a DataFrame gives a DataFrame with the same index (polars:
     the same row order) and the columns ``reply`` (or one per ``schema`` field), ``error``, ``latency_s``,
     ``input_tokens``, ``output_tokens`` - ``df.join(result)`` puts them next to the data. ``schema`` asks for
     structured output as ``chat(schema=)`` does: each row's value is its result's ``data`` (a DataFrame gets one
     column per field of the schema), and a reply that does not match is that row's error (``SchemaError``).
+    ``attach`` (as ``chat(attach=)``: images, figures, DataFrames as tables) goes with every row's prompt.
 
     At most ``concurrency`` rows are in flight; a 429 halves that (the row waits the server's ``retry-after``
     and is sent again) and it grows back by one after as many successes. Rate limits, server errors, timeouts
     and lost connections are retried per row (``retries`` times, with backoff); any other error ends that row
     only, as its ``error`` string. Nothing is raised for one row. ``max_tokens_total`` stops sending once
     the tokens used (as the server reports them) plus those reserved by the rows in flight would pass it; a
-    row's estimate before it is sent is its prompt and system prompt's characters / 4, plus ``max_tokens``
+    row's estimate before it is sent is its prompt's, attached tables' and system prompt's characters / 4 (and
+    its images' tokens), plus ``max_tokens``
     (without it, the mean output of the rows answered so far, none before the first: give ``max_tokens`` for
     a hard cap). ``max_cost`` is the most the whole map may cost, at the prices set with ``store.set_price``:
     a row whose estimated most cost (as for ``chat(max_cost=)``) would cross it, with what was spent and what the
-    rows in flight may spend, is not sent - its ``error`` is the :class:`~.errors.CostLimitError`'s line.
+    rows in flight may spend, is not sent - its ``error`` is the :class:`~.errors.CostLimitError`'s line. A model
+    without a price (or, without ``max_tokens``, without a known context length) raises that error once, before
+    any row is sent.
     ``progress``: a bar (a widget in a notebook, a line on stderr in a terminal), or ``False``.
     Ctrl-C (or the Stop button, which lets the rows in flight finish) returns what is done: the other rows'
     ``error`` says they were not run.
@@ -167,7 +141,8 @@ def chat_map(
     or a kernel restart sends only the rows not answered yet; ``cache_dir`` and ``refresh`` as in ``chat()``.
     """
     kind, rows, index = rows_of(items)
-    prompts = render_prompts(rows, prompt)
+    rendered = render_prompts(rows, prompt, kind)
+    prompts = rendered.prompts
     t, mt = check_chat_options(temperature, max_tokens)
     if system is not None and not isinstance(system, str):
         raise InvalidValueError(f"system: give the system prompt as a string, not {system!r}")
@@ -182,22 +157,32 @@ def chat_map(
     display = _progress(progress)
     st = store if store is not None else get_store()
     p, chosen = pick_provider(st, provider, model)  # a provider that cannot be used fails the map at once
-    system_chars = len(system or "")
+    # What would fail every row the same way fails the map once, before any row is sent.
+    attachments = prepare(attach) if attach is not None else ()
+    shared = with_attachments("", attachments)  # what every row carries besides its own prompt
+    check_images(p, chosen, [shared])
+    check_structured(p, chosen, out_schema)
+    if max_cost is not None or settings.max_cost is not None:
+        check_priced(p, chosen, mt)
 
-    def estimate(row: int, mean_out: float) -> int:
-        return math.ceil((len(prompts[row]) + system_chars) / 4) + (mt if mt is not None else math.ceil(mean_out))
+    def estimate(row: int, mean_out: float) -> int:  # as _metering counts a call: prompt, tables, images, system
+        asked = prompt_tokens([with_attachments(prompts[row], attachments)], system)
+        return asked + (mt if mt is not None else math.ceil(mean_out))
 
     def send(row: int) -> Outcome:
         # retries=0: the scheduler owns retries, so one 429 slows the whole map instead of each thread sleeping
         reply = chat(
             prompts[row], p.name, chosen, system=system, temperature=t, max_tokens=mt, timeout=timeout,
-            store=st, retries=0, schema=out_schema, cache=cache, refresh=refresh, cache_dir=cache_dir,
-            budget=cost_budget,
+            store=st, retries=0, schema=out_schema, attach=attachments or None, cache=cache, refresh=refresh,
+            cache_dir=cache_dir, budget=cost_budget,
         )  # fmt: skip
         data = getattr(reply, "data", None)
         return Outcome(reply.text, data, None, reply.latency_s, reply.usage, replayed=reply.replayed)
 
-    sched = Scheduler(len(prompts), send, concurrency=n_parallel, retries=n_retries, estimate=estimate, budget=budget)
+    skipped = {i: Outcome(error=why) for i, why in rendered.skipped.items()}  # never sent: 0 attempts
+    sched = Scheduler(
+        len(prompts), send, concurrency=n_parallel, retries=n_retries, estimate=estimate, budget=budget, ended=skipped
+    )
     outcomes = sched.run(display)
     results = [MapResult(o.text, o.data, o.error, o.latency_s, o.usage, o.attempts) for o in outcomes]
     if kind == "list":

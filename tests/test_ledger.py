@@ -274,6 +274,20 @@ def test_max_cost_of_a_map_records_the_rows_past_it(st: ProviderStore, fake: Fak
     assert all("nothing was sent" in (r.error or "") and r.attempts == 0 for r in refused)
 
 
+def test_a_map_whose_model_has_no_price_fails_once_before_sending(st: ProviderStore, fake: FakeServer) -> None:
+    items = [f"row {i}" for i in range(5)]
+    with pytest.raises(CostLimitError, match=r"^F: max_cost: 'model-a' has no price - set one .*; nothing was sent$"):
+        chat_map(items, provider="F", store=st, max_tokens=10, max_cost=1, progress=False)
+    settings.max_cost = 1.0  # the kernel's limit needs a price just as much
+    with pytest.raises(CostLimitError, match="has no price"):
+        chat_map(items, provider="F", store=st, max_tokens=10, progress=False)
+    settings.max_cost = None
+    st.set_price("F", "model-a", input=1.0, output=2.0)  # no max_tokens and no context length: no bound
+    with pytest.raises(CostLimitError, match=r"^F: max_cost: give max_tokens"):
+        chat_map(items, provider="F", store=st, max_cost=1, progress=False)
+    assert fake.requests == [] and rows() == []
+
+
 # -- the file ----------------------------------------------------------------------------------------------------------
 WRITER = textwrap.dedent(
     """

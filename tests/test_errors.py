@@ -57,6 +57,8 @@ OUTSIDE_THE_TREE = {
     ("_cache.py", INTERNAL): "CacheError: _replay turns it into one CacheWarning, and the reply is not cached",
     ("_cache.py", "_error"): "the cache's method returning a CacheError (a name magics.py also uses)",
     ("_cache.py", "ValueError"): "%providers cache prints it as one line (as _providers_cmd's ValueErrors)",
+    ("_template.py", "KeyError"): "string.Formatter's own protocol; render_prompts turns it into InvalidValueError",
+    ("_template.py", INTERNAL): "_Missing: render_prompts catches it, the row is not sent and its error says why",
     ("_persist.py", "ValueError"): "a file of the wrong shape, inside _read_json: it raises StoreFileError",
     ("_providers_cmd.py", "UsageError"): "%providers prints it with the usage: argparse's errors",
     ("magics.py", "UsageError"): "IPython's own UsageError: IPython prints it as the magic's usage error",
@@ -73,6 +75,7 @@ INTERNAL_CLASSES = {
     "SSELimitError",
     "StreamErrorEvent",
     "UsageError",
+    "_Missing",
 }
 #: warnings the package issues (``warnings.warn``), never raised: not errors, so outside the tree
 WARNING_CLASSES = {"AddressNote", "CacheWarning"}

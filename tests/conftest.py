@@ -51,6 +51,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: (rank.get(group(item.nodeid), len(rank)), -size[group(item.nodeid)]))  # stable
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The whole run's files searched for every test key (tests/_key_sweep.py); once, by the process that owns
+    the base temporary directory (the xdist controller, or pytest alone), after every test has written."""
+    from ._key_sweep import defined_keys, sweep
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or hasattr(session.config, "workerinput") or session.testscollected == 0:
+        return
+    hits = sweep(factory.getbasetemp(), defined_keys())
+    if hits:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("a test key was found where no key may be:\n  " + "\n  ".join(hits), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``make pytest`` runs ``-n 2``: tests are handed to the workers a :func:`group` at a time, in collection
     order. (pytest-xdist's own ``--dist loadgroup`` cannot be used: it renames items through a private attribute

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from pathlib import Path
 
 from ._key_sweep import defined_keys, sweep
@@ -15,7 +16,12 @@ def test_the_keys_are_the_test_modules_keys() -> None:
     assert not any(" " in k for k in keys)  # an error message quoted in a constant is not a key
 
 
-def test_a_key_in_a_ledger_a_notebook_or_a_log_is_found_and_keys_json_is_not_searched(tmp_path: Path) -> None:
+def test_a_key_in_a_ledger_a_notebook_or_a_log_is_found_and_keys_json_is_not_searched() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # not under the run's base directory, which the real sweep searches
+        _planted_keys_are_found(Path(tmp))
+
+
+def _planted_keys_are_found(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "usage.sqlite")
     db.execute("CREATE TABLE t (x TEXT)")
     db.execute("INSERT INTO t VALUES (?)", (f"error: {LOCAL_KEY}",))

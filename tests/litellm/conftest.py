@@ -9,6 +9,8 @@ Two routes to the same llama.cpp server (tests/conftest.py's ``llama_server``):
 - ``smollm2-forward`` is ``hosted_vllm/smollm2``: LiteLLM has a Responses config for ``hosted_vllm``
   (litellm.utils ``get_provider_responses_api_config``) and forwards ``/v1/responses`` upstream, where
   llama.cpp has no such route.
+A third route, ``fake``, is ``lm_studio/m`` in front of our OpenAI fake (``upstream``), which records every
+request: what LiteLLM made of ours is read there (``/v1/responses`` bridged onto Chat Completions, as above).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pytest
 from jupyter_providers.local import LocalServer, free_port
 
 from ..conftest import LOCAL_KEY, OUTPUT_DIR
+from ..fakes import FakeServer
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("LITELLM_VENV", ROOT / ".venv-litellm"))
@@ -45,6 +48,11 @@ model_list:
     litellm_params:
       model: hosted_vllm/smollm2
       api_base: {base}/v1
+      api_key: os.environ/JP_UPSTREAM_KEY
+  - model_name: fake
+    litellm_params:
+      model: lm_studio/m
+      api_base: {fake}/v1
       api_key: os.environ/JP_UPSTREAM_KEY
 general_settings:
   master_key: os.environ/JP_PROXY_KEY
@@ -93,7 +101,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="session")
-def litellm(llama_server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+def upstream() -> Iterator[FakeServer]:
+    """Our OpenAI fake behind the proxy's ``fake`` route: ``upstream.requests`` is what LiteLLM sent it."""
+    with FakeServer("openai", models=["m"], reply="A red square.") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def litellm(
+    llama_server: LocalServer, upstream: FakeServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
     """Skipped (with the reason) where LiteLLM cannot be installed; a failure with ``JP_REQUIRE_LITELLM=1``
     (the Makefile sets it once .venv-litellm is built)."""
     reason = unavailable()
@@ -102,7 +119,7 @@ def litellm(llama_server: LocalServer, tmp_path_factory: pytest.TempPathFactory)
             pytest.fail(f"JP_REQUIRE_LITELLM=1 but {reason}")
         pytest.skip(reason)
     config = tmp_path_factory.mktemp("litellm") / "config.yaml"
-    config.write_text(CONFIG.format(base=llama_server.base_url))
+    config.write_text(CONFIG.format(base=llama_server.base_url, fake=upstream.base_url))
     OUTPUT_DIR.mkdir(exist_ok=True)
     proxy = Proxy(free_port(), OUTPUT_DIR / "litellm.log")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV") and "KEY" not in k}

@@ -227,6 +227,12 @@ class AnthropicAdapter:
         blocks = data.get("content")
         if not isinstance(blocks, list):
             raise ProtocolError("the reply has no 'content' array")
+        if data.get("type", "message") != "message" or data.get("role", "assistant") != "assistant":
+            raise ProtocolError("the reply is not an assistant's message")
+        if not all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in blocks):
+            raise ProtocolError("a content block of the reply has no 'type'")
+        if not blocks and not isinstance(data.get("stop_reason"), str):
+            raise ProtocolError("the reply has no content and no stop reason")
         try:
             text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
             if not text:  # a forced tool call (structured output): its input is the answer

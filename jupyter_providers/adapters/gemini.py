@@ -54,7 +54,9 @@ def gemini_listing(data: Any) -> bool:
     )
 
 
-def parse_gemini_response(data: Any) -> Completion:
+def parse_gemini_response(data: Any, whole: bool = True) -> Completion:
+    """A ``GenerateContentResponse``. A ``whole`` answer has a candidate with its ``content.parts`` or a
+    ``finishReason``, or the prompt's ``blockReason``; a stream's chunk may carry only the usage."""
     data = obj(data, "the reply")
     if "error" in data and "candidates" not in data:
         raise ProtocolError(f"the server answered 200 with an error: {data['error']}")
@@ -66,11 +68,18 @@ def parse_gemini_response(data: Any) -> Completion:
             block = (data.get("promptFeedback") or {}).get("blockReason")
             if block:
                 return Completion("", finish_reason=f"blocked: {block}", usage=usage)
-            if meta:
+            if meta and not whole:
                 return Completion("", usage=usage)
             raise ProtocolError("the reply has no 'candidates'")
         cand = obj(candidates[0], "candidates[0]")
-        parts = (cand.get("content") or {}).get("parts") or []
+        content = cand.get("content")
+        if (
+            whole
+            and not isinstance(cand.get("finishReason"), str)
+            and not (isinstance(content, dict) and isinstance(content.get("parts"), list))
+        ):  # a candidate carries its content, or says why it has none (SAFETY, MAX_TOKENS, ...)
+            raise ProtocolError("the reply's candidates[0] has no content and no finish reason")
+        parts = (content or {}).get("parts") or []
         text = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
         thought = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and p.get("thought"))
         finish = cand.get("finishReason")
@@ -93,7 +102,7 @@ class GeminiStreamParser:
         data = load_json(event.data)
         if event.event == "error" or (isinstance(data, dict) and "error" in data):
             raise stream_error(data)
-        c = parse_gemini_response(data)
+        c = parse_gemini_response(data, whole=False)
         if c.finish_reason:
             self.complete = True
         has_usage = c.usage.input_tokens is not None or c.usage.output_tokens is not None

@@ -206,6 +206,8 @@ class OllamaAdapter:
             raise ProtocolError(f"the server answered 200 with an error: {str(data['error'])[:200]}")
         if not isinstance(data.get("message"), dict):
             raise ProtocolError("the reply has no 'message'")
+        if "content" not in data["message"]:  # Go writes it always (api/types.go Message: no omitempty)
+            raise ProtocolError("the reply's message has no 'content'")
         try:
             text, thinking = _message(data)
             reason = _done_reason(data)

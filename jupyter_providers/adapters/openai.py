@@ -61,6 +61,9 @@ def _reasoning(d: dict[str, Any]) -> str:
 
 
 def parse_openai_completion(data: Any) -> Completion:
+    """A ``chat.completion``: its first choice must carry a ``message`` whose ``content`` is a string, or ``null``
+    beside what the message says instead (``tool_calls``, ``refusal``, reasoning) or a ``finish_reason`` (a reply
+    cut before any text); ``{"choices": [{}]}`` is no answer (openai-python ``types/chat/chat_completion.py``)."""
     data = obj(data, "the reply")
     if "error" in data and "choices" not in data:
         raise ProtocolError(f"the server answered 200 with an error: {data['error']}")
@@ -68,12 +71,19 @@ def parse_openai_completion(data: Any) -> Completion:
     if not isinstance(choices, list) or not choices:
         raise ProtocolError("the reply has no 'choices'")
     choice = obj(choices[0], "choices[0]")
-    message = obj(choice.get("message") or {}, "choices[0].message")
+    if not isinstance(choice.get("message"), dict):
+        raise ProtocolError("the reply's choices[0] has no 'message'")
+    message, finish = choice["message"], choice.get("finish_reason")
     content = message.get("content")
+    if not (finish is None or isinstance(finish, str)) or not (content is None or isinstance(content, str)):
+        raise shape_error("choices[0]", choice)
+    other = message.get("tool_calls") or message.get("refusal") or _reasoning(message) or finish
+    if content is None and not other:
+        raise ProtocolError("the reply's message has no 'content' (and no tool calls, refusal or finish reason)")
     return Completion(
-        text=content if isinstance(content, str) else "",
+        text=content or "",
         reasoning=_reasoning(message),
-        finish_reason=choice.get("finish_reason"),
+        finish_reason=finish,
         usage=_usage(data.get("usage")) or Usage(),
         model=data.get("model"),
     )

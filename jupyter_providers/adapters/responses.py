@@ -145,6 +145,8 @@ def parse_response(data: Any) -> Completion:
     if data.get("status") == "failed":  # as a stream's response.failed: the error's kind (auth, rate, server)
         raise error_event(data.get("error"))
     text, reasoning = output_texts(data.get("output"))
+    if not isinstance(data.get("status"), str):  # an item of an unknown type is skipped; a response has a status
+        raise ProtocolError("the reply has no 'status'")
     model = data.get("model")
     return Completion(
         text=text,
@@ -192,7 +194,7 @@ class ResponsesStreamParser:
             response = obj(data.get("response"), f"the {typ} event's response")
             if self.streamed and not isinstance(response.get("output"), list):
                 response = {**response, "output": []}  # the text came in deltas: a trimmed response will do
-            final = parse_response(response)
+            final = parse_response({"status": typ.removeprefix("response."), **response})  # the event says it
             self.complete = True
             finish = final.finish_reason or ("stop" if typ == "response.completed" else "incomplete")
             if self.streamed:  # the deltas carried the text already

@@ -1,6 +1,7 @@
 """A server that speaks no protocol: the same answer to every request, on every path and method - what the
 detect and capability tests put in front of the client as a server that lies (a web page at 200, an empty
-200, JSON of the wrong shape, a 404 on chat)."""
+200, JSON of the wrong shape, a 404 on chat), and :data:`HOLLOW`: each type's answer with its top-level fields
+but no answer in them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,37 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
+
+#: per provider type, 200 answers that have the type's top-level fields but are no answer of that protocol (a
+#: choice without a message, a content block or an output item without a type, a candidate with nothing in it,
+#: a message without content): what a liar sends to pass for the type (openai-python ``ChatCompletion``,
+#: anthropic-sdk ``Message``, Gemini's ``GenerateContentResponse``, openai-python ``Response``, Ollama's
+#: api/types.go ``ChatResponse``)
+HOLLOW: dict[str, tuple[dict[str, Any], ...]] = {
+    "openai": (
+        {"choices": [{}]},
+        {"choices": [{"message": {}}]},
+        {"choices": [{"finish_reason": "stop"}]},
+        {"choices": [{"message": {"content": None, "role": "assistant"}}]},
+        {"choices": [{"message": {"content": "hi"}, "finish_reason": 5}]},
+    ),
+    "anthropic": (
+        {"content": []},
+        {"content": [{}]},
+        {"type": "error", "content": [{"type": "text", "text": "hi"}]},
+    ),
+    "gemini": ({"candidates": [{}]}, {"usageMetadata": {"promptTokenCount": 1}}, {"candidates": [{"index": 0}]}),
+    "openai-responses": (
+        {"output": []},
+        {"output": [{}]},
+        {"output": [{"type": "message", "content": [{"type": "output_text", "text": "hi"}]}]},
+    ),
+    "ollama": ({"message": {}}, {"message": {"role": "assistant"}, "done": True}),
+}
+HOLLOW["azure"] = HOLLOW["openai"]
 
 
 @contextlib.contextmanager

@@ -217,12 +217,14 @@ class BadResponseError(ProviderError):
 
 class SchemaError(BadResponseError):
     """A structured reply (``chat(schema=...)``) is not JSON or does not match the schema. Nothing is lost:
-    ``raw_text`` is the reply's text as it came (``reply.text`` too), ``validation`` says what did not match."""
+    ``raw_text`` is the reply's text as it came (``reply.text`` too), ``validation`` says what did not match,
+    ``finish_reason`` why the reply ended (``"length"``: cut at ``max_tokens``, before its JSON was finished)."""
 
     def __init__(self, message: str, *, raw_text: str = "", validation: str = "", **kw: Any) -> None:
         super().__init__(message, **kw)
         self.raw_text = raw_text
         self.validation = validation
+        self.finish_reason: str | None = None
 
 
 class CostLimitError(ProviderError):

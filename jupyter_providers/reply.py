@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._types import Usage
 from .adapters._base import Delta
-from .errors import ProviderError
+from .errors import ProviderError, SchemaError
 
 if TYPE_CHECKING:
     from ._schema_out import OutputSchema
@@ -182,7 +182,11 @@ class Reply:
         if self.schema is not None and not self.cancelled:
             from ._schema_out import parse_output
 
-            self._data = parse_output(self.schema, self.text_so_far)
+            try:
+                self._data = parse_output(self.schema, self.text_so_far)
+            except SchemaError as exc:
+                exc.finish_reason = self.finish_reason
+                raise
 
     @property
     def data(self) -> Any:

@@ -8,6 +8,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ._schema import sample_value
+from ._vision import seen_answer
 from ._wire import (
     GARBAGE,
     HTML_200,
@@ -39,6 +40,8 @@ class FaultServing:
     retry_after: str
     reply_for: Any
     schema_reply: str | None
+    sees_images: bool
+    thinks_first: bool
 
     def _early_fault(self, h: _Handler, req: RecordedRequest, route: Route, fault: str) -> None:
         if fault == "hang":
@@ -67,14 +70,21 @@ class FaultServing:
         if self.reply_for is None and (schema := self._proto.asked_schema(body)) is not None:
             # structured output: JSON of the schema asked for
             text = self.schema_reply if self.schema_reply is not None else json.dumps(sample_value(schema))
+        elif self.reply_for is None and self.sees_images and (seen := seen_answer(texts, body)) is not None:
+            text = seen
         pieces = word_pieces(text)
         truncated = False
+        reasoning = self.reasoning or ""
+        if self.thinks_first and max_tokens is not None:  # the reasoning spends the budget first
+            thought = word_pieces(reasoning)
+            reasoning = "".join(thought[:max_tokens]).rstrip()
+            max_tokens = max(0, max_tokens - len(thought))
+            truncated = len(thought) > len(reasoning.split())
         if huge:
             text, pieces = HUGE_PIECE * 380, [HUGE_PIECE] * 380
         elif max_tokens is not None and 0 <= max_tokens < len(text.split()):
             text, truncated = "".join(pieces[:max_tokens]).rstrip(), True
             pieces = word_pieces(text)
-        reasoning = self.reasoning or ""
         return Reply(
             text, pieces, reasoning, word_pieces(reasoning), truncated,
             sum(len(t.split()) for t in texts), len(text.split()), len(reasoning.split()),

@@ -116,7 +116,8 @@ class Anthropic(Protocol):
 
     def completion(self, req: RecordedRequest, route: Route, reply: Reply) -> Any:
         content: list[dict[str, Any]] = [{"type": "text", "text": reply.text}]
-        if tool := self.forced_tool(req.body or {}):  # the forced tool's input is the reply (JSON from the schema)
+        tool = self.forced_tool(req.body or {})
+        if tool and not reply.truncated:  # the forced tool's input is the reply (JSON from the schema)
             content = [
                 {"type": "tool_use", "id": "toolu_fake01", "name": tool["name"], "input": json.loads(reply.text)}
             ]
@@ -136,7 +137,7 @@ class Anthropic(Protocol):
         message["usage"] = {"input_tokens": reply.prompt_tokens, "output_tokens": 1}
         yield False, event("message_start", message=message)
         blocks: list[tuple[str, list[str]]] = [("thinking", reply.reasoning_pieces)] if reply.reasoning else []
-        tool = self.forced_tool(req.body or {})
+        tool = self.forced_tool(req.body or {}) if reply.pieces else None
         for index, (kind, pieces) in enumerate([*blocks, ("tool_use" if tool else "text", reply.pieces)]):
             if kind == "tool_use":  # the forced tool's input, streamed as partial JSON
                 block = {"type": "tool_use", "id": "toolu_fake01", "name": tool["name"], "input": {}}

@@ -214,6 +214,10 @@ class FakeServer(FaultServing):
     response (a status the protocol's own faults do not cover); ``retry_after`` is the header sent
     with the ``rate_limit`` fault. ``fault_for(request)`` picks each request's fault (a name in FAULTS, or
     None), in the request's own thread before it is answered; ``reply_for(body)`` gives each chat its reply text.
+    A fake sees the images it is sent: asked their colour, it names it (``tests/fakes/_vision.py``);
+    ``sees_images=False`` is a blind model, which answers its ``reply`` whatever the image. ``thinks_first``
+    spends ``max_tokens`` on the ``reasoning`` before the answer, as a reasoning model does: a budget the
+    reasoning fills leaves no text, cut (``length``).
     """
 
     def __init__(
@@ -225,6 +229,8 @@ class FakeServer(FaultServing):
         reply: str = "Hello there, friend!",
         reasoning: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        sees_images: bool = True,
+        thinks_first: bool = False,
     ) -> None:
         proto = protocol_class(protocol)
         self.protocol = protocol
@@ -232,6 +238,8 @@ class FakeServer(FaultServing):
         self.models = list(models) if models else ["model-a", "model-b", "model-c"]
         self.reply = reply
         self.reasoning = reasoning
+        self.sees_images = sees_images
+        self.thinks_first = thinks_first
         self.requests: list[RecordedRequest] = []
         self.fault_count: int | None = None
         self.delay = 0.0

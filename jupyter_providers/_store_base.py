@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from ._persist import (
     default_config_dir,
     load_admin_entries,
 )
-from ._records import Provider
+from ._records import Model, Provider
 from ._schema import from_entry, secrets_of, to_entry
 from ._types import Capability, Verification
 from .errors import InvalidValueError, NotInStoreError, ProviderConfigError
@@ -29,7 +29,7 @@ from .errors import InvalidValueError, NotInStoreError, ProviderConfigError
 if TYPE_CHECKING:
     from .store import Network
 
-__all__ = ["Listener", "StoreBase"]
+__all__ = ["Listener", "StoreBase", "merge_capabilities"]
 
 log = logging.getLogger("jupyter_providers")
 
@@ -206,7 +206,8 @@ class StoreBase:
     # -- capabilities --------------------------------------------------------------------
     def set_capabilities(self, name: str, model_id: str, **known: bool) -> Provider:
         """Record what a model takes, e.g. ``set_capabilities("local", "smollm2", images=False)``: a text-only
-        model is then refused an attached image before anything is sent (``None`` forgets a capability)."""
+        model is then refused an attached image before anything is sent (``None`` forgets a capability). A value
+        set here drops the probe's note on it, and a later probe that cannot tell (``unknown``) leaves it."""
 
         def change(work: dict[str, Provider]) -> None:
             p = self._editable(work, name)
@@ -216,7 +217,10 @@ class StoreBase:
             for m in p.models:
                 if m.id == model_id:
                     caps = {**m.capabilities, **known}
-                    m = dataclasses.replace(m, capabilities={k: v for k, v in caps.items() if v is not None})
+                    notes = {k: v for k, v in m.capability_notes.items() if k not in known}
+                    m = dataclasses.replace(
+                        m, capabilities={k: v for k, v in caps.items() if v is not None}, capability_notes=notes
+                    )
                 models.append(m)
             work[name] = dataclasses.replace(p, models=tuple(models))
 
@@ -227,7 +231,9 @@ class StoreBase:
         self, name: str, verdict: Verification, probe: Any, timeout: float | None, http: Any
     ) -> Verification:
         """``verdict`` with the capabilities of its model probed (only after an OK one: a server that did not
-        answer a plain chat properly is probed for nothing), each kept on the model when it is in the store."""
+        answer a plain chat properly is probed for nothing), kept on the model (:func:`merge_capabilities`); a
+        model the provider does not list yet is added (it just answered), and a read-only provider's verdict says
+        that nothing was kept."""
         if probe is None:
             raise ProviderConfigError("this store's network cannot probe capabilities (it has no capabilities())")
         model = verdict.model
@@ -236,25 +242,31 @@ class StoreBase:
         found: tuple[Capability, ...] = probe(self[name], model, timeout=timeout, http=http)
         verdict = dataclasses.replace(verdict, capabilities=found)
         p = self.get(name)
-        if p is None or p.readonly or p.model(model) is None:
+        if p is None:
             return verdict
+        if p.readonly:
+            why = f"; what {model!r} does is not kept: {name!r} is managed by your administrator (read-only)"
+            return dataclasses.replace(verdict, message=verdict.message + why)
         from ._secret import redactor_for
 
         red = redactor_for(p)
+        added = p.model(model) is None
 
         def change(work: dict[str, Provider]) -> None:
             q = self._editable(work, name)
-            models = []
-            for m in q.models:
+            models = list(q.models)
+            if q.model(model) is None:
+                models.append(Model(model, context_length=self._context_lengths.get(name, {}).get(model)))
+            for i, m in enumerate(models):
                 if m.id == model:
-                    caps = dict(m.capabilities)
-                    caps.update({c.name: c.known for c in found if c.known is not None})
-                    notes = {**m.capability_notes, **{c.name: red(c.reason) for c in found}}
-                    m = dataclasses.replace(m, capabilities=caps, capability_notes=notes)
-                models.append(m)
+                    caps, notes = merge_capabilities(m.capabilities, m.capability_notes, found, red)
+                    models[i] = dataclasses.replace(m, capabilities=caps, capability_notes=notes)
             work[name] = dataclasses.replace(q, models=tuple(models))
 
         self._mutate("updated", name, change)
+        if added:
+            why = f"; {model!r} was added to the models of {name!r}, to keep what it does"
+            verdict = dataclasses.replace(verdict, message=verdict.message + why)
         return verdict
 
     # -- events --------------------------------------------------------------------------
@@ -279,3 +291,23 @@ class StoreBase:
                 cb(event, name)
             except Exception:  # a broken observer must not break the store
                 log.exception("jupyter-providers: a store listener failed")
+
+
+def merge_capabilities(
+    caps: Mapping[str, bool], notes: Mapping[str, str], found: Iterable[Capability], red: Callable[[str], str]
+) -> tuple[dict[str, bool], dict[str, str]]:
+    """A model's capabilities and notes after a fresh probe found ``found``: a yes or no replaces what was kept;
+    an unknown that judged an answer (cut, a 5xx, a wrong shape) clears a value an earlier probe saved (that
+    probe's word is no longer borne out) but not one set by hand (:meth:`StoreBase.set_capabilities`: no note);
+    an unknown that measured nothing (a timeout, the deadline, reasoning not seen) keeps what was saved."""
+    caps, notes = dict(caps), dict(notes)
+    for c in found:
+        by_hand = c.name in caps and c.name not in notes
+        if c.known is not None:
+            caps[c.name], notes[c.name] = c.known, red(c.reason)
+        elif c.measured and not by_hand:
+            caps.pop(c.name, None)
+            notes[c.name] = red(c.reason)
+        elif c.name not in caps:
+            notes[c.name] = red(c.reason)
+    return caps, notes

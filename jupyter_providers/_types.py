@@ -83,6 +83,8 @@ class Verification:
 
 #: what a capability probe found: the model does it, does not, or the probe could not tell
 CapabilityState = Literal["yes", "no", "unknown"]
+#: how the reason of a capability probe that measured nothing starts (:attr:`Capability.measured`)
+UNMEASURED = ("not probed", "not measured", "not seen")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,13 @@ class Capability:
     def known(self) -> bool | None:
         """``True`` / ``False`` for yes / no, ``None`` when unknown (what :attr:`Model.capabilities` keeps)."""
         return None if self.state == "unknown" else self.state == "yes"
+
+    @property
+    def measured(self) -> bool:
+        """Whether the probe got an answer to judge, or measured nothing (no answer in time, a rate limit, the
+        deadline spent, reasoning not seen: its reason starts with one of :data:`UNMEASURED`). A later verify's
+        measured word replaces what the model keeps; an unmeasured unknown leaves it."""
+        return self.state != "unknown" or not self.reason.startswith(UNMEASURED)
 
     def __str__(self) -> str:
         return f"{self.name}: {self.state} - {self.reason}"

@@ -1,6 +1,7 @@
 """``store.verify(name, capabilities=True)``: each capability probed with one tiny request on every registry type's
 fake, kept on the model and persisted, refused early by attachments and structured output; servers that lie get
-no OK and no yes; a key echoed by a gateway is in no reason."""
+no OK and no yes; a key echoed by a gateway is in no reason. What makes a probe say no, unknown or yes, and what a
+later verify keeps: tests/test_capabilities_verdicts.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from jupyter_providers import Capability, ProviderStore, chat, client
-from jupyter_providers._capabilities import NAMES, PIXEL
+from jupyter_providers._capabilities import COLOURS, NAMES, swatch
 from jupyter_providers.adapters import TYPES
 from jupyter_providers.errors import InvalidValueError
 
@@ -47,9 +48,10 @@ def test_every_type_is_probed_through_its_own_forms(protocol: str, store: Provid
     assert all(isinstance(c, Capability) for c in v.capabilities)
     assert _states(v) == dict.fromkeys(NAMES, "yes"), str(v)
     assert str(v).startswith("OK - ") and "structured_output: yes" in str(v)
-    # the image went in the type's own form: its base64 is in one recorded body, as the adapter wrote it
-    assert sum(PIXEL.base64 in json.dumps(b) for b in bodies) == 1
-    assert len(bodies) == 4  # the verify chat, then one request per probe
+    # each image went in the type's own form: its base64 is in one recorded body each, as the adapter wrote it
+    sent = [c for b in bodies for c in COLOURS if swatch(c).base64 in json.dumps(b)]
+    assert len(sent) == 2 and sent[0] != sent[1], sent
+    assert len(bodies) == 5  # the verify chat, a streamed one, a structured one, then one per image
     # kept on the model, and in the providers file
     m = store["P"].model("model-a")
     assert m is not None and dict(m.capabilities) == dict.fromkeys(NAMES, True)
@@ -60,8 +62,9 @@ def test_every_type_is_probed_through_its_own_forms(protocol: str, store: Provid
 
 @pytest.mark.parametrize("protocol", ["openai", "anthropic"])
 def test_what_a_model_does_not_show_is_unknown_not_no(protocol: str, store: ProviderStore) -> None:
-    """No reasoning text, an answer that does not name the colour: unknown (not a false no, not a false yes)."""
-    with FakeServer(protocol, api_key=KEY, models=["model-a"], reply="Hello there!") as srv:
+    """No reasoning text, an answer that does not name the colour (a blind model): unknown (not a false no, not a
+    false yes)."""
+    with FakeServer(protocol, api_key=KEY, models=["model-a"], reply="Hello there!", sees_images=False) as srv:
         _add(store, srv, protocol)
         v = store.verify("P", capabilities=True, timeout=20)
     states = _states(v)
@@ -103,7 +106,7 @@ def test_a_refused_form_is_a_no_and_structured_output_is_then_refused_early(stor
         with pytest.raises(InvalidValueError, match=refused):
             chat("hi", provider="P", store=store, schema={"type": "object", "properties": {}})
         with pytest.raises(InvalidValueError, match="reads text only"):
-            chat("hi", provider="P", store=store, attach=[PIXEL.data])
+            chat("hi", provider="P", store=store, attach=[swatch("red").data])
         assert len(srv.requests) == sent
         assert chat("hi", provider="P", store=store).text  # a plain chat still goes
 
@@ -150,17 +153,22 @@ def test_a_key_echoed_back_is_in_no_reason(where: str, protocol: str, store: Pro
 
 # -- the real local model (SmolLM2 via llama-cpp-python) -------------------------------------------------------
 def test_the_real_local_model(local_store: ProviderStore) -> None:
+    """What llama-cpp-python's server with SmolLM2 does, the same in every run: no usage in a stream, the schema
+    taken as json_object (json_schema refused with 422), and an image answered with a 500 (its chat formatter
+    fails on content parts): a server error is no refusal of images, so unknown, not a no."""
     v = local_store.verify("vLLM", capabilities=True, timeout=60)
-    states = _states(v)
     print(v)
-    assert v.ok and states["streaming"] == "yes" and states["images"] in ("no", "unknown")
-    assert states["reasoning"] == "unknown"  # SmolLM2 sends no reasoning text: not seen, not a false no
-    assert LOCAL_KEY not in str(v)
-    structured = next(c for c in v.capabilities if c.name == "structured_output")
-    if structured.state == "yes":  # what the server really does: json_schema refused (422), json_object taken
-        assert "sent as json_object" in structured.reason
+    assert v.ok and LOCAL_KEY not in str(v)
+    assert _states(v) == {
+        "streaming": "yes", "stream_usage": "no", "structured_output": "yes", "images": "unknown",
+        "reasoning": "unknown",  # SmolLM2 sends no reasoning text: not seen, not a false no
+    }, str(v)  # fmt: skip
+    reasons = {c.name: c.reason for c in v.capabilities}
+    assert "sent as json_object" in reasons["structured_output"]
+    said = "PNG failed (server error, not a refusal of it, so not a no): server error (500: can only concatenate str"
+    assert said in reasons["images"]
     m = local_store["vLLM"].model("smollm2")
-    assert m is not None and m.takes("streaming") is True
+    assert m is not None and m.takes("streaming") is True and m.takes("images") is None
 
 
 # -- surfaces: %providers and the panel -------------------------------------------------------------------------
@@ -176,7 +184,7 @@ def test_providers_verify_capabilities_and_the_listing(store: ProviderStore) -> 
         listing = cmd.run([])
         table = html.unescape(listing._repr_html_())  # type: ignore[union-attr]  # the text table cuts cells
     assert isinstance(out, str) and out.startswith("P: OK - ")
-    assert "\n  streaming: yes - " in out and "\n  images: yes - it named the colour" in out
+    assert "\n  streaming: yes - " in out and "\n  images: yes - it named the colours of a " in out
     assert "model-a (streaming yes, stream_usage yes, structured_output yes, images yes" in table
     assert KEY not in out + table
 
@@ -215,8 +223,8 @@ STREAM_LIES = {
 @pytest.mark.parametrize("lie", list(STREAM_LIES))
 @pytest.mark.parametrize("protocol", sorted(TYPES))
 def test_a_stream_that_is_not_one_is_not_a_yes(lie: str, protocol: str, store: ProviderStore) -> None:
-    """The plain chat is well formed (OK), the streamed one is not that protocol's stream: streaming is no, and
-    the usage in it unknown (not seen)."""
+    """The plain chat is well formed (OK), the streamed one is not that protocol's stream: streaming is unknown (an
+    answer of the wrong shape is no refusal: not a no, and not a yes), and the usage in it unknown."""
     from .fakes.server import Response
 
     status, body, ctype = STREAM_LIES[lie]
@@ -232,7 +240,8 @@ def test_a_stream_that_is_not_one_is_not_a_yes(lie: str, protocol: str, store: P
         _add(store, srv, protocol)
         v = store.verify("P", capabilities=True, timeout=10)
     states = _states(v)
-    assert v.ok and states["streaming"] == "no" and states["stream_usage"] == "unknown", str(v)
+    assert v.ok and states["streaming"] == "unknown" and states["stream_usage"] == "unknown", str(v)
+    assert store["P"].models[0].takes("streaming") is None
     assert states["structured_output"] == "yes"  # the other probes are not streamed
 
 

@@ -1,4 +1,5 @@
-"""The real vLLM servers, once per module: one without a key and one with a key, started at once."""
+"""The real vLLM servers, once for this directory (every module here shares them; tests/conftest.py runs the
+directory whole on one worker): one without a key and one with a key, started at once."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ class Servers:
     keyed: launch.VLLMServer  # --api-key VLLM_KEY
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def vllm() -> Iterator[Servers]:
     """Both servers on free ports, logs in test-output/; skipped (with the reason) where vLLM cannot be
     installed, a failure when ``JP_REQUIRE_VLLM=1`` (the Makefile sets it once vLLM is installed)."""

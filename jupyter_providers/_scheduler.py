@@ -191,7 +191,7 @@ class Scheduler:
                     hint = exc.retry_after
                     if hint is None:
                         wait = _backoff(job.attempt)
-                    elif hint <= settings.max_retry_after:
+                    elif hint <= settings.map_max_retry_after:  # a batch waits out a per-minute limit
                         wait = hint
                 else:
                     wait = _backoff(job.attempt)

@@ -22,6 +22,8 @@ class Settings:
     - ``verify_timeout``: the deadline of a whole ``verify`` (and of a model listing).
     - ``max_retries``, ``backoff``, ``max_backoff``: retries of 429/5xx/529 with exponential backoff.
     - ``max_retry_after``: a longer ``retry-after`` hint from the server is reported, not waited for.
+    - ``map_max_retry_after`` (300): the same for a row of ``chat_map``, which can wait out a per-minute rate
+      limit where a single call should not; a longer hint ends the row with the 429 in its ``error``.
 
     Limits on what a server sends (past one, the call ends with a ``BadResponseError`` that names the
     limit and this setting; a stream keeps the reply received so far):
@@ -55,6 +57,7 @@ class Settings:
     backoff: float = 0.5
     max_backoff: float = 8.0
     max_retry_after: float = 30.0
+    map_max_retry_after: float = 300.0
     verify_max_tokens: int = 8
     max_response_bytes: int = 32 * MB
     max_error_body_bytes: int = 1 * MB

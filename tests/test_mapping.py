@@ -150,6 +150,27 @@ def test_the_limit_halves_on_429_and_grows_back() -> None:
     assert sched.requests == 308
 
 
+def test_a_row_waits_a_retry_after_longer_than_a_single_call_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A per-minute rate limit says "retry after 40 s": one chat() call reports it (max_retry_after, 30 s), but a
+    map's row waits it out (map_max_retry_after, 300 s); a hint past that ends the row with the 429."""
+    monkeypatch.setattr(settings, "max_retry_after", 0.01)
+    monkeypatch.setattr(settings, "map_max_retry_after", 0.5)
+    hints = {0: 0.2, 1: 5.0}  # row 0: over max_retry_after, within map_max_retry_after; row 1: past both
+    tries: Counter[int] = Counter()
+
+    def send(row: int) -> Outcome:
+        tries[row] += 1
+        if tries[row] == 1 and row in hints:
+            raise RateLimitError("429 slow down", retry_after=hints[row])
+        return Outcome(text=str(row))
+
+    started = time.monotonic()
+    out = Scheduler(3, send, concurrency=3, retries=2, estimate=lambda row, mean: 1).run()
+    assert out[0].text == "0" and out[0].attempts == 2 and time.monotonic() - started >= 0.2
+    assert out[1].error is not None and "429" in out[1].error and tries[1] == 1
+    assert out[2].text == "2" and out[2].attempts == 1
+
+
 def test_stop_keeps_finished_rows_and_lets_the_ones_in_flight_land(mapped: ProviderStore, fake: FakeServer) -> None:
     fake.delay = 0.02
     rec = Recorder(stop_at=20)

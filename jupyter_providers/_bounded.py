@@ -378,4 +378,6 @@ def read_body(resp: httpx.Response, limit: int, deadline: Deadline, *, what: str
             break
         parts.append(piece)
         deadline.check()
+    if deadline.fired:  # the watchdog shut the socket: a body that ends when the connection does just stops there
+        raise DeadlineExceeded
     return b"".join(parts)

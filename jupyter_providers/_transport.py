@@ -224,6 +224,8 @@ def stream_deltas(
                 yield decoder.feed(chunk)
                 if parser.complete:  # checked after the batch was parsed
                     return
+            if dl.fired:  # the watchdog shut the socket: a stream framed by the connection's end just stops
+                raise DeadlineExceeded
             yield decoder.close()
 
         finished = False

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import math
+import socket
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from jupyter_providers import BadResponseError, ProviderStore, ServerError, chat
+from jupyter_providers import BadResponseError, ProviderStore, ProviderTimeoutError, ServerError, chat
 from jupyter_providers import client as client_module
 from jupyter_providers._bounded import (
     PIECE,
@@ -254,3 +256,53 @@ def test_an_event_longer_than_the_reply_allows_is_refused(protocol: str, monkeyp
     with pytest.raises(BadResponseError, match=r"a line of the stream is over 4\.02 kB"):
         reply.wait()
     assert reply.text == "hi"
+
+
+class CloseFramed:
+    """A loopback server whose 200 answer has no length and no chunks (it ends when the connection does, as
+    HTTP/1.0 allows): ``first`` at once, then a byte every 50 ms, never done."""
+
+    def __init__(self, content_type: str, first: bytes = b"") -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._head = b"HTTP/1.0 200 OK\r\nContent-Type: %s\r\n\r\n%s" % (content_type.encode(), first)
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            try:
+                conn.sendall(self._head)
+                while not self._stop.wait(0.05):
+                    conn.sendall(b"\n")
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+
+
+def test_a_body_framed_by_the_connection_and_cut_by_the_deadline_is_a_timeout() -> None:
+    """The watchdog's shutdown ends such a body as if it were whole: the deadline, not 'not JSON', is why."""
+    server = CloseFramed("application/json", b"{")
+    try:
+        store = ProviderStore(persist=False, admin_paths=[])
+        store.add("P", base_url=server.url, api_key="", models=["m"])
+        started = time.monotonic()
+        with pytest.raises(ProviderTimeoutError, match="within 1 s"):
+            chat("hi", provider="P", store=store, timeout=1)
+        assert time.monotonic() - started < 3
+        verdict = verify(store["P"], timeout=1)
+        assert verdict.kind == "timeout", verdict
+    finally:
+        server.close()

@@ -7,7 +7,9 @@ import json
 import httpx
 import pytest
 
-from jupyter_providers import AuthenticationError, ProviderError, ProviderStore, chat
+from jupyter_providers import AuthenticationError, ProviderError, ProviderStore, ProviderTimeoutError, chat
+
+from .test_bounded import CloseFramed
 
 
 def _stream_of(*events: bytes) -> httpx.Client:
@@ -68,3 +70,18 @@ def test_a_key_echoed_into_a_whole_reply_shows_masked() -> None:
     store.add("P", base_url="http://127.0.0.1:9/", api_key=KEY, models=["m"])
     reply = chat("hi", provider="P", store=store, http=httpx.Client(transport=httpx.MockTransport(handler)))
     assert (reply.text, reply.reasoning) == ("key=***", "***")
+
+
+def test_a_stream_framed_by_the_connection_and_cut_by_the_deadline_is_a_timeout() -> None:
+    """An event stream without length or chunks ends when the watchdog shuts its socket: that is the deadline,
+    not a stream 'ended before the reply was complete', and the text so far is kept."""
+    server = CloseFramed("text/event-stream", _chunk("Hel"))
+    try:
+        store = ProviderStore(persist=False, admin_paths=[])
+        store.add("P", base_url=server.url, api_key="", models=["m"])
+        reply = chat("hi", provider="P", stream=True, store=store, timeout=1)
+        with pytest.raises(ProviderTimeoutError, match="within 1 s") as caught:
+            list(reply)
+        assert caught.value.partial_text == reply.text_so_far == "Hel"
+    finally:
+        server.close()

@@ -24,6 +24,7 @@ from ..conversation import Conversation
 from ..store import get_store
 from ._chat_log import ChatLog, TurnView
 from ._common import button, close_tree, error_text, esc, message_html, style_widget
+from ._upload import attach_button, clear_uploads, uploaded
 
 if TYPE_CHECKING:
     from .._types import Message
@@ -109,6 +110,7 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
         self.stop_button.disabled = True
         self.stop_button.on_click(lambda _b: self.stop())
         self.status = w.HTML().add_class("jp-providers-status")
+        self.upload = attach_button()
 
         super().__init__(
             [
@@ -117,7 +119,7 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
                 self.options,
                 self.history,
                 w.HBox(
-                    [self.input, w.VBox([self.send_button, self.stop_button])],
+                    [self.input, w.VBox([self.send_button, self.stop_button, self.upload])],
                     layout=w.Layout(width="100%", align_items="flex-start"),
                 ),
                 self.status,
@@ -228,7 +230,8 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
     # -- talking --------------------------------------------------------------------------------
     def send(self, text: str | None = None, attach: Any = None) -> bool:
         """Send ``text`` (default: what is typed in the input), as pressing Send does; ``attach`` as for
-        :func:`~jupyter_providers.chat` (the question's bubble shows thumbnails of exactly what was sent).
+        :func:`~jupyter_providers.chat` (default: the images picked with **Attach**, cleared once sent); the
+        question's bubble shows thumbnails of exactly what was sent.
 
         Returns whether a request started; the reply streams in the background (see :meth:`wait`).
         The input is cleared only once the server took the request.
@@ -251,7 +254,8 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
                 temperature, max_tokens = check_chat_options(
                     None if self.default_temperature.value else self.temperature.value, self.max_tokens.value or None
                 )
-                attachments = prepare(attach) if attach is not None else ()
+                picked, names = uploaded(self.upload) if attach is None else ([], [])
+                attachments = prepare(attach) if attach is not None else prepare(picked, names) if picked else ()
             except ValueError as exc:
                 self._set_status(error_text(exc), "error")
                 return False
@@ -260,6 +264,8 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             self._set_status(f"waiting for {conv.provider} / {conv.model}…", "busy")
             options = {"temperature": temperature, "max_tokens": max_tokens, "schema": self.schema}
             options["attach"] = attachments or None
+            if picked:
+                clear_uploads(self.upload)
             threading.Thread(
                 target=self._stream, args=(turn, options), name="jupyter-providers chat", daemon=True
             ).start()

@@ -3,6 +3,7 @@ a refused attachment is the status line, with no bubble and no request."""
 
 from __future__ import annotations
 
+import datetime
 import io
 import re
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from tests.fakes import FakeServer
 from . import text
 
 PIL = pytest.importorskip("PIL.Image")
+NOW = datetime.datetime(2026, 12, 6, tzinfo=datetime.UTC)
 IMG_RE = re.compile(r'<img src="(data:image/[a-z]+;base64,[A-Za-z0-9+/=]+)"')
 
 
@@ -64,3 +66,33 @@ def test_a_refused_attachment_is_the_status_and_sends_nothing(
     assert chat.wait(30)
     assert "'model-a' reads text only" in text(chat.status.value)
     assert chat.bubbles == [] and srv.requests == [] and chat.input.value == "Look"
+
+
+def _picked(name: str, data: bytes) -> dict[str, object]:
+    """One file as the browser's file dialog gives it to ipywidgets' FileUpload."""
+    return {"name": name, "type": "image/png", "size": len(data), "content": memoryview(data), "last_modified": NOW}
+
+
+def test_images_picked_with_attach_go_with_the_next_question_then_leave_the_widget(
+    served: tuple[ChatWidget, FakeServer],
+) -> None:
+    chat, srv = served
+    png = _png()
+    chat.upload.value = (_picked("red <b>square</b>.png", png),)
+    assert chat.send("What is this?")
+    assert chat.wait(30)
+    content = (srv.requests[-1].body or {})["messages"][-1]["content"]
+    sent = [p["image_url"]["url"] for p in content if p["type"] == "image_url"]
+    assert len(sent) == 1 and IMG_RE.findall(chat.bubbles[0].value) == sent
+    assert "red <b>square</b>.png" in text(chat.bubbles[0].value) and "<b>square" not in chat.bubbles[0].value
+    assert chat.upload.value == ()  # the bytes do not stay in the widget state a notebook saves
+    chat.send("And now?")
+    assert chat.wait(30) and "<img" not in chat.bubbles[2].value  # picked once, sent once
+
+
+def test_a_picked_file_that_is_no_image_is_refused_and_stays_picked(served: tuple[ChatWidget, FakeServer]) -> None:
+    chat, srv = served
+    chat.upload.value = (_picked("notes.png", b"just some text, not a PNG"),)
+    assert not chat.send("Look")
+    assert text(chat.status.value).startswith("attach: notes.png is not a PNG, JPEG or WebP image")
+    assert srv.requests == [] and len(chat.upload.value) == 1 and chat.bubbles == []

@@ -335,7 +335,12 @@ def start(port: int | None = None, *, register: bool = True, detach: bool = Fals
     ``start()`` calls in other kernels find it. ``detach=True`` lets it outlive this process.
     """
     server = running_server()
-    if server is None or (port is not None and server.port != port):
+    if server is not None and port is not None and server.port != port:  # a second one would be out of stop's reach
+        raise LocalServerError(
+            f"the local model already runs at {server.base_url} (pid {server.pid}) - use it, or stop it first "
+            f"(local.stop() or `jupyter-providers local stop`) to start it on port {port}"
+        )
+    if server is None:
         try:
             server = launch(port, detach=detach, **kw)
         except LocalServerError as exc:

@@ -28,6 +28,12 @@ def test_start_status_stop_round_trip(capsys: pytest.CaptureFixture[str]) -> Non
         first = local.running_server()
         again = local.start()  # another kernel calling start() finds the same server
         assert first is not None and again.pid == first.pid and again.port == port
+        # another port while it runs: refused, not a second server that `local stop` could no longer reach
+        capsys.readouterr()
+        assert main(["local", "start", "--port", str(local.free_port())]) == 2
+        err = capsys.readouterr().err
+        assert f"already runs at http://127.0.0.1:{port} (pid {first.pid})" in err and err.count("\n") == 1
+        assert local.running_server() is not None and local.running_server().pid == first.pid  # type: ignore[union-attr]
     finally:
         assert main(["local", "stop"]) == 0
     assert "was stopped" in capsys.readouterr().out

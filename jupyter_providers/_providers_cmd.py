@@ -136,6 +136,10 @@ class ProvidersCommand:
     def _models(self, a: Any) -> str:
         name = self._need(a.name)
         lines = []
+        have = self.store[name].model_ids
+        for model_id in a.remove:  # refused before anything changes, not after --add was saved
+            if model_id not in have:
+                raise NotInStoreError(f"provider {name!r} has no model {model_id!r}; it has: {', '.join(have) or '-'}")
         if a.add:
             self.store.add_models(name, *a.add)
         for model_id in a.remove:

@@ -32,6 +32,7 @@ _REFUSED: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("compare", "--map", f"{_ONE} - leave out --compare"),
         ("new", "--new", "each --map row is asked on its own, outside any conversation - leave out --new"),
         ("format", "--format", "--map gives a table (--out keeps it) - leave out --format"),
+        ("no_stream", "--no-stream", "--map never streams: each row's whole reply goes in the table - leave it out"),
     ),
     "one": (("concurrency", "--concurrency", "only with --map (the most rows in flight at once)"),),
 }

@@ -113,6 +113,8 @@ def test_schema_and_attach_go_to_every_row(shell: InteractiveShell, magics: Chat
         ("--map rows -p F --new", "--new: each --map row is asked on its own, outside any conversation - leave out "
          "--new"),
         ("--map rows -p F --format code", "--format: --map gives a table (--out keeps it) - leave out --format"),
+        ("--map rows -p F --no-stream", "--no-stream: --map never streams: each row's whole reply goes in the table "
+         "- leave it out"),
     ],
 )  # fmt: skip
 def test_an_option_the_mode_would_ignore_is_refused(

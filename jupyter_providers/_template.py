@@ -144,7 +144,11 @@ def render_prompts(rows: list[Any], template: str | None, kind: str = "list") ->
             skipped[i] = f"{what} {missing.name!r} is missing ({_shown(missing.value, kind)}); not sent"
             prompts.append("")
         except KeyError as exc:
-            raise _no_field(i, str(exc.args[0]) if exc.args else "?", fields, kind) from None
+            name = str(exc.args[0]) if exc.args else "?"
+            if not isinstance(row, Mapping):  # a string row has no named field
+                what = f"no field {name!r} for {{{name}}}: the row is a string, which is {{}} or {{item}}"
+                raise _fail(i, what) from None
+            raise _no_field(i, name, fields, kind) from None
         except IndexError:
             raise _fail(i, "{} stands for a string row; name the fields of a row of fields") from None
         except (ValueError, AttributeError, TypeError) as exc:

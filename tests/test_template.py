@@ -52,6 +52,16 @@ def test_a_field_that_is_no_column_names_the_whole_field(store: ProviderStore, f
     assert fake.requests == []
 
 
+def test_a_named_field_of_a_string_row_says_the_row_is_a_string(store: ProviderStore, fake: FakeServer) -> None:
+    """A list of strings (or a Series) has no named field: the error says what a string row is, not '(the fields: )'."""
+    for rows in (["a"], pytest.importorskip("pandas").Series(["a"], name="text")):
+        with pytest.raises(InvalidValueError) as err:
+            chat_map(rows, "{text}", provider="F", progress=False, store=store)
+        assert str(err.value) == "prompt: row 0: no field 'text' for {text}: the row is a string, which is {} or {item}"
+    assert render_prompts(["a"], "{} / {item}").prompts == ["a / a"]
+    assert fake.requests == []
+
+
 def test_duplicate_column_names_are_refused_in_one_line(store: ProviderStore, fake: FakeServer) -> None:
     pd = pytest.importorskip("pandas")
     twice = pd.DataFrame([[1, 2, 3]], columns=["a", "b", "a"])

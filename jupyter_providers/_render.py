@@ -137,14 +137,14 @@ def markdown_html(text: str) -> str:
     (others stay as their Markdown text); an image shows as ``[image: alt]``; tables and code render,
     code in a monospace block that scrolls sideways.
     """
-    html = sanitize(_markdown().render(text))
+    html = sanitize(_markdown().render(_inert(text)))
     # our own fixed style on the <pre> Markdown made (after sanitizing: raw HTML is off, so every <pre> is ours)
     return html.replace("<pre>", _PRE)
 
 
 def text_html(text: str) -> str:
     """Plain text (a name, a model id, a verdict, an error) as HTML: every character shows as itself."""
-    return sanitize(_html.escape(text, quote=False))
+    return sanitize(_html.escape(_inert(text), quote=False))
 
 
 _THUMB_STYLE = (
@@ -182,7 +182,7 @@ def code_of(text: str) -> tuple[str, str]:
 def code_html(code: str, lang: str = "") -> str:
     """A code block: the code escaped in the styled ``<pre>``, its language as a caption."""
     caption = f'<span class="jp-providers-note">{text_html(lang)}</span>' if lang else ""
-    return f"{caption}{_PRE}<code>{sanitize(_html.escape(code, quote=False))}</code></pre>"
+    return f"{caption}{_PRE}<code>{sanitize(_html.escape(_inert(code), quote=False))}</code></pre>"
 
 
 _TERMINAL_SEQ = re.compile(
@@ -197,6 +197,19 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: (webLinkRegex, @jupyterlab/rendermime): only a plain http(s) scheme keeps its ``://`` as it is
 _LINK_SEP = re.compile(r"(?i)((?<![a-z0-9+.\-])https?)?(:)(?=//)|(?<=data)(:)")
 _JOINER = "\u2060"
+
+
+#: the control characters HTML text may not keep (tab, newline and carriage return are white space there)
+_HTML_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _inert(text: str) -> str:
+    """Server text before it becomes HTML: escape sequences removed, other control characters U+FFFD, as
+    :func:`terminal_text` does - HTML copied to a terminal (``nbconvert --to markdown``, then ``cat``) writes no
+    clipboard (OSC 52) and moves no cursor. Done on the text, before any tag exists, so no tag can be cut."""
+    if _HTML_CONTROL.search(text) is None:
+        return text
+    return _HTML_CONTROL.sub("\ufffd", _TERMINAL_SEQ.sub("", text))
 
 
 def _unlink(m: re.Match[str]) -> str:

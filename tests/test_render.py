@@ -98,3 +98,12 @@ def test_code_of_takes_the_first_block_as_commonmark_sees_it() -> None:
     assert code_of("````\n```\ninner\n```\n````") == ("python", "```\ninner\n```")
     assert code_of("no code here") == ("python", "no code here")
     assert "&lt;script&gt;" in code_html("<script>alert(1)</script>", "html")
+
+
+@pytest.mark.parametrize("show", [markdown_html, text_html, lambda t: code_html(t, "text")])
+def test_no_escape_sequence_or_control_character_reaches_the_html(show: object) -> None:
+    """HTML copied to a terminal (``nbconvert --to markdown``, then ``cat``) writes no clipboard, moves no cursor."""
+    assert callable(show)
+    out = show("clip \x1b]52;c;ZWNobyBoaQ==\x07 end \x1b[31mred\x1b[0m \x9b2J bell\x07 tab\tstays\nnew line")
+    assert re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", out) is None, repr(out)
+    assert "clip  end red  bell\ufffd tab\tstays\nnew line" in out and "ZWNobyBoaQ" not in out

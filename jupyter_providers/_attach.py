@@ -161,6 +161,16 @@ def _probe(mime: str, data: bytes) -> tuple[int | None, int | None, bool]:
     return None, None, False
 
 
+def _ends_whole(mime: str, data: bytes) -> bool:
+    """Whether ``data`` reaches the end its format marks (a download cut short does not): what is checked without
+    Pillow, which decodes the image. PNG's final chunk, JPEG's end marker after its last scan, WebP's RIFF size."""
+    if mime == "image/png":
+        return b"IEND\xaeB`\x82" in data[33:]  # the IEND chunk's type and its fixed CRC, after the header
+    if mime == "image/jpeg":
+        return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda")  # an embedded thumbnail's end comes before it
+    return 8 + int.from_bytes(data[4:8], "little") <= len(data)
+
+
 def _check_pixels(label: str, w: int | None, h: int | None) -> None:
     """Refuse an image of more than ``max_image_pixels``, from its size alone, before anything decodes it."""
     limit = attach_limits.max_image_pixels
@@ -202,6 +212,9 @@ def _image(label: str, data: bytes) -> Attachment:
                 f"attach: {label} is {_kb(len(data))}, over the {_kb(limits.max_image_bytes)} limit; install Pillow "
                 f"to have it downscaled: {install}"
             )
+        if not _ends_whole(mime, data):
+            kind = mime[6:].upper().replace("WEBP", "WebP")
+            raise InvalidValueError(f"attach: {label} is not a readable {kind} (truncated or damaged: it is cut short)")
         return Attachment(label, mime, data, w, h)
     try:
         return _with_pillow(label, pil, data, mime)

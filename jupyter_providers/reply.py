@@ -277,7 +277,11 @@ class Reply:
         return " · ".join(bits)
 
     def __str__(self) -> str:
-        return self.text
+        """The text made safe to print (``print(reply)`` in a terminal): escape sequences removed, other control
+        characters shown as U+FFFD. :attr:`text` is the reply as the server sent it."""
+        from ._render import terminal_text
+
+        return terminal_text(self.text)
 
     def __repr__(self) -> str:
         from ._render import terminal_text

@@ -196,3 +196,15 @@ def test_cancel_racing_the_reading_thread_ends_once_and_nothing_comes_after() ->
         assert not reader.is_alive() and len(end.seen) == 1
         text, cancelled, error, latency = end.one
         assert (text, cancelled, error, latency) == (reply.text_so_far, reply.cancelled, None, reply.latency_s)
+
+
+def test_printing_a_reply_writes_no_escape_sequence_and_text_stays_raw() -> None:
+    """``print(reply)`` in a terminal: an OSC 52 clipboard write or a colour from a hostile server is not passed
+    on; ``reply.text`` keeps what the server sent, as data."""
+    hostile = "ok\x1b]52;c;cm0gLXJmIH4=\x07 \x1b[31mred\x1b[0m\x08!"
+    reply = Reply("P", "m", iter([Delta(hostile)]))
+    reply.wait()
+    assert reply.text == hostile
+    shown = str(reply)
+    assert "\x1b" not in shown and "\x07" not in shown and "\x08" not in shown
+    assert shown.startswith("ok") and "red" in shown and "52;c" not in shown

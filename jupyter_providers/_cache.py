@@ -152,7 +152,9 @@ class AnswerCache:
         self._writes = 0
         folder = path.parent
         if folder.exists() and not folder.is_dir():
-            raise CacheError(f"the answer cache folder {folder} is a file, not a folder - {_hint(path)}")
+            raise CacheError(
+                f"the answer cache folder {folder} is a file, not a folder - set {ENV} or cache_dir= to a folder"
+            )
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)

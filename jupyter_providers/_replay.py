@@ -50,9 +50,10 @@ _warned: set[str] = set()
 
 
 def _warn(exc: BaseException) -> None:
-    """One warning per distinct trouble (a kernel asking every cell is told once); each is logged."""
+    """One warning per distinct trouble (a kernel asking every cell is told once); each is logged at INFO, which
+    Python's last-resort handler leaves out: a notebook shows the warning once, not a log line every cell."""
     text = f"{exc}; replies are not cached"
-    log.warning("jupyter-providers: %s", text)
+    log.info("jupyter-providers: %s", text)
     if text not in _warned:
         _warned.add(text)
         warnings.warn(text, CacheWarning, stacklevel=2)

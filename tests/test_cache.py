@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import logging
 import os
 import sqlite3
 import warnings
@@ -196,6 +197,20 @@ def test_a_cache_dir_that_is_a_file_warns_and_the_reply_stays(
 ) -> None:
     (tmp_path / "f").write_text("x")
     _asked_with_warning(store, tmp_path / "f", r"is a file, not a folder - set JUPYTER_PROVIDERS_CACHE or cache_dir=")
+
+
+def test_a_trouble_is_told_once_a_kernel_not_every_cell(
+    store: ProviderStore, fake: FakeServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nor a WARNING record per call: without logging set up, Python's last-resort handler prints each on stderr."""
+    (tmp_path / "f").write_text("x")
+    caplog.set_level(logging.INFO, logger="jupyter_providers")
+    with pytest.warns(CacheWarning) as caught:
+        for _ in range(3):
+            chat("q", store=store, cache=True, cache_dir=tmp_path / "f")
+    assert len(caught) == 1 and "delete" not in str(caught[0].message)  # the advice is never to delete a file
+    logged = [r for r in caplog.records if "not cached" in r.getMessage()]
+    assert len(logged) == 3 and all(r.levelno < logging.WARNING for r in logged)
 
 
 def test_a_corrupt_cache_warns_and_the_reply_stays(store: ProviderStore, fake: FakeServer, tmp_path: Path) -> None:

@@ -67,10 +67,15 @@ def default_config_dir() -> Path:
 
 
 def admin_config_paths() -> list[Path]:
-    """System-wide files, most specific first (environment, then system)."""
+    """System-wide files, most specific first: ``$JUPYTER_CONFIG_PATH``'s folders (how a JupyterHub gives its users
+    one), the environment's, the system's: ``jupyter --paths`` without the user's own folder and store."""
     from jupyter_core.paths import ENV_CONFIG_PATH, SYSTEM_CONFIG_PATH
 
-    return [Path(p) / "jupyter_providers" / "providers.json" for p in [*ENV_CONFIG_PATH, *SYSTEM_CONFIG_PATH]]
+    given = [p for p in os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p.strip()]
+    found = [Path(p).expanduser() / "jupyter_providers" / "providers.json" for p in given]
+    found += [Path(p) / "jupyter_providers" / "providers.json" for p in [*ENV_CONFIG_PATH, *SYSTEM_CONFIG_PATH]]
+    own = os.path.abspath(default_config_dir() / "providers.json")
+    return [p for p in dict.fromkeys(found) if os.path.abspath(p) != own]
 
 
 def _write_temp(path: Path, text: str, mode: int) -> str:

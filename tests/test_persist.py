@@ -421,6 +421,21 @@ def test_admin_paths_default_to_the_jupyter_config_paths() -> None:
     assert any(str(p).startswith(sys.prefix) for p in paths)  # the environment's config path is one
 
 
+def test_admin_paths_begin_with_the_jupyter_config_path_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As ``jupyter --paths`` lists them; the user's own store is never one, even in a folder the variable names."""
+    hub, own = tmp_path / "hub", tmp_path / "own"
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", os.pathsep.join([str(hub), "", str(own.parent / "own-cfg")]))
+    monkeypatch.setenv("JUPYTER_PROVIDERS_DIR", str(own.parent / "own-cfg" / "jupyter_providers"))
+    paths = persist.admin_config_paths()
+    assert paths[0] == hub / "jupyter_providers" / "providers.json"
+    assert own.parent / "own-cfg" / "jupyter_providers" / "providers.json" not in paths
+    write_admin(paths[0], {"name": "Hub", "type": "openai", "base_url": "http://127.0.0.1:9/v1", "models": ["m"]})
+    store = ProviderStore(directory=tmp_path / "mine")
+    assert store["Hub"].readonly and store["Hub"].model_ids == ["m"]
+
+
 # -- admin providers ---------------------------------------------------------------------------------------------------
 
 

@@ -359,8 +359,9 @@ def test_the_displayed_bar_leaves_a_summary_of_counts_when_the_map_ends(
 
 
 def test_the_stop_button_shows_where_a_click_can_be_read(mapped: ProviderStore, fake: FakeServer) -> None:
-    """Run by a plain cell (the main thread), the kernel reads no click until the cell ends: the bar says how to
-    interrupt instead; off the main thread (``await asyncio.to_thread(chat_map, ...)``) it shows Stop."""
+    """On the main thread, where no kernel subshell can read its clicks (here: no kernel at all), the bar says how
+    to interrupt instead; off the main thread (``await asyncio.to_thread(chat_map, ...)``) it shows Stop. A plain
+    cell in a real kernel shows Stop too: tests/test_map_kernel.py."""
     from jupyter_providers.widgets.map_progress import MapProgressBar
 
     seen: dict[str, Any] = {}

@@ -3,10 +3,12 @@
 It shows :class:`~.._progress.MapStats` snapshots only (counts and times: never a prompt, a reply or a key),
 a few times a second (the map's main thread calls :meth:`show` every ``interval``, whatever the row rate).
 
-The kernel reads a click only between two cells or while an async cell awaits (ipykernel 7 dispatches widget
-messages then), never while a plain cell runs. So the Stop button is shown when the map runs off the main thread
-(``await asyncio.to_thread(chat_map, ...)``); a map run by a plain cell shows how to stop it instead: the
-notebook's interrupt (the stop square, or I I), which keeps every finished row too.
+The kernel reads the main shell's messages only between two cells or while an async cell awaits, never while a
+plain cell runs. So a map run by a plain cell (on the main thread) has its Stop button's clicks handled on a kernel
+subshell of their own (:mod:`._subshell`, ipykernel 7.4 and later); where the kernel cannot, the button is hidden
+and the bar says how to stop instead: the notebook's interrupt (the stop square, or I I), which keeps every
+finished row too. A map run off the main thread (``await asyncio.to_thread(chat_map, ...)``) needs no subshell:
+the kernel reads clicks while the cell awaits.
 
 When the map ends, the bar's output is replaced by a line of text (:func:`~.._progress.final_summary`: rows,
 answered, failed, tokens - no time, no rate, no widget id) and its widgets are closed, so the notebook saves the
@@ -24,6 +26,7 @@ import ipywidgets as w  # type: ignore[import-untyped]
 from IPython.display import display
 
 from .._progress import MapStats, final_summary, summary
+from ._subshell import route_to_subshell
 
 __all__ = ["MapProgressBar", "final_bundle"]
 
@@ -41,6 +44,7 @@ class MapProgressBar:
         self.box = w.HBox([self.bar, self.label, self.stop_button, self.hint])
         self.box.add_class("jp-providers-map")
         self._stop: Callable[[], Any] | None = None
+        self._unroute: Callable[[], None] | None = None  # ends the subshell that reads the clicks
         self.updates = 0
         self.stop_button.on_click(self._clicked)
         self._handle: Any = display(self.box, display_id=True) if show else None
@@ -50,8 +54,11 @@ class MapProgressBar:
             self._stop = stop
             self.stop_button.disabled = False
         if threading.current_thread() is threading.main_thread():  # a plain cell: a click would wait for its end
-            self.stop_button.layout.display = self.hint.layout.display = "none"
-            self.hint.layout.display = None
+            # routed after the button's last change from this thread (a change sent from here resets the route)
+            self._unroute = route_to_subshell(self.stop_button) if self._stop is not None else None
+            if self._unroute is None:
+                self.stop_button.layout.display = "none"
+                self.hint.layout.display = None
 
     def _clicked(self, _button: Any = None) -> None:
         if self._stop is not None:
@@ -78,6 +85,9 @@ class MapProgressBar:
             for widget in (self.box, self.bar, self.label, self.stop_button, self.hint):
                 widget.close()
             self._handle = None
+        if self._unroute is not None:
+            self._unroute()
+            self._unroute = None
 
 
 def final_bundle(s: MapStats) -> dict[str, str]:

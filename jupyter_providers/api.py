@@ -87,6 +87,8 @@ def check_chat_options(temperature: Any, max_tokens: Any) -> tuple[float | None,
 def _messages(prompt: str | Sequence[Message], history: Sequence[Message] | None) -> list[Message]:
     if isinstance(prompt, bytes) or not isinstance(prompt, str | Sequence):
         raise InvalidValueError(f"prompt: give a string or a list of messages, not {prompt!r}")
+    if history is not None and (isinstance(history, str | bytes | dict) or not isinstance(history, Sequence)):
+        raise InvalidValueError(f"history: give a list of messages, not {type(history).__name__}")
     msgs: list[Message] = list(history or [])
     if isinstance(prompt, str):
         if not prompt.strip():
@@ -137,10 +139,10 @@ def check_structured(p: Provider, model: str, out: OutputSchema | None) -> None:
     (``verify(..., capabilities=True)``: ``Model.capabilities["structured_output"]`` is ``False``)."""
     record = p.model(model)
     if out is not None and record is not None and record.takes("structured_output") is False:
-        why = record.capability_notes.get("structured_output", "")
+        why = record.capability_notes.get("structured_output")
+        known = f"gave no structured output when verified ({why})" if why else "is set to give no structured output"
         raise InvalidValueError(
-            f"schema: {model!r} gave no structured output when verified ({why}) - pick another model, or verify "
-            "it again with capabilities=True",
+            f"schema: {model!r} {known} - pick another model, or verify it again with capabilities=True",
             provider=p.name,
         )
 

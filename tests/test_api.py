@@ -47,6 +47,9 @@ def test_pick_the_only_enabled_one(two: ProviderStore) -> None:
         ({"provider": "a", "max_tokens": 1.5}, "max_tokens: 1.5 is not a whole number"),
         ({"provider": "a", "max_tokens": 0}, "max_tokens: 0 must be at least 1"),
         ({"provider": "a", "model": "gpt 4"}, "model: 'gpt 4' contains spaces"),
+        ({"provider": "a", "history": "We spoke before."}, "history: give a list of messages, not str$"),
+        ({"provider": "a", "history": {"role": "user", "content": "x"}}, "history: give a list of messages, not dict$"),
+        ({"provider": "a", "history": 3}, "history: give a list of messages, not int$"),
     ],
 )
 def test_bad_options_fail_before_any_request(two: ProviderStore, kwargs: dict[str, object], message: str) -> None:
@@ -83,3 +86,13 @@ def test_uses_the_kernel_store_by_default() -> None:
     get_store().add("x", base_url="http://127.0.0.1:9", api_key="", models=["m"])
     with pytest.raises(ProviderConfigError, match="temperature"):
         chat("hi", provider="x", temperature=9, http=NO_NET)
+
+
+def test_a_model_set_to_give_no_structured_output_is_refused_without_empty_parentheses(two: ProviderStore) -> None:
+    two.set_capabilities("a", "m1", structured_output=False)  # set by hand: no probe's reason to quote
+    with pytest.raises(ProviderConfigError) as info:
+        chat("hi", provider="a", store=two, http=NO_NET, schema={"type": "object"})
+    assert str(info.value) == (
+        "a: schema: 'm1' is set to give no structured output - pick another model, or verify it again with "
+        "capabilities=True"
+    )

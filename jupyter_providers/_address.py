@@ -80,11 +80,12 @@ def _host_problem(host: str, *, bracketed: bool) -> str | None:
         except ValueError:
             return "is not a valid IPv6 address"
         return None
-    if not host.isascii():
+    if not host.isascii() or "xn--" in host.lower():  # typed in Unicode, or as its ASCII form (an A-label)
         import idna  # httpx's own dependency, loaded only for such a host
 
         try:
             host = idna.encode(host.lower()).decode("ascii")  # as httpx encodes it
+            idna.decode(host)  # an A-label that is no valid name: 'xn--a' decodes to a control character
         except idna.IDNAError as exc:
             return f"is not a valid international domain name ({exc})"
     labels = host.rstrip(".").split(".")

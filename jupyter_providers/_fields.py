@@ -58,7 +58,9 @@ def check_preset(value: object) -> str | None:
 
 
 def check_name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
+        raise InvalidValueError(f"name: give the provider's name as a string, not {type(value).__name__}")
+    if not value.strip():
         raise InvalidValueError("name: a provider needs a non-empty name")
     name = value.strip()
     if len(name) > 64:

@@ -371,6 +371,12 @@ def test_invalid_names(store: ProviderStore, assert_rejected: Callable[..., str]
     assert_rejected(store, "name", lambda: store.add(name))
 
 
+@pytest.mark.parametrize(("name", "kind"), [(None, "NoneType"), (42, "int"), (["vLLM"], "list")])
+def test_a_name_that_is_not_a_string_is_told_so(store: ProviderStore, name: Any, kind: str) -> None:
+    with pytest.raises(ValueError, match=f"^name: give the provider's name as a string, not {kind}$"):
+        store.add(name)
+
+
 @pytest.mark.parametrize("clash", ["vLLM", "vllm", "VLLM", " vLLM "])
 def test_duplicate_names_case_insensitive(
     store: ProviderStore, assert_rejected: Callable[..., str], clash: str

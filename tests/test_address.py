@@ -265,7 +265,9 @@ def test_hash_always_gives_the_address_verbatim(type_: str, host: str, segments:
 @pytest.mark.parametrize("host", ["xn--a.com", "XN--ZZZZZZZZ.example", "api.xn--ls8h.la"])
 def test_a_host_in_its_ascii_form_is_checked_as_idna_too(host: str) -> None:
     """An A-label (``xn--...``) that decodes to no valid name is refused as its Unicode form would be."""
-    with pytest.raises(ValueError, match=f"base_url: the host '{host.lower()}' is not a valid international domain name"):
+    with pytest.raises(
+        ValueError, match=f"base_url: the host '{host.lower()}' is not a valid international domain name"
+    ):
         check_address(f"https://{host}/v1")
     assert check_address("https://xn--bcher-kva.example/v1") == "https://xn--bcher-kva.example/v1"  # bücher
     assert check_address("http://api.xn--p1ai:8000") == "http://api.xn--p1ai:8000"  # .рф

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import io
 from typing import Any, Literal
 
 import pytest
@@ -16,16 +15,10 @@ from jupyter_providers import ProviderStore, chat
 
 from ..fakes import FakeServer
 from .conftest import START_TIMEOUT, Proxy
+from .test_litellm_attach import _png  # one red PNG for both modules
 
 pytestmark = pytest.mark.timeout(START_TIMEOUT + 300)
-PIL = pytest.importorskip("PIL.Image")
 QUESTION = "What colour is this?"
-
-
-def _png() -> bytes:
-    buf = io.BytesIO()
-    PIL.new("RGB", (24, 16), (255, 0, 0)).save(buf, "PNG")
-    return buf.getvalue()
 
 
 def _parts(body: dict[str, Any]) -> list[dict[str, Any]]:

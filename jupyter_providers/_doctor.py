@@ -103,11 +103,14 @@ class AddressFix:
             parts.append(f"the query parameter{'s' if many else ''} {names} {'were' if many else 'was'} dropped")
         if self.exact:
             parts.append("it ends with # so requests go exactly there (the type would add its version segment)")
+        elif self.removed and self.address.endswith("#"):
+            parts.append("it ends with # so requests go exactly to the URL typed")
         if self.foreign:
             mine = TYPES[type_name].label if type_name in TYPES else "this one"
             parts.append(f"that path is {TYPES[self.foreign].label}'s ({self.foreign}), not {mine}'s: check the type")
         head = f"base_url: now {mask_credentials(self.address) or '(the default address)'!r}"
-        tail = " (end an address with # to use it exactly as typed)" if self.removed and not self.exact else ""
+        typed_exact = self.address.endswith("#")
+        tail = " (end an address with # to use it exactly as typed)" if self.removed and not typed_exact else ""
         return f"{head} - {'; '.join(parts) or 'trailing / removed'}{tail}"
 
 
@@ -135,16 +138,17 @@ def fix_address(address: str, type_name: str | None = None) -> AddressFix:
         text = text[:-1]
     text, q, query = text.partition("?")
     key, key_parameter, options, dropped = _read_query(query.partition("#")[0], type_name) if q else (None, "", {}, [])
-    if exact:
-        return AddressFix(text + "#", typed, options=MappingProxyType(options), key=key,
-                          key_parameter=key_parameter, dropped=tuple(dropped))  # fmt: skip
+    if exact:  # as typed; but a URL of this type's own endpoint is where requests go, as in Cherry Studio
+        mine = _longest(_path(text), type_name) if type_name is not None else None
+        removed, model = "", None
+        if mine is not None and mine[0] == type_name:
+            removed, model = mine[1].group(0), mine[1].groupdict().get("model")
+            text = text[: len(text) - len(removed)]
+        return AddressFix(text + "#", typed, removed, unquote(model) if model else None, MappingProxyType(options),
+                          key, key_parameter, tuple(dropped))  # fmt: skip
     removed, model, foreign, add_exact = "", None, None, False
     bare = text.rstrip("/")
-    try:
-        path = urlsplit(bare).path
-    except ValueError:
-        path = ""
-    found = _longest(path, type_name)
+    found = _longest(_path(bare), type_name)
     if found is not None:
         owner, match = found
         removed, model = match.group(0), match.groupdict().get("model")
@@ -161,6 +165,13 @@ def fix_address(address: str, type_name: str | None = None) -> AddressFix:
         text + ("#" if add_exact else ""), typed, removed, model, MappingProxyType(options), key, key_parameter,
         tuple(dropped), foreign, add_exact,
     )  # fmt: skip
+
+
+def _path(url: str) -> str:
+    try:
+        return urlsplit(url).path
+    except ValueError:
+        return ""
 
 
 def _longest(path: str, type_name: str | None) -> tuple[str, re.Match[str]] | None:

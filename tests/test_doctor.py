@@ -168,8 +168,21 @@ def test_addresses_without_an_endpoint_path_are_left_as_they_are() -> None:
 
 
 def test_a_final_hash_keeps_the_path_but_never_a_query() -> None:
-    fix = fix_address(f"https://proxy.example/v1/chat/completions?key={KEY}#", "openai")
-    assert fix.address == "https://proxy.example/v1/chat/completions#" and fix.key == KEY and not fix.removed
+    fix = fix_address(f"https://proxy.example/custom/route?key={KEY}#", "openai")
+    assert fix.address == "https://proxy.example/custom/route#" and fix.key == KEY and not fix.removed
+
+
+@pytest.mark.parametrize("type_", list(TYPES))
+def test_a_chat_url_ending_with_a_hash_is_where_chats_go(type_: str) -> None:
+    """Cherry Studio's "# = use this URL": its own chat URL typed with a final # is where each chat goes (not
+    that URL with the chat path added again), and the note says so."""
+    s = spec(type_)
+    url, model = _own_urls(s)[0]
+    store = _store()
+    with pytest.warns(AddressNote, match="requests go exactly to the URL typed"):
+        store.add("P", type=type_, base_url=url + "#", api_key="")
+    assert store["P"].base_url.endswith("#")
+    assert store.endpoint_preview("P", model or "m1") == url
 
 
 def test_an_address_without_the_version_segment_keeps_exactly_the_pasted_route() -> None:

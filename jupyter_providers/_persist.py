@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -57,8 +58,19 @@ def _io_error(exc: OSError, path: Path, doing: str) -> StoreFileError:
     return StoreFileError(f"cannot {doing} {path} ({why}) - nothing was changed; {hint}")
 
 
+#: what decides the config dir (jupyter_core reads the last four): the answer is kept per value of these
+_DIR_VARIABLES = ("JUPYTER_PROVIDERS_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_NO_CONFIG", "HOME", "JUPYTER_PLATFORM_DIRS")
+
+
 def default_config_dir() -> Path:
-    env = os.environ.get("JUPYTER_PROVIDERS_DIR")
+    """``$JUPYTER_PROVIDERS_DIR``, else ``jupyter_providers`` in the Jupyter config dir (looked up once for each
+    value of the variables that decide it: every reply's ledger entry asks)."""
+    return _config_dir(tuple(os.environ.get(name) for name in _DIR_VARIABLES))
+
+
+@functools.lru_cache(maxsize=16)
+def _config_dir(variables: tuple[str | None, ...]) -> Path:
+    env = variables[0]
     if env:
         return Path(env).expanduser()
     from jupyter_core.paths import jupyter_config_dir

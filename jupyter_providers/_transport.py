@@ -7,8 +7,10 @@ key rotation, bounded bodies, and a stream read event by event (SSE or NDJSON, a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +32,10 @@ from .errors import BadResponseError, ProviderConfigError, ProviderError, Provid
 if TYPE_CHECKING:
     from .store import Provider
 
-__all__ = ["http_client", "json_body", "next_key", "parse_completion", "resolve", "send", "stream_deltas"]
+__all__ = [
+    "ThreadClients", "http_client", "json_body", "new_client", "next_key", "parse_completion", "resolve", "send",
+    "stream_deltas",
+]  # fmt: skip
 
 log = logging.getLogger("jupyter_providers")
 
@@ -45,15 +50,51 @@ _clients_lock = threading.Lock()
 _key_turns: dict[str, itertools.count[int]] = {}
 
 
+@functools.cache
+def _tls(verify_tls: bool) -> ssl.SSLContext | bool:
+    """One TLS context for every client (loading the CA certificates costs milliseconds each time)."""
+    return httpx.create_ssl_context(verify=True) if verify_tls else False
+
+
+def new_client(verify_tls: bool = True, limits: httpx.Limits = POOL) -> httpx.Client:
+    """A client with the package's transport (deadlines, bounded reads), no redirects, the settings' timeouts."""
+    timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+    transport = bounded.with_deadlines(httpx.HTTPTransport(verify=_tls(verify_tls), limits=limits))
+    return httpx.Client(verify=_tls(verify_tls), transport=transport, follow_redirects=False, timeout=timeout)
+
+
+class ThreadClients:
+    """One small client per thread, for ``chat_map``'s workers: each worker sends one request at a time, so its
+    own connection is always free, where a shared pool of many connections makes every request scan them all
+    (httpcore assigns requests to connections in a loop over both). ``close()`` closes them all."""
+
+    def __init__(self, verify_tls: bool) -> None:
+        self._verify = verify_tls
+        self._local = threading.local()
+        self._all: list[httpx.Client] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = new_client(self._verify, httpx.Limits(max_connections=2))
+            with self._lock:
+                self._all.append(client)
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._all = self._all, []
+        for client in clients:
+            client.close()
+
+
 def http_client(verify_tls: bool = True) -> httpx.Client:
     """The shared connection pool (one per TLS-verification setting)."""
     with _clients_lock:
         client = _clients.get(verify_tls)
         if client is None:
-            timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-            transport = bounded.with_deadlines(httpx.HTTPTransport(verify=verify_tls, limits=POOL))
-            client = httpx.Client(verify=verify_tls, transport=transport, follow_redirects=False, timeout=timeout)
-            _clients[verify_tls] = client
+            client = _clients[verify_tls] = new_client(verify_tls)
         return client
 
 

@@ -20,6 +20,7 @@ from ._scheduler import Outcome, Scheduler
 from ._schema_out import OutputSchema, output_schema
 from ._settings import settings
 from ._template import render_prompts
+from ._transport import ThreadClients
 from ._types import Usage
 from .api import chat, check_chat_options, check_images, check_structured, pick_provider
 from .errors import InvalidValueError
@@ -169,12 +170,14 @@ def chat_map(
         asked = prompt_tokens([with_attachments(prompts[row], attachments)], system)
         return asked + (mt if mt is not None else math.ceil(mean_out))
 
+    clients = ThreadClients(p.verify_tls)  # a connection per worker: no shared pool to search at each request
+
     def send(row: int) -> Outcome:
         # retries=0: the scheduler owns retries, so one 429 slows the whole map instead of each thread sleeping
         reply = chat(
             prompts[row], p.name, chosen, system=system, temperature=t, max_tokens=mt, timeout=timeout,
             store=st, retries=0, schema=out_schema, attach=attachments or None, cache=cache, refresh=refresh,
-            cache_dir=cache_dir, budget=cost_budget,
+            cache_dir=cache_dir, budget=cost_budget, http=clients.get(),
         )  # fmt: skip
         data = getattr(reply, "data", None)
         return Outcome(reply.text, data, None, reply.latency_s, reply.usage, replayed=reply.replayed)
@@ -183,7 +186,10 @@ def chat_map(
     sched = Scheduler(
         len(prompts), send, concurrency=n_parallel, retries=n_retries, estimate=estimate, budget=budget, ended=skipped
     )
-    outcomes = sched.run(display)
+    try:
+        outcomes = sched.run(display)
+    finally:
+        clients.close()
     results = [MapResult(o.text, o.data, o.error, o.latency_s, o.usage, o.attempts) for o in outcomes]
     if kind == "list":
         return results

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from jupyter_providers import InvalidValueError, MapResult, ProviderStore, RateLimitError, chat, chat_map
+from jupyter_providers import _transport as transport
 from jupyter_providers._progress import MapStats, TextBar
 from jupyter_providers._scheduler import IN_FLIGHT, NOT_RUN, OVER_BUDGET, Outcome, Scheduler
 from jupyter_providers._settings import settings
@@ -169,6 +170,28 @@ def test_a_row_waits_a_retry_after_longer_than_a_single_call_would(monkeypatch: 
     assert out[0].text == "0" and out[0].attempts == 2 and time.monotonic() - started >= 0.2
     assert out[1].error is not None and "429" in out[1].error and tries[1] == 1
     assert out[2].text == "2" and out[2].attempts == 1
+
+
+def test_each_worker_sends_on_its_own_client_and_the_map_closes_them(
+    mapped: ProviderStore, fake: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No shared pool for a map's rows: httpcore hands each request a connection by scanning the pool's
+    connections for every waiting request, which at 32 rows in flight cost more CPU than the request itself."""
+    made: list[Any] = []
+    real = transport.new_client
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    def shared(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a map's row used the shared pool")
+
+    monkeypatch.setattr(transport, "new_client", spy)
+    monkeypatch.setattr(transport, "http_client", shared)
+    out = chat_map([f"q{i}" for i in range(40)], provider="F", concurrency=4, progress=False, store=mapped)
+    assert [r.text for r in out] == [f"answer to q{i}" for i in range(40)]
+    assert 1 <= len(made) <= 4 and all(c.is_closed for c in made)
 
 
 def test_stop_keeps_finished_rows_and_lets_the_ones_in_flight_land(mapped: ProviderStore, fake: FakeServer) -> None:

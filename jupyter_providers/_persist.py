@@ -58,8 +58,11 @@ def _io_error(exc: OSError, path: Path, doing: str) -> StoreFileError:
     return StoreFileError(f"cannot {doing} {path} ({why}) - nothing was changed; {hint}")
 
 
-#: what decides the config dir (jupyter_core reads the last four): the answer is kept per value of these
-_DIR_VARIABLES = ("JUPYTER_PROVIDERS_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_NO_CONFIG", "HOME", "JUPYTER_PLATFORM_DIRS")
+#: what decides the config dir (jupyter_core and platformdirs read all but the first): kept per value of these
+_DIR_VARIABLES = (
+    "JUPYTER_PROVIDERS_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_NO_CONFIG", "HOME", "JUPYTER_PLATFORM_DIRS",
+    "XDG_CONFIG_HOME",
+)  # fmt: skip
 
 
 def default_config_dir() -> Path:

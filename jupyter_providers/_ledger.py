@@ -137,8 +137,14 @@ class _Db:
             e.at, e.provider, e.model, e.type, e.input_tokens, e.output_tokens, int(e.estimated), e.latency_s,
             e.outcome, int(e.replayed), e.notebook, e.kernel, e.pid,
         )  # fmt: skip
-        with self.lock, self.conn:
+        with self.lock, self.conn:  # closed meanwhile: sqlite3.ProgrammingError, an sqlite3.Error
             self.conn.execute(f"INSERT INTO replies ({_COLUMNS}) VALUES ({', '.join('?' * 13)})", row)
+
+    def close(self) -> None:
+        """Under the lock: a thread still inserting (a map's row in flight) is never cut off mid-statement, which
+        crashed the process (sqlite3 with ``check_same_thread=False`` leaves that to the caller)."""
+        with self.lock:
+            self.conn.close()
 
 
 _db: _Db | None = None
@@ -152,7 +158,7 @@ def _open(path: Path) -> _Db:
         db = _db
         if db is None or db.path != path or db.pid != os.getpid():
             if db is not None and db.pid == os.getpid():
-                db.conn.close()  # the config dir changed (tests): one open ledger at a time
+                db.close()  # the config dir changed (tests): one open ledger at a time
             db = _db = _Db(path)
         return db
 

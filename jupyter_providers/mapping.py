@@ -20,7 +20,6 @@ from ._scheduler import Outcome, Scheduler
 from ._schema_out import OutputSchema, output_schema
 from ._settings import settings
 from ._template import render_prompts
-from ._transport import ThreadClients
 from ._types import Usage
 from .api import chat, check_chat_options, check_images, check_structured, pick_provider
 from .errors import InvalidValueError
@@ -169,6 +168,8 @@ def chat_map(
     def estimate(row: int, mean_out: float) -> int:  # as _metering counts a call: prompt, tables, images, system
         asked = prompt_tokens([with_attachments(prompts[row], attachments)], system)
         return asked + (mt if mt is not None else math.ceil(mean_out))
+
+    from ._transport import ThreadClients  # httpx: imported when a map runs, never with the package
 
     clients = ThreadClients(p.verify_tls)  # a connection per worker: no shared pool to search at each request
 

@@ -393,3 +393,36 @@ def test_the_chat_footer_shows_the_cells_cost(st: ProviderStore, fake: FakeServe
         assert _metering.money((a.input_tokens * 0.15 + a.output_tokens * 0.60) / 1e6) in final
     finally:
         reset_conversations()
+
+
+def test_a_ledger_closed_while_threads_record_never_crashes_the_process(tmp_path: Path) -> None:
+    """A map's rows still in flight record their replies while the ledger is closed for another config dir
+    (what a stopped map followed by the next test did): the process went down with a segmentation fault when
+    one thread closed the connection another was inserting through. In a child process, so a crash is a failure
+    here, not the end of the test run."""
+    script = textwrap.dedent(
+        f"""
+        import os, threading
+        from pathlib import Path
+        from jupyter_providers import _ledger
+        a, b = Path({str(tmp_path / "a")!r}), Path({str(tmp_path / "b")!r})
+        done = threading.Event()
+
+        def writer():
+            while not done.is_set():
+                os.environ["JUPYTER_PROVIDERS_DIR"] = str(a)
+                _ledger.record(_ledger.new_entry("P", "m", "openai", (1, 1), False, 0.1, "ok", False))
+
+        threads = [threading.Thread(target=writer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for i in range(300):
+            _ledger._open((a if i % 2 else b) / _ledger.FILE_NAME)
+        done.set()
+        for t in threads:
+            t.join()
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

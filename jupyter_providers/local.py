@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import LocalServerError  # defined in the tree; still importable from here
+from .errors import InvalidValueError, LocalServerError  # LocalServerError: still importable from here
 
 __all__ = [
     "MODEL_ALIAS",
@@ -361,12 +361,18 @@ def register_provider(server: LocalServer) -> None:
 
     store = get_store()
     url = server.base_url + "/v1"
-    if PROVIDER_NAME in store:
+    added = False
+    if PROVIDER_NAME not in store:
+        try:
+            store.add(PROVIDER_NAME, type="openai", base_url=url, api_key=server.api_key, models=[MODEL_ALIAS])
+            added = True
+        except InvalidValueError:
+            if PROVIDER_NAME not in store:  # refused for another reason than the name
+                raise
+    if not added:  # there already, or added by another kernel starting the local model at the same moment
         store.update(PROVIDER_NAME, base_url=url, api_key=server.api_key, enabled=True)
         if MODEL_ALIAS not in store[PROVIDER_NAME].model_ids:
             store.add_models(PROVIDER_NAME, MODEL_ALIAS)
-    else:
-        store.add(PROVIDER_NAME, type="openai", base_url=url, api_key=server.api_key, models=[MODEL_ALIAS])
     model = next(m for m in store[PROVIDER_NAME].models if m.id == MODEL_ALIAS)
     if model.takes("images") is None:  # SmolLM2-135M-Instruct reads text only: an image is refused before sending
         store.set_capabilities(PROVIDER_NAME, MODEL_ALIAS, images=False)

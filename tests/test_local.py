@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +67,28 @@ def test_module_entry_point_shows_help() -> None:
         [sys.executable, "-m", "jupyter_providers", "local", "--help"], capture_output=True, text=True, check=True
     )
     assert "start" in out.stdout and "--port" in out.stdout
+
+
+def test_two_kernels_starting_the_local_model_at_once_both_register_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two notebooks run at once (nbval on two workers, Run All in two tabs) each call local.start(): the other
+    kernel's "local" can land between this kernel's look and its add; that is no error, the provider is pointed
+    at this server."""
+    from jupyter_providers import ProviderStore
+    from jupyter_providers import store as store_module
+    from jupyter_providers.local import LocalServer, register_provider
+
+    mine = ProviderStore(tmp_path, admin_paths=[])
+    other = ProviderStore(tmp_path, admin_paths=[])  # the other kernel, on the same config dir
+    real_add = mine.add
+
+    def racing_add(name: str, **kw: Any) -> Any:
+        other.add(name, type="openai", base_url="http://127.0.0.1:1/v1", api_key="", models=["x"])
+        return real_add(name, **kw)
+
+    monkeypatch.setattr(mine, "add", racing_add)
+    monkeypatch.setattr(store_module, "get_store", lambda: mine)
+    register_provider(LocalServer(port=4321, pid=0, log_path=tmp_path / "log", api_key="sk-local-race-0000"))
+    p = mine["local"]
+    assert p.base_url == "http://127.0.0.1:4321/v1" and "smollm2" in p.model_ids and p.enabled

@@ -15,11 +15,12 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,32 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         context.close()
 
 
+#: a prompt once its cell was sent to the kernel: ``[*]`` (queued or running), then ``[N]``
+_STARTED = re.compile(r"\[[0-9*]+\]")
+
+
+def start_once(page: Any, prompt: Any, run: Callable[[], object], what: str) -> None:
+    """``run()`` until the cell whose input prompt is ``prompt`` (a locator: queried again each time, since the
+    notebook may draw the cell anew) has started, and never again once it has: a try is repeated only while the
+    prompt still shows no number (a notebook still connecting ignores the first keys or clicks). Repeating after
+    a slow start ran a notebook's cells twice."""
+    from playwright.sync_api import expect
+
+    for _ in range(3):
+        run()
+        try:
+            expect(prompt).to_have_text(_STARTED, timeout=20_000)
+            return
+        except AssertionError:
+            try:
+                if _STARTED.search(prompt.inner_text(timeout=5_000)):
+                    return
+            except Exception:  # Playwright's TimeoutError: the cell is not drawn
+                pass
+            page.keyboard.press("Escape")
+    raise AssertionError(f"{what} did not start")
+
+
 def run_all_cells(page: Any) -> None:
     """Run > Run All Cells, through the menu as a person would, once the notebook is active
     (JupyterLab and Notebook 7 have the same menu).
@@ -225,18 +252,13 @@ def run_all_cells(page: Any) -> None:
     check that the first code cell really ran (its prompt gets a number); try again if it did not.
     """
     first_prompt = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first  # a Markdown cell has none
-    for _ in range(3):
+
+    def run() -> None:
         page.locator(".jp-Notebook .jp-Cell").first.click()
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-        try:
-            page.wait_for_function(
-                "el => /\\[[0-9*]+\\]/.test(el.textContent)", arg=first_prompt.element_handle(), timeout=20_000
-            )
-            return
-        except Exception:  # Playwright's TimeoutError: the click came too early, try again
-            page.keyboard.press("Escape")
-    raise AssertionError("Run All Cells did not start the notebook")
+
+    start_once(page, first_prompt, run, "Run All Cells")
 
 
 #: true once the kernel of the notebook open in the page is idle, as the server sees it (both front ends)

@@ -25,7 +25,7 @@ import pytest
 from jupyter_providers.local import free_port
 
 from ..fakes import FakeServer
-from .conftest import SHOTS, running_lab, save, shot, wait_kernel_idle, write_notebook
+from .conftest import SHOTS, running_lab, save, shot, start_once, wait_kernel_idle, write_notebook
 
 KEY_PANEL = "sk-panel-leakcanary-7Qx2Wd"  # typed into the panel
 KEY_PY = "sk-ant-py-leakcanary-9Lm4Zr"  # store.add(api_key=...) in a cell
@@ -166,22 +166,15 @@ print(len(chats), "widgets driven")"""
 
 
 def run_from(page: Any, index: int, run: Callable[[], object]) -> None:
-    """Select cell ``index`` and ``run()``; again if the cell did not start (a notebook still connecting
-    to its kernel ignores the first keys or menu clicks)."""
+    """Select cell ``index`` and ``run()``; again only while the cell has not started (a notebook still
+    connecting to its kernel ignores the first keys or menu clicks)."""
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
-    for _ in range(3):
+
+    def select_and_run() -> None:
         cell.locator(".jp-InputArea-editor").click()
         run()
-        try:
-            page.wait_for_function(
-                "el => /\\[[0-9*]+\\]/.test(el.textContent)",
-                arg=cell.locator(".jp-InputPrompt").element_handle(),
-                timeout=20_000,
-            )
-            return
-        except Exception:  # Playwright's TimeoutError: try again
-            page.keyboard.press("Escape")
-    raise AssertionError(f"cell {index} did not start")
+
+    start_once(page, cell.locator(".jp-InputPrompt"), select_and_run, f"cell {index}")
 
 
 def _fill(page: Any, css: str, text: str) -> None:

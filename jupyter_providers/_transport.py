@@ -41,8 +41,8 @@ log = logging.getLogger("jupyter_providers")
 
 _RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
-#: the shared pool's connections: enough for chat_map's most rows in flight (mapping.MAX_CONCURRENCY), all
-#: kept alive between requests (httpx keeps 20 by default: a map of 32 would reconnect for 12 rows at a time)
+#: the shared pool's connections, all kept alive between requests (httpx keeps 20 by default): what --compare, a
+#: verify of every provider and threads of the user's own share (chat_map's workers have clients of their own)
 POOL = httpx.Limits(max_connections=128, max_keepalive_connections=128)
 
 _clients: dict[bool, httpx.Client] = {}
@@ -59,8 +59,9 @@ def _tls(verify_tls: bool) -> ssl.SSLContext | bool:
 def new_client(verify_tls: bool = True, limits: httpx.Limits = POOL) -> httpx.Client:
     """A client with the package's transport (deadlines, bounded reads), no redirects, the settings' timeouts."""
     timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    transport = bounded.with_deadlines(httpx.HTTPTransport(verify=_tls(verify_tls), limits=limits))
-    return httpx.Client(verify=_tls(verify_tls), transport=transport, follow_redirects=False, timeout=timeout)
+    tls = _tls(verify_tls)
+    transport = bounded.with_deadlines(httpx.HTTPTransport(verify=tls, limits=limits))
+    return httpx.Client(verify=tls, transport=transport, follow_redirects=False, timeout=timeout)
 
 
 class ThreadClients:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_CONCURRENCY", "MapResult", "chat_map"]
 
-#: the most rows in flight at once (the shared connection pool keeps this many connections: _transport.POOL)
+#: the most rows in flight at once (one worker thread each, each with its own client: _transport.ThreadClients)
 MAX_CONCURRENCY = 128
 
 

@@ -167,14 +167,31 @@ print(len(chats), "widgets driven")"""
 
 def run_from(page: Any, index: int, run: Callable[[], object]) -> None:
     """Select cell ``index`` and ``run()``; again only while the cell has not started (a notebook still
-    connecting to its kernel ignores the first keys or menu clicks)."""
+    connecting to its kernel ignores the first keys or menu clicks).
+
+    The cell is selected by its prompt, in command mode, never by a click in its editor: a Shift+Enter the
+    notebook ignores then goes to the editor, which inserts a newline where the click landed (in CI it split a
+    line of the set-up cell, whose retry then failed, so the panel never came)."""
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
 
     def select_and_run() -> None:
-        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Escape")  # command mode: keys go to the notebook, not to an editor
+        cell.locator(".jp-InputPrompt").click()
         run()
 
     start_once(page, cell.locator(".jp-InputPrompt"), select_and_run, f"cell {index}")
+
+
+def _cells_text(page: Any, count: int) -> str:
+    """The source, prompt and output text of the first ``count`` cells, for a failure message."""
+    parts = []
+    for index in range(count):
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+        try:
+            parts.append(repr(cell.inner_text(timeout=5_000))[:3000])
+        except Exception as e:  # Playwright's TimeoutError: the cell is not drawn
+            parts.append(f"<cell {index} not drawn: {type(e).__name__}>")
+    return " / ".join(parts)
 
 
 def _fill(page: Any, css: str, text: str) -> None:
@@ -209,7 +226,10 @@ def test_no_key_anywhere_after_every_error_kind(
             for index in (0, 1):
                 run_from(page, index, lambda: page.keyboard.press("Shift+Enter"))
             panel = page.locator(".jp-providers-panel")
-            panel.wait_for(timeout=60_000)
+            try:
+                panel.wait_for(timeout=60_000)
+            except Exception as e:  # say why: what the first two cells hold and printed
+                raise AssertionError(f"no panel after the first two cells: {_cells_text(page, 2)}") from e
             page.locator(".jp-providers-detail-title", has_text="PanelKey").wait_for(timeout=30_000)
             # the key goes into the password field, and out of it as soon as the kernel has it
             _fill(page, ".jp-providers-key", KEY_PANEL)

@@ -51,6 +51,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: (rank.get(group(item.nodeid), len(rank)), -size[group(item.nodeid)]))  # stable
 
 
+_RERUNS: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember why a test was run again (tests/browser/conftest.py retries a failed browser test once)."""
+    if report.outcome == "rerun":  # type: ignore[comparison-overlap]  # pytest-rerunfailures' own outcome
+        crash = getattr(report.longrepr, "reprcrash", None)
+        _RERUNS.append(f"{report.nodeid}: {crash.message if crash else str(report.longrepr)[-500:]}")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print why each rerun test failed the first time: a retry that passed must not hide what went wrong."""
+    for line in _RERUNS:
+        terminalreporter.write_line(f"RERUN (its first try failed): {line.splitlines()[0][:600]}")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The whole run's files searched for every test key (tests/_key_sweep.py); once, by the process that owns
     the base temporary directory (the xdist controller, or pytest alone), after every test has written."""

@@ -195,6 +195,17 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A browser test that fails is run once more (pytest-rerunfailures; the summary says ``rerun``): a real
+    front end under a loaded CI machine sometimes drops the first key or click of a test, and one such drop
+    must not hide a whole green run. The first failure's screenshot is kept (``FAILED-*.png``). A failure that
+    repeats fails the run; only this directory is retried, never a unit test."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield

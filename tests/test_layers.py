@@ -27,7 +27,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "store": ("_fields", "_records", "_schema", "_persist", "_store_base", "_doctor", "store", "_cache"),
     "client": (
         "_answers", "_failures", "_transport", "_probe", "client", "reply", "local", "_replay", "_ledger", "_metering",
-        "_capabilities",
+        "_capabilities", "_verify",
     ),
     "api": ("api", "conversation", "mapping", "_scheduler", "_frames", "_template"),
     "surfaces": (

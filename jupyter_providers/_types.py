@@ -74,6 +74,10 @@ class Verification:
     keys: tuple[KeyVerdict, ...] = field(default_factory=tuple)
     #: with ``verify(..., capabilities=True)``: what each tiny probe found (empty otherwise)
     capabilities: tuple[Capability, ...] = field(default_factory=tuple)
+    #: on an OK verdict of a type whose list names every model (``TypeSpec.lists_every_model``): whether that list
+    #: names ``model``. ``False``: a model it lists answered (the message says so); ``None``: not known (another
+    #: verdict or type, or a list that cannot tell: it failed, was empty or cut, or has wildcard routes)
+    listed: bool | None = None
 
     def __str__(self) -> str:
         head = "OK" if self.ok else self.kind.replace("_", " ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from jupyter_providers import (
@@ -26,6 +28,18 @@ def test_verify_ok_with_latency(local_store: ProviderStore) -> None:
     assert v.latency_s is not None and 0 < v.latency_s < 60
     assert str(v).startswith("OK - smollm2 answered in ") and str(v).endswith(" ms")
     assert local_store["vLLM"].last_verification == v
+
+
+def test_verify_a_name_the_server_does_not_serve(local_store: ProviderStore) -> None:
+    """llama-cpp-python's server answers any model name with the model it serves (and echoes the name): the
+    verdict stays OK, and says so, from the server's own list (tests/test_verify_listing.py for the rest)."""
+    v = local_store.verify("vLLM", model="gpt-5")
+    assert (v.ok, v.kind, v.status, v.model, v.listed) == (True, "ok", 200, "gpt-5", False), v
+    assert re.fullmatch(
+        r"gpt-5 answered in \d+ ms, but the server lists only smollm2: it serves its own model whatever name is asked",
+        v.message,
+    ), v.message
+    assert local_store.verify("vLLM", model="smollm2").listed is True
 
 
 def test_fetch_models(local_store: ProviderStore) -> None:

@@ -106,6 +106,11 @@ class TypeSpec:
     resolve: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
     endpoint_paths: tuple[str, ...] = ()
     own_listing: Callable[[Any], bool] = field(default=_no_listing, repr=False, compare=False)
+    #: the model list names every model a chat can ask for (an OpenAI-compatible ``/v1/models``): a chat that
+    #: answered a name the list lacks was answered by a model it lists, which ``verify`` says. Not Azure's (its
+    #: deployments are not listed), nor the native APIs' (Anthropic, Gemini, Ollama): they refuse a name they do
+    #: not serve, so a name they answer but do not list is an alias, served as itself
+    lists_every_model: bool = False
 
     @property
     def needs_address(self) -> bool:

@@ -232,4 +232,5 @@ SPEC = TypeSpec(
     image_form="image_url",
     endpoint_paths=("/chat/completions", "/completions", "/models", "/embeddings"),
     own_listing=openai_listing,
+    lists_every_model=True,  # llama-cpp-python's and llama.cpp's servers answer any name with their model
 )

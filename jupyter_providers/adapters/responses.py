@@ -272,4 +272,5 @@ SPEC = TypeSpec(
     image_form="input_image",
     endpoint_paths=("/responses", "/models"),
     own_listing=openai_listing,  # the same list as Chat Completions: store.detect asks the route itself
+    lists_every_model=True,  # the same /v1/models as Chat Completions, on the same servers
 )

@@ -42,6 +42,7 @@ class FaultServing:
     schema_reply: str | None
     sees_images: bool
     thinks_first: bool
+    headers: dict[str, str]
 
     def _early_fault(self, h: _Handler, req: RecordedRequest, route: Route, fault: str) -> None:
         if fault == "hang":
@@ -59,7 +60,7 @@ class FaultServing:
         h.send_response(resp.status)
         h.send_header("Content-Type", resp.content_type)
         h.send_header("Content-Length", str(len(resp.body)))
-        for name, value in resp.headers.items():
+        for name, value in {**self.headers, **resp.headers}.items():
             h.send_header(name, value)
         h.end_headers()
         h.wfile.write(resp.body)

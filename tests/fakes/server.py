@@ -7,6 +7,7 @@ it answers a chat and serves its faults in ``_faults.py``; both are re-exported 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import socket
 import ssl
@@ -217,7 +218,9 @@ class FakeServer(FaultServing):
     A fake sees the images it is sent: asked their colour, it names it (``tests/fakes/_vision.py``);
     ``sees_images=False`` is a blind model, which answers its ``reply`` whatever the image. ``thinks_first``
     spends ``max_tokens`` on the ``reasoning`` before the answer, as a reasoning model does: a budget the
-    reasoning fills leaves no text, cut (``length``).
+    reasoning fills leaves no text, cut (``length``). ``any_model`` answers a chat naming any model, as
+    llama-cpp-python's server and llama.cpp's llama-server do (the answer names the model asked, as theirs do;
+    the list still names only ``models``). ``headers`` go with every answer but a stream (a proxy's own: LiteLLM's).
     """
 
     def __init__(
@@ -251,6 +254,8 @@ class FakeServer(FaultServing):
         self.reply_for: Callable[[dict[str, Any]], str] | None = None
         #: the text of a structured reply (a schema asked for): None answers a value built from the schema
         self.schema_reply: str | None = None
+        self.any_model = False
+        self.headers: dict[str, str] = {}
         self.ssl_context = ssl_context
         self._fault: str | None = None
         self._proto = proto(self)
@@ -356,7 +361,10 @@ class FakeServer(FaultServing):
         fault = self._take_fault(EARLY_FAULTS if route.kind == "chat" else LISTING_FAULTS, forced)
         if fault:
             return self._early_fault(h, req, route, fault)
-        error = self._proto.check(req, route)
+        if self.any_model and route.kind == "chat":  # checked as the model it serves; answered as the one asked
+            error = self._proto.check(req, dataclasses.replace(route, model=self.models[0]))
+        else:
+            error = self._proto.check(req, route)
         if error is not None:
             return self._send(h, error)
         if route.kind == "models":

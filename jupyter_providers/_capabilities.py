@@ -180,8 +180,9 @@ def _guarded(names: tuple[str, ...], run: Callable[[], list[Capability]]) -> lis
 
 def _refused(exc: ProviderError) -> bool:
     """The server refused the request itself: a 4xx that is not auth (401/403), a wrong address or model (404),
-    a timeout (408) or a rate limit (429) - those are their own kinds."""
-    return exc.kind == "bad_response" and exc.status is not None and 400 <= exc.status < 500
+    a timeout (408) or a rate limit (429) - those are their own kinds - or a 5xx the adapter read as a refusal
+    (llama-server's 500 "image input is not supported"; adapters/_base.py ``classify_common``)."""
+    return exc.kind == "bad_response" and exc.status is not None and 400 <= exc.status < 600
 
 
 def _failed(name: str, exc: ProviderError, what: str, refused: bool) -> Capability:

@@ -324,12 +324,19 @@ def kind_for_status(status: int) -> Kind:
     return "bad_response"
 
 
+#: a 5xx that refuses what the request carries, not a failure of the server: llama.cpp's llama-server answers an
+#: image (or audio) sent to a model without its projector with 500 "image input is not supported - hint: ..."
+_INPUT_REFUSED = re.compile(r"\b(image|audio|video|file) input is not supported\b", re.I)
+
+
 def classify_common(
     status: int, body: Any, text: str, headers: Mapping[str, str], model_words: tuple[str, ...] = ("model",)
 ) -> ErrorInfo:
     """The classification every protocol shares; adapters adjust it for their quirks."""
     message, code, typ = server_message(body, text)
     kind = kind_for_status(status)
+    if status >= 500 and _INPUT_REFUSED.search(message):
+        kind = "bad_response"  # the model takes no such input: asking again cannot help
     if status == 404 and isinstance(body, dict):
         low = f"{message} {code} {typ}".lower()
         if any(w in low for w in model_words):

@@ -195,6 +195,11 @@ IRE = "invalid_request_error"
          "rate_limited", True),
         (500, oai_error("The server had an error", "server_error", None), "server_error", False),
         (400, oai_error("Unrecognized request argument supplied: foo", IRE, None), "bad_response", False),
+        # llama.cpp's llama-server, an image for a model loaded without its projector: a refusal, never retried
+        (500, {"error": {"code": 500, "message": "image input is not supported - hint: if this is unexpected, you "
+                         "may need to provide the mmproj", "type": "server_error"}}, "bad_response", False),
+        (500, oai_error("audio input is not supported", "server_error", None), "bad_response", False),
+        (500, oai_error("failed to process image", "server_error", None), "server_error", False),
     ],
 )  # fmt: skip
 def test_classify_error(status: int, body: dict[str, Any], kind: str, quota: bool) -> None:

@@ -13,7 +13,7 @@ LLAMA_CMAKE_ARGS := $(shell sh scripts/llama_cmake_args.sh)
 # binder-check, install it instead of compiling the same flags again.
 LLAMA_WHEELS := .wheels/llama-$(shell printf '%s %s' '$(LLAMA_CPP)' '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 
-.PHONY: test lint pytest venv vllm-env litellm-env browser bench venv-native demo demo-check binder-check clean
+.PHONY: test lint pytest venv vllm-env litellm-env llama-server-env browser bench venv-native demo demo-check binder-check clean
 
 venv: $(STAMP) browser
 
@@ -53,12 +53,21 @@ litellm-env:
 
 REQUIRE_LITELLM = $(shell ls .venv-litellm/.complete-* >/dev/null 2>&1 && echo 1)
 
+## llama-server-env: llama.cpp's own server (llama-server, C++) in .llama-server/bin, built from the llama.cpp that the
+## llama-cpp-python sdist vendors, with the same portable CMAKE_ARGS; reused when complete; where it cannot be built it
+## says why and the llama-server tests (tests/llamacpp) skip with that reason
+llama-server-env:
+	bash scripts/llama_server_env.sh
+
+REQUIRE_LLAMA_SERVER = $(shell ls .llama-server/.complete-* >/dev/null 2>&1 && echo 1)
+
 # Two pytest-xdist workers: tests/conftest.py says what runs together (a module, or a directory sharing slow
 # servers) and in what order; each notebook runs whole on one worker (--dist loadfile). tests/test_magics.py runs
 # on its own, in this process: its Ctrl-C tests send SIGINT to the test process, which an xdist worker never sees.
 # The notebooks run with VLLM_URL set to a real vLLM (tests/vllm/launch.py), so vllm.ipynb talks to vLLM itself.
 pytest: venv
-	JP_REQUIRE_VLLM=$(REQUIRE_VLLM) JP_REQUIRE_LITELLM=$(REQUIRE_LITELLM) $(PY) -m pytest -q -n 2 --durations=25 \
+	JP_REQUIRE_VLLM=$(REQUIRE_VLLM) JP_REQUIRE_LITELLM=$(REQUIRE_LITELLM) JP_REQUIRE_LLAMA_SERVER=$(REQUIRE_LLAMA_SERVER) \
+	  $(PY) -m pytest -q -n 2 --durations=25 \
 	  --ignore=tests/test_magics.py
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_magics.py
 	JUPYTER_PROVIDERS_DIR=$$(mktemp -d) JP_REQUIRE_VLLM=$(REQUIRE_VLLM) $(PY) -m tests.vllm.launch -- \

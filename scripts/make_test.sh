@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: every stage in order, each one's time printed. The two side environments (real vLLM in
-# .venv-vllm, the LiteLLM proxy in .venv-litellm) do not depend on .venv, and installing them is mostly
-# downloading and unpacking, so they are set up in the background while .venv compiles llama.cpp and lint runs;
+# `make test`: every stage in order, each one's time printed. The three side environments (real vLLM in
+# .venv-vllm, the LiteLLM proxy in .venv-litellm, llama.cpp's llama-server in .llama-server) do not depend on
+# .venv, so they are set up in the background while .venv compiles llama.cpp and lint runs;
 # their own log is printed when they are waited for, before the first stage that needs them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ stage() {  # stage NAME: run `make NAME`, print its time, stop everything on fai
 }
 
 if [ "${1:-}" = --side ]; then  # the background half, in its own process group so that it can be stopped whole
-  for s in vllm-env litellm-env; do
+  for s in vllm-env litellm-env llama-server-env; do
     t=$(date +%s)
     echo "== stage $s (in the background)"
     "$MAKE" --no-print-directory "$s" || { echo "== stage $s FAILED after $(( $(date +%s) - t )) s"; exit 1; }

@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 LOCAL_KEY = "sk-local-test-5f2a9c71e0"
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = ROOT / "test-output"
-#: the directories whose tests share servers that are slow to start (real vLLM, the LiteLLM proxy, JupyterLab and
-#: Chromium): each runs whole on one worker, so those start once, and they are handed out first
-HEAVY_DIRS = ("tests/vllm", "tests/browser", "tests/litellm")
+#: the directories whose tests share servers that are slow to start (real vLLM, the LiteLLM proxy, llama-server,
+#: JupyterLab and Chromium): each runs whole on one worker, so those start once, and they are handed out first
+HEAVY_DIRS = ("tests/vllm", "tests/browser", "tests/litellm", "tests/llamacpp")
 #: this process's name under pytest-xdist ("gw0", "gw1"), "" without it: in the names of the logs it writes
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 

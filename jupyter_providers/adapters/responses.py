@@ -5,9 +5,11 @@ The same service as Chat Completions (:mod:`.openai`): the same ``Authorization:
 from :class:`~.openai.OpenAIAdapter`; only the chat request and its answer differ. Facts, from openai-python
 ``src/openai/types/responses/`` (``response.py``, ``response_*_event.py``, ``easy_input_message.py``):
 
-- body: ``model``, ``input`` (a string or a list of messages ``{"role": "user"|"assistant"|"system"|
-  "developer", "content": str}``), ``instructions`` (the system prompt), ``max_output_tokens``,
-  ``temperature``, ``stream``, ``store`` (``false``: the history is ours, the service keeps no copy);
+- body: ``model``, ``input`` (a string or a list of messages ``{"type": "message", "role": "user"|"assistant"|
+  "system"|"developer", "content": str}``; ``type`` is optional in OpenAI's schema but llama.cpp's llama-server
+  refuses an assistant turn without it, 400 "Cannot determine type of 'item'", so it is always sent),
+  ``instructions`` (the system prompt), ``max_output_tokens``, ``temperature``, ``stream``, ``store``
+  (``false``: the history is ours, the service keeps no copy);
   OpenAI takes ``max_output_tokens`` from 16 up, so a smaller limit is raised to 16 there.
   There is no ``stop`` parameter (OpenAI answers 400 to unknown parameters), so stop sequences are not sent;
   no surface of the package takes stop sequences today (``chat()``, ``%%chat`` and the widgets have no such
@@ -223,7 +225,7 @@ class ResponsesAdapter(OpenAIAdapter):
         system, turns = params.split_system()
         body: dict[str, Any] = {
             "model": params.model,
-            "input": [{"role": m["role"], "content": _content(m)} for m in turns],
+            "input": [{"type": "message", "role": m["role"], "content": _content(m)} for m in turns],
             "store": False,
         }
         if system:

@@ -27,6 +27,8 @@ HISTORY: list[Message] = [
     {"role": "assistant", "content": "Hello! How can I help?"},
     {"role": "user", "content": "Name a colour."},
 ]
+#: HISTORY as sent: each turn an explicit ``message`` item (llama-server refuses an assistant turn without it)
+SENT = [{"type": "message", **m} for m in HISTORY]
 OFFICIAL = io.endpoint(SPEC, "")
 LOCAL = io.endpoint(SPEC, "http://localhost:8000/", {"x-team": "ml"})
 
@@ -67,7 +69,7 @@ def test_request_body() -> None:
     assert req.headers["authorization"] == f"Bearer {KEY}" and req.headers["content-type"] == "application/json"
     assert req.json == {
         "model": "gpt-5-mini",
-        "input": HISTORY,
+        "input": SENT,
         "store": False,  # the conversation is kept here; the service keeps no copy
         "instructions": "Be brief.",
         "temperature": 0.5,
@@ -79,7 +81,7 @@ def test_system_messages_become_instructions_and_stop_is_not_sent() -> None:
     msgs: list[Message] = [{"role": "system", "content": "Answer in French."}, *HISTORY]
     req = A.chat_request(LOCAL, "", params(messages=msgs, system="Be brief.", stop=["\n"]), False)
     assert req.url == "http://localhost:8000/v1/responses" and req.json is not None
-    assert req.json["instructions"] == "Be brief.\n\nAnswer in French." and req.json["input"] == HISTORY
+    assert req.json["instructions"] == "Be brief.\n\nAnswer in French." and req.json["input"] == SENT
     assert "stop" not in req.json and "temperature" not in req.json and "max_output_tokens" not in req.json
     assert "authorization" not in req.headers and req.headers["x-team"] == "ml"
 
@@ -335,7 +337,7 @@ def test_fake_round_trip(srv: FakeServer) -> None:
     assert (c.text, c.finish_reason, c.usage) == ("Blue is a colour.", "stop", Usage(11, 4))
     r = srv.requests[-1]
     assert (r.method, r.path, r.headers["authorization"]) == ("POST", "/v1/responses", f"Bearer {KEY}")
-    assert r.body == {"model": "gpt-x", "input": HISTORY, "store": False, "instructions": "Be brief.",
+    assert r.body == {"model": "gpt-x", "input": SENT, "store": False, "instructions": "Be brief.",
                       "max_output_tokens": 40}  # fmt: skip
     s = io.stream(SPEC, e, KEY, params(model="gpt-x", max_tokens=2))
     assert (s.text, s.finish_reasons, s.complete) == ("Blue is", ["length"], True)

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from jupyter_providers import ProviderError, ProviderStore, SchemaError, chat, chat_map
+from jupyter_providers.conversation import Conversation
 from jupyter_providers.local import free_port
 
 from .conftest import ALIAS, START_TIMEOUT, LlamaServer
@@ -70,6 +71,21 @@ def test_every_type_it_speaks_chats_and_streams_with_usage(
     pieces = list(streamed)
     assert len(pieces) > 1 and "".join(pieces) == streamed.text and streamed.text.strip()
     assert streamed.usage and 0 < streamed.usage.output_tokens <= 12, repr(streamed)
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_a_conversation_goes_on_with_its_history_on_every_type(
+    llama_cpp_server: LlamaServer, store: ProviderStore, kind: str
+) -> None:
+    """The second turn sends the first one's reply back: its Responses API refuses an assistant item without
+    ``"type": "message"`` (400 "Cannot determine type of 'item'"), optional in OpenAI's schema."""
+    conv = Conversation(_add(store, llama_cpp_server, kind), ALIAS, system="Be brief.", store=store)
+    first = conv.send("My name is Bob. Say hello.", stream=False, max_tokens=12)
+    assert first.text.strip(), repr(first)
+    for stream in (False, True):
+        reply = conv.send("What is my name?", stream=stream, max_tokens=12)
+        assert "".join(reply) == reply.text and reply.text.strip(), repr(reply)
+    assert len(conv) == 3 and len(conv.messages) == 7, conv.messages
 
 
 def test_verify_names_the_wrong_key_and_the_model_it_really_serves(

@@ -33,11 +33,14 @@ def with_notes(action: Callable[[], _T]) -> tuple[_T, list[str]]:
     return result, notes
 
 
-def from_detection(found: Detection, type_: str | None, models: Sequence[str]) -> tuple[str | None, list[str], str]:
-    """(the type to add, the models to add, one line saying what detection gave): a type or models given win."""
+def from_detection(
+    found: Detection, type_: str | None, models: Sequence[str], key_again: str | None = None
+) -> tuple[str | None, list[str], str]:
+    """(the type to add, the models to add, one line saying what detection gave): a type or models given win.
+    ``key_again``: how this surface gives a key (:meth:`Detection.told`)."""
     chosen = type_ or found.type
     picked = list(models) or list(found.models[:DETECTED_MODELS])
-    line = f"detected: {found}"
+    line = f"detected: {found.told(key_again) if key_again else found}"
     if type_ and found.types and type_ not in found.types:
         line += f" - added as {type_}, as asked"
     if not models and len(found.models) > DETECTED_MODELS:

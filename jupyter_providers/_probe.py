@@ -24,7 +24,7 @@ from ._fields import check_model_id
 from ._records import Provider
 from ._secret import Secret, redactor_for
 from ._transport import json_body, send
-from ._types import Detection, Probe
+from ._types import KEY_AGAIN, Detection, Probe
 from .adapters import TYPES
 from .adapters._base import ChatParams, HTTPRequest, ProtocolError
 from .errors import ProviderError
@@ -157,7 +157,7 @@ def _summary(address: str, keyed: bool, probes: list[Probe]) -> Detection:
         if keyed:
             message = f"the key given was refused at {where} ({refused[0].status}): check it"
         else:
-            message = f"{where} asks for a key ({refused[0].status}): detect again with api_key= to learn its type"
+            message = f"{where} asks for a key ({refused[0].status}): {KEY_AGAIN} to learn its type"
         return Detection(address, (), (), True, message, tuple(probes))
     kinds = {p.outcome for p in probes}
     failed = [p for p in probes if p.outcome == "server_error"]
@@ -165,7 +165,7 @@ def _summary(address: str, keyed: bool, probes: list[Probe]) -> Detection:
         where = failed[0].url.split("?", 1)[0]
         message = f"no model list came back at {address}: {where} failed ({failed[0].status})"
         if not keyed:
-            message += " - a proxy may answer so without its key: detect again with api_key="
+            message += f" - a proxy may answer so without its key: {KEY_AGAIN}"
         return Detection(address, (), (), None, message, tuple(probes))
     if kinds <= {"unreachable", "timeout"}:
         message = f"nothing answers at {address} - is the server running, and is the address right?"

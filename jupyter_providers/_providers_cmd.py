@@ -108,10 +108,13 @@ class ProvidersCommand:
         if a.detect:  # probed with the key the provider will use: --key-env's (the user's choice), else none
             key = (os.environ.get(a.key_env) or None) if a.key_env and not a.no_key else None
             found = self.store.detect(a.url, api_key=key)
-            type_, models, line = from_detection(found, a.type, a.model)
+            how = "add again with --key-env VAR (a variable holding the key)"  # not the Python API's api_key=
+            if a.key_env and key is None and not a.no_key:
+                how = f"${a.key_env} (--key-env) is not set, so no key was sent: set it and add again"
+            type_, models, line = from_detection(found, a.type, a.model, how)
             type_ = a.type if a.preset else type_  # a preset decides the type
             if type_ is None and not a.preset:
-                raise ProviderConfigError(f"url: {a.name} not added - {found}")
+                raise ProviderConfigError(f"url: {a.name} not added - {found.told(how)}")
             lines.append(line)
         p, notes = with_notes(
             lambda: self.store.add(

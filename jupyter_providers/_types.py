@@ -130,6 +130,10 @@ class Probe:
     models: tuple[str, ...] = ()
 
 
+#: how :class:`Detection`'s message tells a Python caller to give the key (:meth:`Detection.told` rewords it)
+KEY_AGAIN = "detect again with api_key="
+
+
 @dataclass(frozen=True, repr=False)
 class Detection:
     """What :meth:`ProviderStore.detect` found at an address. ``str()`` gives the line a person reads.
@@ -160,6 +164,11 @@ class Detection:
 
     def __str__(self) -> str:
         return self.message
+
+    def told(self, key_again: str) -> str:
+        """The line, with its advice to "detect again with api_key=" put as this surface gives a key (``%providers
+        add``: ``--key-env``; the panel: the address's ``?key=``): the Python API's words elsewhere mislead."""
+        return self.message.replace(KEY_AGAIN, key_again)
 
     def __repr__(self) -> str:
         more = len(self.models) - 10

@@ -61,6 +61,40 @@ def test_providers_add_detect_adds_nothing_when_nothing_answers(shell: Interacti
     assert "X" not in store
 
 
+def test_providers_add_detect_says_how_to_give_the_key_with_the_magic(
+    shell: InteractiveShell, store: ProviderStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that wants a key: the line says how %providers gives one (--key-env), not the Python API's
+    ``api_key=``; a --key-env variable that is not set is named, since no key was sent because of it."""
+    monkeypatch.delenv("JP_UNSET_KEY_VAR", raising=False)
+    with FakeServer("openai", api_key="sk-locked-2") as fake:
+        _, err = providers(shell, f"add X --url {fake.base_url} --detect --no-key")
+        assert "--key-env" in err and "api_key=" not in err, err
+        _, err = providers(shell, f"add X --url {fake.base_url} --detect --key-env JP_UNSET_KEY_VAR")
+        assert "$JP_UNSET_KEY_VAR (--key-env) is not set" in err and "api_key=" not in err, err
+        assert len(err.strip().splitlines()) == 1 and "X" not in store, err
+        out, _ = providers(shell, f"add X --preset llama.cpp --url {fake.base_url} --detect")  # the preset's type
+        assert "--key-env" in out and "api_key=" not in out and "X" in store, out
+
+
+def test_panel_detect_says_how_to_give_the_key_in_the_panel(store: ProviderStore) -> None:
+    panel = ProvidersPanel(store=store)
+    try:
+        with FakeServer("openai", api_key="sk-locked-3") as fake:
+            panel.add_button.click()
+            panel.add_url.value = fake.base_url
+            panel.add_detect.click()
+            assert panel.wait(30)
+            said = text(panel.add_found.value)
+            assert "asks for a key" in said and "?key=" in said and "api_key=" not in said, said
+            panel.add_url.value = fake.base_url + "?key=sk-locked-3"  # as it says: then it answers
+            panel.add_detect.click()
+            assert panel.wait(30)
+            assert panel.add_type.value == "openai" and "with the key given" in text(panel.add_found.value)
+    finally:
+        panel.close()
+
+
 def test_panel_detect_fills_the_type_and_adds_the_models(store: ProviderStore) -> None:
     panel = ProvidersPanel(store=store)
     try:

@@ -213,7 +213,8 @@ class ProvidersPanel(w.VBox):  # type: ignore[misc]
         self._found = found
         if found.type is not None and not self.add_type.disabled:
             self.add_type.value = found.type
-        self.add_found.value = message_html(str(found), "ok" if found.ok else "error")
+        said = found.told("put the key in the address (…?key=YOUR_KEY: it leaves the field at once) and detect again")
+        self.add_found.value = message_html(said, "ok" if found.ok else "error")
 
     def add(self) -> Provider | None:
         """Add the provider described in the form; a refused name is explained in the form, and what the store

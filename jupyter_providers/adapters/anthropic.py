@@ -58,6 +58,18 @@ _TEXT_DELTA = re.compile(
 ).fullmatch
 
 
+def input_tokens(usage: Mapping[str, Any]) -> int | None:
+    """The prompt's tokens: Anthropic counts those read from its prompt cache and those written to it apart from
+    ``input_tokens`` (docs.claude.com, prompt caching: the three add up to the whole input), and llama-server
+    reports the prompt it reused so (``cache_read_input_tokens``). Their sum, as OpenAI's ``prompt_tokens``
+    includes its cached tokens; ``None`` without ``input_tokens``."""
+    inp = as_int(usage.get("input_tokens"))
+    if inp is None:
+        return None
+    cached = (as_int(usage.get(k)) for k in ("cache_creation_input_tokens", "cache_read_input_tokens"))
+    return inp + sum(n for n in cached if n is not None and n > 0)
+
+
 def anthropic_listing(data: Any) -> bool:
     """Anthropic's model list: ``{"data": [{"type": "model", "id": ...}], "has_more": bool, ...}``
     (an OpenAI list has ``object`` and no ``has_more``)."""
@@ -117,14 +129,14 @@ class AnthropicStreamParser:
                 return None
             if typ == "message_start":
                 usage = (data.get("message") or {}).get("usage") or {}
-                self.input_tokens = as_int(usage.get("input_tokens"))
+                self.input_tokens = input_tokens(usage)
                 self.output_tokens = as_int(usage.get("output_tokens"))
                 return Delta(usage=Usage(self.input_tokens, self.output_tokens))
             if typ == "message_delta":
                 usage = data.get("usage") or {}
                 out = as_int(usage.get("output_tokens"))
                 self.output_tokens = out if out is not None else self.output_tokens
-                inp = as_int(usage.get("input_tokens"))
+                inp = input_tokens(usage)
                 self.input_tokens = inp if inp is not None else self.input_tokens
                 stop = (data.get("delta") or {}).get("stop_reason")
                 if not (stop is None or isinstance(stop, str)):
@@ -249,7 +261,7 @@ class AnthropicAdapter:
                 text=text,
                 reasoning=thinking,
                 finish_reason=stop,
-                usage=Usage(as_int(usage.get("input_tokens")), as_int(usage.get("output_tokens"))),
+                usage=Usage(input_tokens(usage), as_int(usage.get("output_tokens"))),
                 model=data.get("model"),
             )
         except SHAPE_ERRORS:

@@ -142,6 +142,33 @@ def test_every_stream_event() -> None:
     assert parser.feed(ev("message_stop")) is None and parser.complete
 
 
+def test_input_tokens_count_the_prompt_read_from_and_written_to_the_cache() -> None:
+    """Anthropic (and llama-server, for its reused prompt) count cached prompt tokens apart from ``input_tokens``:
+    the input is their sum, as OpenAI's ``prompt_tokens`` includes its cached tokens."""
+    cached = {"input_tokens": 3, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 30}
+    data = {"type": "message", "content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn",
+            "usage": {**cached, "output_tokens": 2}}  # fmt: skip
+    assert A.parse_completion(data).usage == Usage(43, 2)
+    parser = A.stream_parser()
+    d = parser.feed(ev("message_start", message={"usage": {**cached, "output_tokens": 1}}))
+    assert d is not None and as_delta(d).usage == Usage(43, 1)
+    d = parser.feed(ev("message_delta", delta={"stop_reason": "end_turn"}, usage={"output_tokens": 5}))
+    assert d is not None and as_delta(d).usage == Usage(43, 5)  # a delta without input counts keeps them
+    d = parser.feed(ev("message_delta", delta={}, usage={**cached, "input_tokens": 4, "output_tokens": 6}))
+    assert d is not None and as_delta(d).usage == Usage(44, 6)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_cached_prompt_is_counted_whole(srv: FakeServer, pstore: ProviderStore, stream: bool) -> None:
+    first = chat("Name a colour.", store=pstore, stream=stream)
+    "".join(first)
+    assert first.usage.input_tokens and first.usage.input_tokens > 1, first.usage
+    srv.cached_tokens = first.usage.input_tokens - 1  # the same prompt again, all but a token read from the cache
+    again = chat("Name a colour.", store=pstore, stream=stream)
+    "".join(again)
+    assert srv.requests[-1].path == "/v1/messages" and again.usage == first.usage, (first.usage, again.usage)
+
+
 def test_message_delta_may_update_input_tokens() -> None:
     parser = A.stream_parser()
     parser.feed(ev("message_start", message={"usage": {"input_tokens": 5, "output_tokens": 1}}))

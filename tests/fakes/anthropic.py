@@ -126,15 +126,22 @@ class Anthropic(Protocol):
         return {
             "id": MESSAGE_ID, "type": "message", "role": "assistant", "model": route.model, "content": content,
             "stop_reason": "max_tokens" if reply.truncated else "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.output_tokens},
+            "usage": {**self.prompt_usage(reply.prompt_tokens), "output_tokens": reply.output_tokens},
         }  # fmt: skip
+
+    def prompt_usage(self, prompt_tokens: int) -> dict[str, int]:
+        """The prompt's tokens as Anthropic counts them: those after the cache apart from those read from it or
+        written to it (docs.claude.com prompt caching: their sum is the whole input); llama-server does the same."""
+        cached = min(self.fake.cached_tokens, prompt_tokens)
+        return {"input_tokens": prompt_tokens - cached, "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": cached}  # fmt: skip
 
     def stream_events(self, req: RecordedRequest, route: Route, reply: Reply) -> Iterator[tuple[bool, bytes]]:
         def event(name: str, **data: Any) -> bytes:
             return sse({"type": name, **data}, event=name)
 
         message = {**self.completion(req, route, reply), "content": [], "stop_reason": None}
-        message["usage"] = {"input_tokens": reply.prompt_tokens, "output_tokens": 1}
+        message["usage"] = {**self.prompt_usage(reply.prompt_tokens), "output_tokens": 1}
         yield False, event("message_start", message=message)
         blocks: list[tuple[str, list[str]]] = [("thinking", reply.reasoning_pieces)] if reply.reasoning else []
         tool = self.forced_tool(req.body or {}) if reply.pieces else None
@@ -184,7 +191,13 @@ class Anthropic(Protocol):
         return "".join(d.get("thinking" if thought else "text", "") for d in deltas)
 
     def usage_finish(self, body: Any) -> tuple[int, int, str]:
-        return body["usage"]["input_tokens"], body["usage"]["output_tokens"], body["stop_reason"]
+        usage = body["usage"]
+        inp = (
+            usage["input_tokens"]
+            + usage.get("cache_read_input_tokens", 0)
+            + usage.get("cache_creation_input_tokens", 0)
+        )
+        return inp, usage["output_tokens"], body["stop_reason"]
 
     def listed(self, body: Any) -> list[str]:
         return [m["id"] for m in body["data"]]

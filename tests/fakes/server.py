@@ -255,6 +255,8 @@ class FakeServer(FaultServing):
         #: the text of a structured reply (a schema asked for): None answers a value built from the schema
         self.schema_reply: str | None = None
         self.any_model = False
+        #: prompt tokens a server read from its prompt cache (Anthropic reports them apart from ``input_tokens``)
+        self.cached_tokens = 0
         self.headers: dict[str, str] = {}
         self.ssl_context = ssl_context
         self._fault: str | None = None

@@ -88,6 +88,20 @@ def test_a_conversation_goes_on_with_its_history_on_every_type(
     assert len(conv) == 3 and len(conv.messages) == 7, conv.messages
 
 
+def test_a_prompt_it_reused_from_its_cache_is_counted_whole(
+    llama_cpp_server: LlamaServer, store: ProviderStore
+) -> None:
+    """Asked the same again, its /v1/messages reports the prompt it reused as ``cache_read_input_tokens`` and
+    ``input_tokens`` 1: the usage (ledger, cost, footer) is the whole prompt both times, as on its Chat Completions."""
+    counts: dict[str, int | None] = {}
+    for kind in ("openai", "anthropic"):
+        name = _add(store, llama_cpp_server, kind, name=f"U-{kind}")
+        usages = [chat("Name three colours.", provider=name, store=store, max_tokens=4).usage for _ in range(2)]
+        assert usages[0].input_tokens == usages[1].input_tokens, (kind, usages)
+        counts[kind] = usages[0].input_tokens
+    assert counts["anthropic"] and counts["anthropic"] > 10, counts
+
+
 def test_verify_names_the_wrong_key_and_the_model_it_really_serves(
     llama_cpp_server: LlamaServer, store: ProviderStore
 ) -> None:

@@ -113,10 +113,15 @@ def check_key(value: Secret | None) -> Secret | None:
         return None
     why = key_problem(value.reveal())
     if why:
-        raise InvalidValueError(
-            f"api_key: the key cannot be sent: it has {why}; retype or paste it again as plain text"
-        )
+        fix = "retype or paste it again as plain text"
+        if why.startswith(BEARER_SAYS):  # a header's value pasted whole: retyping it would not help
+            fix = "enter the key alone (each request builds its own header around it)"
+        raise InvalidValueError(f"api_key: the key cannot be sent: it has {why}; {fix}")
     return Secret(value.reveal().strip())
+
+
+#: how :func:`key_problem` names an ``Authorization`` header's scheme pasted with the key
+BEARER_SAYS = "'Bearer ' before the key"
 
 
 def key_problem(text: str) -> str | None:
@@ -132,7 +137,10 @@ def key_problem(text: str) -> str | None:
     for piece in keys.split(","):
         inner = piece.strip()
         if " " in inner:
-            return f"a space inside a key at position {at + piece.index(inner) + inner.index(' ') + 1}"
+            start = at + piece.index(inner)
+            if inner[:7].lower() == "bearer ":  # "Bearer sk-...", copied from a curl command or a header
+                return f"{BEARER_SAYS} at position {start + 1}"
+            return f"a space inside a key at position {start + inner.index(' ') + 1}"
         at += len(piece) + 1
     return None
 

@@ -286,6 +286,8 @@ CASES = [
     Bad(API, 'store.add("Q", api_key="sk-abc\u00a0def")  # a non-breaking space', "api_key",
         api(lambda s: s.add("Q", api_key="sk-abc\u00a0def"))),
     Bad(API, 'store.add("Q", api_key="sk-abc def")', "api_key", api(lambda s: s.add("Q", api_key="sk-abc def"))),
+    Bad(API, 'store.add("Q", api_key="Bearer sk-abc")  # copied from a header', "api_key",
+        api(lambda s: s.add("Q", api_key="Bearer sk-abc"))),
     Bad(API, 'store.update("P", api_key="sk-\u200babc")  # zero-width space', "api_key",
         api(lambda s: s.update("P", api_key="sk-\u200babc"))),
     Bad(API, 'store.add("Q", headers={"X-Token": "tok\u2019en"})', "headers",

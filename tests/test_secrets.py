@@ -149,3 +149,29 @@ def test_an_empty_entry_keeps_the_stored_key(store: ProviderStore, monkeypatch: 
     with capture_output() as cap:
         shell.run_line_magic("providers", "key P")
     assert cap.stdout.strip() == "P: key saved (key: entered)" and store["P"].api_key == KEY2
+
+
+def test_a_key_pasted_with_its_bearer_prefix_says_to_enter_the_key_alone(
+    store: ProviderStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Bearer sk-...`` copied from a curl command: not "retype it as plain text" (it is plain text), but what to
+    drop; in one line that shows no key, from Python and from ``%providers key``."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from jupyter_providers import InvalidValueError
+    from jupyter_providers.magics import ChatMagics
+
+    with pytest.raises(InvalidValueError) as info:
+        store.add("Q", base_url="http://127.0.0.1:9", api_key=f"Bearer {KEY}")
+    said = str(info.value)
+    assert said.startswith("api_key: ") and "'Bearer ' before the key" in said and "enter the key alone" in said
+    assert "plain text" not in said and KEY not in said and "\n" not in said, said
+    store.add("P", base_url="http://127.0.0.1:9", api_key=KEY, models=["m"])
+    shell = InteractiveShell.instance()
+    shell.register_magics(ChatMagics(shell, store=store))
+    monkeypatch.setattr("getpass.getpass", lambda prompt: f"bearer {KEY2}")
+    with capture_output() as cap:
+        shell.run_line_magic("providers", "key P")
+    assert "enter the key alone" in cap.stderr + cap.stdout and KEY2 not in cap.stderr + cap.stdout, cap.stderr
+    assert store["P"].api_key == KEY

@@ -229,6 +229,7 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         context.close()
 
 
+_RUN_ALL = re.compile(r"^Run All Cells$")
 #: a prompt once its cell was sent to the kernel: ``[*]`` (queued or running), then ``[N]``
 _STARTED = re.compile(r"\[[0-9*]+\]")
 
@@ -238,10 +239,12 @@ def start_once(page: Any, prompt: Any, run: Callable[[], object], what: str) -> 
     notebook may draw the cell anew) has started, and never again once it has: a try is repeated only while the
     prompt still shows no number (a notebook still connecting ignores the first keys or clicks). Repeating after
     a slow start ran a notebook's cells twice."""
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import expect
 
     for _ in range(3):
-        run()
+        with contextlib.suppress(PlaywrightError):  # e.g. a menu item still disabled (the notebook not active)
+            run()
         try:
             expect(prompt).to_have_text(_STARTED, timeout=20_000)
             return
@@ -265,9 +268,11 @@ def run_all_cells(page: Any) -> None:
     first_prompt = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first  # a Markdown cell has none
 
     def run() -> None:
-        page.locator(".jp-Notebook .jp-Cell").first.click()
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        page.locator(".jp-Notebook .jp-Cell").first.click(timeout=10_000)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=10_000)
+        # the whole label: "Restart Kernel and Run All Cells…" contains it too
+        item = page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel", has_text=_RUN_ALL)
+        item.first.click(timeout=10_000)  # disabled until the notebook is active: start_once tries again
 
     start_once(page, first_prompt, run, "Run All Cells")
 

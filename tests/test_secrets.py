@@ -92,7 +92,7 @@ def test_the_sdk_variable_is_not_sent_to_a_local_server(
     ("bad", "why"),
     [
         ("\u201c", "the non-ASCII character '\u201c' (U+201C LEFT DOUBLE QUOTATION MARK)"),
-        ("\x0b", "Illegal header value"),
+        ("\x0b", "a control character (U+000B) at position 13"),
     ],
     ids=["curly-quote", "vertical-tab"],
 )
@@ -113,6 +113,34 @@ def test_a_key_from_a_variable_that_cannot_be_sent_is_one_line(
     assert key[:12] not in text and key[12:] not in text
     assert "Traceback" not in text and info.value.kind == "config"
     assert (verdict.ok, verdict.kind) == (False, "config")  # not "bad_response": the server was never asked
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("Bearer {key}", "it has 'Bearer ' before the key - set $MY_KEY to the key alone"),
+        ("bearer {key}", "it has 'Bearer ' before the key - set $MY_KEY to the key alone"),
+        ("{half} {rest}", "it has a space at position 13 - set $MY_KEY to the key as plain ASCII"),
+    ],
+    ids=["bearer", "lower-bearer", "space"],
+)
+def test_a_key_from_a_variable_with_a_space_is_refused_before_sending(
+    store: ProviderStore, monkeypatch: pytest.MonkeyPatch, value: str, why: str
+) -> None:
+    """An Authorization value pasted whole into a variable would go out as 'Bearer Bearer sk-...' and come back
+    as a 401 saying to check the key: it is refused before anything is sent, in one line, without the key."""
+    key = "sk-variable-" + "Q7rT2mW9xZ4kP1nV"
+    monkeypatch.setenv("MY_KEY", value.format(key=key, half=key[:12], rest=key[12:]))
+    with FakeServer("openai", models=["m"]) as srv:
+        store.add("P", base_url=srv.base_url, api_key_env="MY_KEY", models=["m"])
+        with pytest.raises(ProviderError) as info:
+            chat("hi", provider="P", store=store)
+        verdict = store.verify("P")
+        assert not srv.requests  # nothing was sent
+    text = f"{info.value} {info.value!r} {info.value.args} {verdict}"
+    assert why in str(info.value) and "\n" not in str(info.value) and info.value.kind == "config", text
+    assert key[:12] not in text and key[12:] not in text
+    assert (verdict.ok, verdict.kind) == (False, "config")
 
 
 def test_credentials_in_the_azure_endpoint_variable_are_not_echoed(

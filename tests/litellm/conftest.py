@@ -15,20 +15,16 @@ request: what LiteLLM made of ours is read there (``/v1/responses`` bridged onto
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from jupyter_providers.local import LocalServer, free_port
 
+from .. import _side_env as side_env
 from ..conftest import LOCAL_KEY, OUTPUT_DIR
 from ..fakes import FakeServer
 
@@ -62,12 +58,7 @@ litellm_settings:
 
 
 def unavailable() -> str | None:
-    reason = VENV / "UNAVAILABLE"
-    if reason.is_file():
-        return f"LiteLLM cannot be installed here: {reason.read_text().strip()}"
-    if not any(VENV.glob(".complete-*")) or not (VENV / "bin" / "litellm").exists():
-        return f"{VENV.name} is not built - run `make litellm-env` (scripts/litellm_env.sh)"
-    return None
+    return side_env.unavailable(VENV, VENV / "bin" / "litellm", "LiteLLM", "litellm-env", "litellm_env.sh")
 
 
 @dataclass
@@ -81,23 +72,7 @@ class Proxy:
         return f"http://127.0.0.1:{self.port}/"
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
+        return side_env.log_tail(self.log_path, lines)
 
 
 @pytest.fixture(scope="session")
@@ -130,23 +105,5 @@ def litellm(
         NO_DOCS="True", DISABLE_ADMIN_UI="True", LITELLM_LOG="INFO",
     )  # fmt: skip
     cmd = [str(VENV / "bin" / "litellm"), "--config", str(config), "--host", "127.0.0.1", "--port", str(proxy.port)]
-    with open(proxy.log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)  # fmt: skip
-    try:
-        deadline, started = time.monotonic() + START_TIMEOUT, time.monotonic()
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"litellm exited at start-up ({proc.returncode}):\n{proxy.log_tail()}")
-            try:
-                if httpx.get(f"{proxy.url}health/liveliness", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"litellm was not ready within {START_TIMEOUT:g} s:\n{proxy.log_tail()}")
-            time.sleep(0.5)
-        print(f"LiteLLM: ready in {time.monotonic() - started:.0f} s")
+    with side_env.running("LiteLLM", cmd, env, proxy.log_path, f"{proxy.url}health/liveliness", START_TIMEOUT):
         yield proxy
-    finally:
-        _stop(proc)

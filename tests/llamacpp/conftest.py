@@ -6,20 +6,16 @@ errors, model list, structured output, streams and extra routes (``/v1/responses
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from jupyter_providers.local import find_model_file, free_port
 
+from .. import _side_env as side_env
 from ..conftest import OUTPUT_DIR, WORKER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,12 +27,8 @@ START_TIMEOUT = 120.0
 
 
 def unavailable() -> str | None:
-    reason = DIR / "UNAVAILABLE"
-    if reason.is_file():
-        return f"llama-server cannot be built here: {reason.read_text().strip()}"
-    if not any(DIR.glob(".complete-*")) or not (DIR / "bin" / "llama-server").exists():
-        return f"{DIR.name} is not built - run `make llama-server-env` (scripts/llama_server_env.sh)"
-    return None
+    program = DIR / "bin" / "llama-server"
+    return side_env.unavailable(DIR, program, "llama-server", "llama-server-env", "llama_server_env.sh")
 
 
 @dataclass
@@ -51,23 +43,7 @@ class LlamaServer:
         return f"http://127.0.0.1:{self.port}"
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(20)
+        return side_env.log_tail(self.log_path, lines)
 
 
 @pytest.fixture(scope="session")
@@ -87,23 +63,5 @@ def llama_cpp_server() -> Iterator[LlamaServer]:
         "-c", "4096", "-np", "2", "-t", "2", "--no-webui", "--jinja",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if "KEY" not in k}
-    with open(server.log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)  # fmt: skip
-    try:
-        deadline, started = time.monotonic() + START_TIMEOUT, time.monotonic()
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama-server exited at start-up ({proc.returncode}):\n{server.log_tail()}")
-            try:
-                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama-server was not ready within {START_TIMEOUT:g} s:\n{server.log_tail()}")
-            time.sleep(0.3)
-        print(f"llama-server: ready in {time.monotonic() - started:.1f} s")
+    with side_env.running("llama-server", cmd, env, server.log_path, f"{server.url}/health", START_TIMEOUT, 20):
         yield server
-    finally:
-        _stop(proc)

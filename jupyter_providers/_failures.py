@@ -28,7 +28,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .store import Provider
 
-__all__ = ["ERRORS", "error_from_info", "read_failed", "transport_error", "unsendable_error", "variable_key_error"]
+__all__ = ["ERRORS", "check_variable_key", "error_from_info", "read_failed", "transport_error", "unsendable_error"]
 
 
 ERRORS = ERROR_CLASSES  # kind -> class, read off the error tree
@@ -45,23 +45,22 @@ def read_failed(p: Provider, exc: Exception, url: str, dl: Deadline) -> Provider
     return BadResponseError(f"the answer from {url} cannot be read: {exc}", provider=p.name)
 
 
-def variable_key_error(p: Provider, key: Secret) -> ProviderConfigError | None:
+def check_variable_key(p: Provider, key: Secret) -> None:
     """The store checks the keys it is given, not one read from a variable (``$VAR``): that one is checked here,
     before it is sent. A space is refused (no key has one; an ``Authorization`` value pasted whole, ``Bearer
     sk-...``, would go out as ``Bearer Bearer sk-...`` and come back as a puzzling 401), as is a character HTTP
-    headers cannot carry. ``None`` when it can be sent."""
+    headers cannot carry: :class:`~.errors.ProviderConfigError`, one line naming the variable."""
     source = p.key_source
-    why: str | None
     if not source.startswith("$") or not key:
-        return None
+        return
     text = key.reveal()
+    why: str | None
     if text[:7].lower() == "bearer ":
         why, fix = "'Bearer ' before the key", f"set {source} to the key alone"
     else:
         why, fix = unsendable(text, spaces=False), f"set {source} to the key as plain ASCII"
-    if why is None:
-        return None
-    return ProviderConfigError(f"the key ({source}) cannot be sent: it has {why} - {fix}", provider=p.name)
+    if why is not None:
+        raise ProviderConfigError(f"the key ({source}) cannot be sent: it has {why} - {fix}", provider=p.name)
 
 
 def unsendable_error(p: Provider, key: Secret) -> ProviderConfigError:

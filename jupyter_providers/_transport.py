@@ -21,7 +21,7 @@ import httpx
 from . import _bounded as bounded
 from ._answers import classify, deadline_error, error_body, json_of, retry_delay, stream_failure, text_of
 from ._bounded import Deadline, DeadlineExceeded, LimitExceeded
-from ._failures import error_from_info, read_failed, transport_error, unsendable_error, variable_key_error
+from ._failures import check_variable_key, error_from_info, read_failed, transport_error, unsendable_error
 from ._secret import Secret
 from ._settings import settings
 from ._sse import SSEDecoder, SSEEvent
@@ -118,9 +118,7 @@ def send(
     retries: int,
 ) -> httpx.Response:
     """Send with retries within the deadline; return a streaming response with a 2xx/3xx status, or raise."""
-    refused = variable_key_error(p, key)
-    if refused:
-        raise refused
+    check_variable_key(p, key)
     client = http or http_client(p.verify_tls)
     adapter = adapter_for(p.type)
     headers = {"accept-encoding": bounded.ACCEPT_ENCODING, **req.headers}  # only what _bounded decodes

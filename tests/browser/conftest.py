@@ -147,7 +147,9 @@ def running_lab(
     (widgets / "plugin.jupyterlab-settings").write_text('{"saveState": true}')
     env["JUPYTERLAB_SETTINGS_DIR"] = str(root / ".lab-settings")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    log = open(log_path, "ab")  # noqa: SIM115 - closed below; appended: a rerun keeps the failed try's log
+    log.write(f"\n==== {time.strftime('%H:%M:%S')} a new Jupyter ({frontend}) serving {root}\n".encode())
+    log.flush()
     app = (
         ["jupyterlab", "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
         if frontend == "lab"

@@ -60,7 +60,7 @@ def llama_cpp_server() -> Iterator[LlamaServer]:
     cmd = [
         str(DIR / "bin" / "llama-server"), "-m", str(find_model_file()), "--alias", ALIAS,
         "--host", "127.0.0.1", "--port", str(server.port), "--api-key", server.key,
-        "-c", "4096", "-np", "2", "-t", "2", "--no-webui", "--jinja",
+        "-c", "4096", "-np", "2", "-t", "1", "--no-webui", "--jinja",  # one thread: the other core runs a browser
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if "KEY" not in k}
     with side_env.running("llama-server", cmd, env, server.log_path, f"{server.url}/health", START_TIMEOUT, 20):

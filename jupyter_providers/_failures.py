@@ -13,6 +13,7 @@ import httpx
 from ._answers import deadline_error
 from ._bounded import Deadline, LimitExceeded
 from ._checks import unsendable
+from ._fields import BEARER_SAYS, key_problem
 from ._secret import Secret
 from .adapters._base import ErrorInfo
 from .errors import (
@@ -46,21 +47,19 @@ def read_failed(p: Provider, exc: Exception, url: str, dl: Deadline) -> Provider
 
 
 def check_variable_key(p: Provider, key: Secret) -> None:
-    """The store checks the keys it is given, not one read from a variable (``$VAR``): that one is checked here,
-    before it is sent. A space is refused (no key has one; an ``Authorization`` value pasted whole, ``Bearer
-    sk-...``, would go out as ``Bearer Bearer sk-...`` and come back as a puzzling 401), as is a character HTTP
-    headers cannot carry: :class:`~.errors.ProviderConfigError`, one line naming the variable."""
+    """The store checks the keys it is given (:func:`~._fields.key_problem`), not one read from a variable
+    (``$VAR``): that one gets the same check here, before it is sent. An ``Authorization`` value pasted whole,
+    ``Bearer sk-...``, would go out as ``Bearer Bearer sk-...`` and come back as a puzzling 401; a space or a
+    character HTTP headers cannot carry is refused too: :class:`~.errors.ProviderConfigError`, one line naming the
+    variable."""
     source = p.key_source
     if not source.startswith("$") or not key:
         return
-    text = key.reveal()
-    why: str | None
-    if text[:7].lower() == "bearer ":
-        why, fix = "'Bearer ' before the key", f"set {source} to the key alone"
-    else:
-        why, fix = unsendable(text, spaces=False), f"set {source} to the key as plain ASCII"
+    why = key_problem(key.reveal())
     if why is not None:
-        raise ProviderConfigError(f"the key ({source}) cannot be sent: it has {why} - {fix}", provider=p.name)
+        fix = "the key alone" if why.startswith(BEARER_SAYS) else "the key as plain ASCII"
+        raise ProviderConfigError(f"the key ({source}) cannot be sent: it has {why} - set {source} to {fix}",
+                                  provider=p.name)  # fmt: skip
 
 
 def unsendable_error(p: Provider, key: Secret) -> ProviderConfigError:

@@ -118,9 +118,9 @@ def test_a_key_from_a_variable_that_cannot_be_sent_is_one_line(
 @pytest.mark.parametrize(
     ("value", "why"),
     [
-        ("Bearer {key}", "it has 'Bearer ' before the key - set $MY_KEY to the key alone"),
-        ("bearer {key}", "it has 'Bearer ' before the key - set $MY_KEY to the key alone"),
-        ("{half} {rest}", "it has a space at position 13 - set $MY_KEY to the key as plain ASCII"),
+        ("Bearer {key}", "it has 'Bearer ' before the key at position 1 - set $MY_KEY to the key alone"),
+        ("bearer {key}", "it has 'Bearer ' before the key at position 1 - set $MY_KEY to the key alone"),
+        ("{half} {rest}", "it has a space inside a key at position 13 - set $MY_KEY to the key as plain ASCII"),
     ],
     ids=["bearer", "lower-bearer", "space"],
 )
